@@ -1,0 +1,148 @@
+"""tracker: a terminal-first experiment tracker. Log with ``tracker.init()``; browse with ``tracker``.
+
+Importing this package is cheap: everything below loads on first use (no framework, no Textual).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .run import Run
+
+_current: Run | None = None
+
+_LAZY = {
+    "Run": ("run", "Run"),
+    "Graph": ("graph", "Graph"),
+    "GraphNode": ("graph", "GraphNode"),
+    "Profile": ("profile", "Profile"),
+    "ProfileOp": ("profile", "ProfileOp"),
+    "Histogram": ("records", "Histogram"),
+    "TrackerError": ("errors", "TrackerError"),
+    "StoreError": ("errors", "StoreError"),
+    "RunNotFoundError": ("errors", "RunNotFoundError"),
+    "NoActiveRunError": ("errors", "NoActiveRunError"),
+    "open": ("query", "open_store"),
+    "open_store": ("query", "open_store"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tracker' has no attribute {name!r}")
+
+
+def init(
+    project: str = "default",
+    name: str | None = None,
+    config: Any = None,
+    *,
+    tags: list[str] | None = None,
+    group: str | None = None,
+    notes: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+    resume: str | None = None,
+    strict: bool = False,
+) -> Run:
+    """Start (or with ``resume=RUN_ID`` continue) a run and make it the current run.
+
+    Args:
+        project: groups runs in the app and in exports.
+        name: a readable name; default like 'swift-otter-3'.
+        config: a JSON-able nested dict (or dataclass / argparse.Namespace) of hyperparameters.
+        tags: labels to filter on.
+        group: groups related runs (a sweep, DDP ranks).
+        notes: free text.
+        db: the store file; default $TRACKER_DB, else ./tracker.db.
+        resume: the id of a run to append to.
+        strict: raise storage errors instead of warning once and going on.
+    """
+    from .run import Run
+
+    global _current
+    run = Run(
+        project=project,
+        name=name,
+        config=config,
+        tags=tags,
+        group=group,
+        notes=notes,
+        db=db,
+        resume=resume,
+        strict=strict,
+    )
+    _current = run
+    return run
+
+
+def current_run() -> Run | None:
+    """The run started by the last ``init()`` if it has not finished, else None."""
+    if _current is not None and _current.finished:
+        return None
+    return _current
+
+
+def _require_run() -> Run:
+    run = current_run()
+    if run is None:
+        from .errors import NoActiveRunError
+
+        raise NoActiveRunError("no active run: call tracker.init() first")
+    return run
+
+
+def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Log scalar metrics to the current run (see ``Run.log``)."""
+    _require_run().log(metrics, step)
+
+
+def log_histogram(key: str, values: Any, step: int | None = None, *, bins: int = 64) -> None:
+    """Log a histogram to the current run (see ``Run.log_histogram``)."""
+    _require_run().log_histogram(key, values, step, bins=bins)
+
+
+def log_text(key: str, text: str, step: int | None = None) -> None:
+    """Log a text to the current run (see ``Run.log_text``)."""
+    _require_run().log_text(key, text, step)
+
+
+def finish(status: str = "finished") -> None:
+    """Finish the current run (a no-op when there is none)."""
+    global _current
+    if _current is not None:
+        _current.finish(status)
+        _current = None
+
+
+__all__ = [
+    "Graph",
+    "GraphNode",
+    "Histogram",
+    "NoActiveRunError",
+    "Profile",
+    "ProfileOp",
+    "Run",
+    "RunNotFoundError",
+    "StoreError",
+    "TrackerError",
+    "current_run",
+    "finish",
+    "init",
+    "log",
+    "log_histogram",
+    "log_text",
+    "open",
+    "open_store",
+]

@@ -1,0 +1,451 @@
+"""The read API used by the CLI, the app and the exporter: runs, keys, series, histograms, text,
+graphs and profiles, plus the few edits a user makes to runs (rename, tag, note, delete).
+
+Open it with ``tracker.open_store(db)``; each ``Store`` owns one connection, so give every thread
+its own ``Store``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RunNotFoundError, StoreError
+from .graph import Graph, GraphNode
+from .paths import resolve_db_path
+from .profile import Profile, ProfileOp
+from .records import (
+    Histogram,
+    HistogramPoint,
+    KeyInfo,
+    ReducedSeries,
+    RunInfo,
+    Series,
+    TextPoint,
+)
+from .store import connect, describe_error, transaction
+from .store.reduce import read_points, reduce_series
+
+STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this has crashed
+_RUN_COLUMNS = (
+    "id, project, name, group_name, status, config, tags, notes, host, pid, rank, world_size,"
+    " started, ended, heartbeat, summary"
+)
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """A stored graph, without its nodes."""
+
+    id: int
+    run_id: str
+    name: str
+    framework: str
+    source: str
+    created: float
+    node_count: int
+    edge_count: int
+    total_params: int
+    raw_format: str | None
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """A stored profile, without its rows."""
+
+    id: int
+    run_id: str
+    name: str
+    framework: str
+    created: float
+    step_from: int | None
+    step_to: int | None
+    duration_ns: float | None
+    trace_format: str | None
+    op_count: int
+
+
+def open_store(db: str | os.PathLike[str] | None = None) -> Store:
+    """Open an existing store for reading (default $TRACKER_DB, else ./tracker.db)."""
+    return Store(resolve_db_path(db))
+
+
+class Store:
+    """A read handle on one store file (one connection; not shared across threads)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.conn = connect(self.path, create=False)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from None
+
+    # -- runs -------------------------------------------------------------------------------------
+    def runs(
+        self,
+        project: str | None = None,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        group: str | None = None,
+        ids: Iterable[str] | None = None,
+        last_values: bool = True,
+    ) -> list[RunInfo]:
+        """Runs, newest first, with the last value of every scalar key.
+
+        ``status`` filters on the shown status, so 'crashed' finds runs whose process died.
+        """
+        where, args = [], []
+        if project is not None:
+            where.append("project = ?")
+            args.append(project)
+        if group is not None:
+            where.append("group_name = ?")
+            args.append(group)
+        if tag is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
+            args.append(tag)
+        if ids is not None:
+            id_list = list(ids)
+            where.append(f"id IN ({','.join('?' * len(id_list))})")
+            args.extend(id_list)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._query(sql + " ORDER BY started DESC, id", args)
+        last: dict[str, dict[str, float]] = {}
+        steps: dict[str, int] = {}
+        if last_values and rows:
+            series_sql = "SELECT run_id, key, last_value, last_step FROM series WHERE kind = 'scalar'"
+            series_args: list[Any] = []
+            if where:
+                series_sql += f" AND run_id IN (SELECT id FROM runs WHERE {' AND '.join(where)})"
+                series_args = args
+            for run_id, key, value, step in self._query(series_sql, series_args):
+                last.setdefault(run_id, {})[key] = np.nan if value is None else value
+                if step is not None and step > steps.get(run_id, -(2**63)):
+                    steps[run_id] = step
+        now = time.time()
+        host = socket.gethostname()
+        infos = [_run_info(r, last.get(r[0], {}), steps.get(r[0]), now, host) for r in rows]
+        if status is not None:
+            infos = [i for i in infos if i.status == status]
+        return infos
+
+    def run(self, ref: str) -> RunInfo:
+        """One run by id, unique id prefix, or unique name.
+
+        Raises:
+            RunNotFoundError: nothing matches, or the prefix/name is ambiguous.
+        """
+        run_id = self.resolve(ref)
+        return self.runs(ids=[run_id])[0]
+
+    def resolve(self, ref: str) -> str:
+        """The id of the run that ``ref`` (id, id prefix or name) names."""
+        if self._query("SELECT 1 FROM runs WHERE id = ?", (ref,)):
+            return ref
+        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        matches = self._query(
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR name = ?", (escaped + "%", ref)
+        )
+        if len(matches) == 1:
+            return matches[0][0]
+        if not matches:
+            raise RunNotFoundError(f"no run matches {ref!r}; see `tracker ls` for ids")
+        ids = ", ".join(m[0] for m in matches[:5])
+        raise RunNotFoundError(f"{ref!r} matches {len(matches)} runs ({ids}); give more of the id")
+
+    def projects(self) -> list[str]:
+        """Project names, sorted."""
+        return [r[0] for r in self._query("SELECT DISTINCT project FROM runs ORDER BY project")]
+
+    # -- keys and series --------------------------------------------------------------------------
+    def keys(self, run_id: str, kind: str | None = None) -> list[KeyInfo]:
+        """The keys a run logged (scalar, histogram, text), sorted by key."""
+        sql = (
+            "SELECT key, kind, count, first_step, last_step, last_value, min, max FROM series"
+            " WHERE run_id = ?"
+        )
+        args: list[Any] = [run_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return [
+            KeyInfo(key, kind, count, first, last, _nan(value) if kind == "scalar" and count else value,
+                    mn, mx)
+            for key, kind, count, first, last, value, mn, mx in self._query(
+                sql + " ORDER BY key, kind", args
+            )
+        ]
+
+    def _sid(self, run_id: str, key: str, kind: str) -> int | None:
+        row = self._query(
+            "SELECT id FROM series WHERE run_id = ? AND kind = ? AND key = ?", (run_id, kind, key)
+        )
+        return row[0][0] if row else None
+
+    def series(
+        self, run_id: str, key: str, start: int | None = None, end: int | None = None
+    ) -> Series:
+        """Every point of a scalar key with step in [start, end] (an empty Series if none)."""
+        sid = self._sid(run_id, key, "scalar")
+        if sid is None:
+            return Series(key, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+        try:
+            steps, values, walls = read_points(self.conn, sid, start, end)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from None
+        return Series(key, steps, values, walls)
+
+    def reduced(
+        self,
+        run_id: str,
+        key: str,
+        buckets: int,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> ReducedSeries:
+        """A scalar key reduced to ``buckets`` min/max/mean buckets over [start, end]."""
+        sid = self._sid(run_id, key, "scalar")
+        try:
+            if sid is None:
+                return reduce_series(self.conn, -1, key, buckets, start, end)
+            return reduce_series(self.conn, sid, key, buckets, start, end)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from None
+
+    def points_after(self, run_id: str, key: str, count: int) -> Series:
+        """Points logged after the first ``count`` ones (live tailing), in logging order."""
+        sid = self._sid(run_id, key, "scalar")
+        if sid is None:
+            return Series(key, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+        rows = self._query(
+            "SELECT step, value, wall FROM points WHERE series_id = ? AND seq >= ?"
+            " ORDER BY seq",
+            (sid, count),
+        )
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
+        return Series(key, arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
+
+    def histograms(
+        self, run_id: str, key: str, start: int | None = None, end: int | None = None
+    ) -> list[HistogramPoint]:
+        """The histograms of a key, in step order."""
+        sid = self._sid(run_id, key, "histogram")
+        if sid is None:
+            return []
+        rows = self._query(
+            "SELECT step, wall, count, min, max, sum, sum_squares, edges, counts FROM histograms"
+            " WHERE series_id = ? AND step >= ? AND step <= ? ORDER BY step, seq",
+            (sid, -(2**63) if start is None else start, 2**63 - 1 if end is None else end),
+        )
+        return [
+            HistogramPoint(
+                step,
+                wall,
+                Histogram(
+                    edges=np.array(json.loads(edges), dtype=np.float64),
+                    counts=np.array(json.loads(counts), dtype=np.float64),
+                    min=_nan(mn),
+                    max=_nan(mx),
+                    sum=_nan(sm),
+                    sum_squares=_nan(sq),
+                    count=count,
+                ),
+            )
+            for step, wall, count, mn, mx, sm, sq, edges, counts in rows
+        ]
+
+    def texts(self, run_id: str, key: str) -> list[TextPoint]:
+        """The texts of a key, in step order."""
+        sid = self._sid(run_id, key, "text")
+        if sid is None:
+            return []
+        rows = self._query(
+            "SELECT step, wall, value FROM texts WHERE series_id = ? ORDER BY step, seq", (sid,)
+        )
+        return [TextPoint(*r) for r in rows]
+
+    # -- graphs and profiles ----------------------------------------------------------------------
+    def graphs(self, run_id: str) -> list[GraphInfo]:
+        """The graphs stored with a run, oldest first."""
+        rows = self._query(
+            "SELECT id, run_id, name, framework, source, created, node_count, edge_count,"
+            " total_params, raw_format FROM graphs WHERE run_id = ? ORDER BY id",
+            (run_id,),
+        )
+        return [GraphInfo(*r) for r in rows]
+
+    def graph(self, graph_id: int) -> Graph:
+        """One graph with its nodes, edges and raw form."""
+        head = self._query(
+            "SELECT name, framework, source, raw, raw_format, meta FROM graphs WHERE id = ?",
+            (graph_id,),
+        )
+        if not head:
+            raise StoreError(f"no graph with id {graph_id}")
+        name, framework, source, raw, raw_format, meta = head[0]
+        nodes = [
+            GraphNode(name=n, op=op, scope=scope, kind=kind, shape=shape, dtype=dtype,
+                      params=params, attrs=json.loads(attrs))
+            for n, scope, op, kind, shape, dtype, params, attrs in self._query(
+                "SELECT name, scope, op, kind, shape, dtype, params, attrs FROM graph_nodes"
+                " WHERE graph_id = ? ORDER BY idx",
+                (graph_id,),
+            )
+        ]
+        edges = [
+            (s, d)
+            for s, d in self._query(
+                "SELECT src, dst FROM graph_edges WHERE graph_id = ? ORDER BY rowid", (graph_id,)
+            )
+        ]
+        return Graph(
+            nodes=nodes, edges=edges, name=name, framework=framework, source=source,
+            raw=zlib.decompress(raw) if raw is not None else None, raw_format=raw_format,
+            meta=json.loads(meta),
+        )
+
+    def profiles(self, run_id: str) -> list[ProfileInfo]:
+        """The profiles stored with a run, oldest first."""
+        rows = self._query(
+            "SELECT id, run_id, name, framework, created, step_from, step_to, duration_ns,"
+            " trace_format, (SELECT count(*) FROM profile_ops WHERE profile_id = profiles.id)"
+            " FROM profiles WHERE run_id = ? ORDER BY id",
+            (run_id,),
+        )
+        return [ProfileInfo(*r) for r in rows]
+
+    def profile(self, profile_id: int, *, with_trace: bool = True) -> Profile:
+        """One profile with its op rows, step times and (optionally) the raw trace."""
+        head = self._query(
+            "SELECT name, framework, step_from, step_to, duration_ns, trace_format, trace_name,"
+            f" meta{', trace' if with_trace else ''} FROM profiles WHERE id = ?",
+            (profile_id,),
+        )
+        if not head:
+            raise StoreError(f"no profile with id {profile_id}")
+        name, framework, step_from, step_to, duration, fmt, trace_name, meta, *trace = head[0]
+        ops = [
+            ProfileOp(*r)
+            for r in self._query(
+                "SELECT name, category, calls, self_ns, total_ns, device_self_ns, device_total_ns,"
+                " cpu_mem, device_mem, flops, shapes, module FROM profile_ops WHERE profile_id = ?"
+                " ORDER BY self_ns DESC",
+                (profile_id,),
+            )
+        ]
+        steps = self._query(
+            "SELECT step, duration_ns FROM profile_steps WHERE profile_id = ? ORDER BY rowid",
+            (profile_id,),
+        )
+        raw = trace[0] if trace else None
+        return Profile(
+            ops=ops, step_times_ns=[(s, d) for s, d in steps], name=name, framework=framework,
+            step_from=step_from, step_to=step_to, duration_ns=duration,
+            trace=zlib.decompress(raw) if raw is not None else None, trace_format=fmt,
+            trace_name=trace_name, meta=json.loads(meta),
+        )
+
+    # -- edits ------------------------------------------------------------------------------------
+    def _edit(self, sql: str, args: Sequence[Any]) -> None:
+        try:
+            with transaction(self.conn):
+                self.conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from None
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give a run a new name."""
+        if not name.strip():
+            raise ValueError("a run name cannot be empty")
+        self._edit("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+
+    def set_tags(self, run_id: str, tags: list[str]) -> None:
+        """Replace a run's tags."""
+        self._edit("UPDATE runs SET tags = ? WHERE id = ?", (json.dumps(list(tags)), run_id))
+
+    def set_notes(self, run_id: str, notes: str | None) -> None:
+        """Replace a run's notes."""
+        self._edit("UPDATE runs SET notes = ? WHERE id = ?", (notes, run_id))
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        """Delete runs and everything they logged; return how many runs were deleted."""
+        ids = list(run_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        series = f"SELECT id FROM series WHERE run_id IN ({marks})"
+        graphs = f"SELECT id FROM graphs WHERE run_id IN ({marks})"
+        profiles = f"SELECT id FROM profiles WHERE run_id IN ({marks})"
+        try:
+            with transaction(self.conn):
+                for table in ("points", "point_blocks", "histograms", "texts"):
+                    self.conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series})", ids)
+                for table in ("graph_nodes", "graph_edges"):
+                    self.conn.execute(f"DELETE FROM {table} WHERE graph_id IN ({graphs})", ids)
+                for table in ("profile_ops", "profile_steps"):
+                    self.conn.execute(f"DELETE FROM {table} WHERE profile_id IN ({profiles})", ids)
+                for table in ("series", "graphs", "profiles"):
+                    self.conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
+                cur = self.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids)
+                return cur.rowcount
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from None
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _run_info(
+    row: tuple, last: dict[str, float], last_step: int | None, now: float, host: str
+) -> RunInfo:
+    (run_id, project, name, group, status, config, tags, notes, run_host, pid, rank, world_size,
+     started, ended, heartbeat, summary) = row
+    if status == "running" and _is_dead(run_host, pid, heartbeat, now, host):
+        status = "crashed"
+    return RunInfo(
+        id=run_id, project=project, name=name, group=group, status=status,
+        config=json.loads(config), tags=json.loads(tags), notes=notes, host=run_host, pid=pid,
+        rank=rank, world_size=world_size, started=started, ended=ended, heartbeat=heartbeat,
+        summary=json.loads(summary), last=last, last_step=last_step,
+    )
+
+
+def _is_dead(run_host: str | None, pid: int | None, heartbeat: float, now: float, host: str) -> bool:
+    """A running run has crashed when its heartbeat is stale or, on this host, its pid is gone."""
+    if now - heartbeat > STALE_AFTER_S:
+        return True
+    if run_host == host and pid:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False

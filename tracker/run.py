@@ -1,0 +1,365 @@
+"""Run: one training run's logging API (config, log, histograms, text, graphs, profiles, finish)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import lifecycle
+from .config import to_config
+from .errors import RunNotFoundError, StoreError
+from .graph import Graph
+from .names import new_run_id, readable_name
+from .paths import resolve_db_path
+from .profile import Profile
+from .records import Histogram
+from .store import connect, transaction
+from .store.writer import Writer
+from .values import INT64_MAX, INT64_MIN, Deferred, check_key, check_step, to_numpy, to_scalar
+
+_now = time.time
+
+
+class Run:
+    """A run being logged. Create it with ``tracker.init()``; use it as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        project: str = "default",
+        name: str | None = None,
+        config: Any = None,
+        tags: list[str] | tuple[str, ...] | None = None,
+        group: str | None = None,
+        notes: str | None = None,
+        db: str | os.PathLike[str] | None = None,
+        resume: str | None = None,
+        strict: bool = False,
+        flush_interval: float = 1.0,
+    ) -> None:
+        self.db_path: Path = resolve_db_path(db)
+        self.strict = strict
+        self.finished = False
+        self._conn = connect(self.db_path, create=True)
+        try:
+            if resume:
+                self._resume(resume, config, tags, notes)
+            else:
+                self._create(project, name, config, tags, group, notes)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._writer = Writer(
+            self._conn, self.id, db_label=str(self.db_path), interval=flush_interval
+        )
+        self._buf = self._writer.scalars
+        self._values, self._key_ids = self._buf.values, self._buf.key_ids
+        self._key_index = self._buf.key_index  # keys seen so far -> id (the log() fast path)
+        lifecycle.register(self)
+
+    # -- creation ---------------------------------------------------------------------------------
+    def _create(
+        self,
+        project: str,
+        name: str | None,
+        config: Any,
+        tags: Any,
+        group: str | None,
+        notes: str | None,
+    ) -> None:
+        if not isinstance(project, str) or not project.strip():
+            raise ValueError(f"project must be a non-empty string, not {project!r}")
+        self.project = project
+        self.config = to_config(config)
+        self.tags = _check_tags(tags)
+        self.group = group
+        self.id = new_run_id()
+        self._next_step = 0
+        env = os.environ
+        with transaction(self._conn):
+            if name is None:
+                count = self._conn.execute(
+                    "SELECT count(*) FROM runs WHERE project = ?", (project,)
+                ).fetchone()[0]
+                name = readable_name(count + 1)
+            self.name = str(name)
+            now = _now()
+            self._conn.execute(
+                "INSERT INTO runs (id, project, name, group_name, status, config, tags, notes, host,"
+                " pid, rank, local_rank, world_size, started, heartbeat)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.id,
+                    project,
+                    self.name,
+                    group,
+                    json.dumps(self.config),
+                    json.dumps(self.tags),
+                    notes,
+                    socket.gethostname(),
+                    os.getpid(),
+                    _env_int(env, "RANK"),
+                    _env_int(env, "LOCAL_RANK"),
+                    _env_int(env, "WORLD_SIZE"),
+                    now,
+                    now,
+                ),
+            )
+
+    def _resume(self, run_id: str, config: Any, tags: Any, notes: str | None) -> None:
+        row = self._conn.execute(
+            "SELECT id, project, name, group_name, config, tags FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"cannot resume: no run with id {run_id!r} in {self.db_path}")
+        self.id, self.project, self.name, self.group = row[0], row[1], row[2], row[3]
+        self.config = json.loads(row[4])
+        self.config.update(to_config(config))
+        self.tags = json.loads(row[5])
+        self.tags += [t for t in _check_tags(tags) if t not in self.tags]
+        last = self._conn.execute(
+            "SELECT max(last_step) FROM series WHERE run_id = ? AND kind = 'scalar'", (self.id,)
+        ).fetchone()[0]
+        self._next_step = 0 if last is None else int(last) + 1
+        with transaction(self._conn):
+            self._conn.execute(
+                "UPDATE runs SET status = 'running', ended = NULL, heartbeat = ?, pid = ?, host = ?,"
+                " config = ?, tags = ?, notes = coalesce(?, notes) WHERE id = ?",
+                (
+                    _now(),
+                    os.getpid(),
+                    socket.gethostname(),
+                    json.dumps(self.config),
+                    json.dumps(self.tags),
+                    notes,
+                    self.id,
+                ),
+            )
+
+    # -- logging ----------------------------------------------------------------------------------
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Buffer scalar metrics at ``step`` (default: one past the previous step).
+
+        Values may be Python or numpy numbers or one-element torch/JAX/TensorFlow tensors; device
+        values are read later on the writer thread, never here. A bad key or value raises
+        ``TypeError``/``ValueError`` naming the key, and nothing from this call is logged.
+        """
+        if step is None:
+            step = self._next_step
+        elif type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = check_step(step)
+        if self.finished:
+            self._closed_warning()
+            return
+        index = self._key_index
+        if type(metrics) is dict:
+            for key, value in metrics.items():
+                if type(value) is not float or key not in index:
+                    self._log_checked(self._checked(metrics), step)
+                    return
+            values, key_ids = self._values, self._key_ids
+            for key, value in metrics.items():
+                values.append(value)
+                key_ids.append(index[key])
+            n = len(metrics)
+        else:
+            self._log_checked(self._checked(metrics), step)
+            return
+        self._commit(step, n)
+
+    def _commit(self, step: int, n: int) -> None:
+        """Make an entry of n appended points visible to the writer (its step goes last)."""
+        buf = self._buf
+        buf.counts.append(n)
+        buf.walls.append(_now())
+        buf.steps.append(step)
+        buf.appended += n
+        self._next_step = step + 1
+        writer = self._writer
+        if buf.appended - buf._taken >= writer.soft_limit:
+            if buf.pending() >= writer.hard_limit:
+                writer.wait_for_room()
+            else:
+                writer.wake()
+        if self.strict and writer.error is not None:
+            self._raise_store_error()
+
+    def _log_checked(self, metrics: dict[str, Any], step: int) -> None:
+        buf = self._buf
+        position = buf.appended
+        for key, value in metrics.items():
+            kid = buf.key_id(key)
+            if type(value) is Deferred:
+                buf.deferred.append((position, value))
+                value = math.nan
+            buf.values.append(value)
+            buf.key_ids.append(kid)
+            position += 1
+        self._commit(step, len(metrics))
+
+    def _checked(self, metrics: Any) -> dict[str, Any]:
+        """Validate keys and convert values (the slow path: ints, numpy, tensors, bad input)."""
+        if not isinstance(metrics, Mapping):
+            raise TypeError(
+                f"log() takes a dict of metrics such as {{'loss': 0.5}}, not {type(metrics).__name__}"
+            )
+        out: dict[str, Any] = {}
+        for key, value in metrics.items():
+            if key not in self._key_index:
+                check_key(key)
+            out[key] = to_scalar(key, value)
+        return out
+
+    def _current_step(self, step: int | None) -> int:
+        if step is None:
+            return max(self._next_step - 1, 0)
+        return check_step(step)
+
+    def log_histogram(
+        self, key: str, values: Any, step: int | None = None, *, bins: int = 64
+    ) -> None:
+        """Log a histogram of ``values`` (any array-like or a ``Histogram``) at ``step``.
+
+        ``step`` defaults to the step of the last ``log()`` call.
+        """
+        check_key(key, "histogram")
+        step = self._current_step(step)
+        if isinstance(values, Histogram):
+            hist = values
+        else:
+            if not isinstance(bins, int) or bins < 1:
+                raise ValueError(f"histogram {key!r}: bins must be a positive integer, not {bins!r}")
+            hist = Histogram.from_values(to_numpy(values, f"histogram {key!r}"), bins)
+        self._record("histogram", (key, step, _now(), hist))
+
+    def log_text(self, key: str, text: str, step: int | None = None) -> None:
+        """Log a text (markdown is kept as written) at ``step`` (default: the last step)."""
+        check_key(key, "text")
+        if not isinstance(text, str):
+            raise TypeError(f"text {key!r} must be a str, not {type(text).__name__}")
+        self._record("text", (key, self._current_step(step), _now(), text))
+
+    def log_graph(self, graph: Graph) -> None:
+        """Store a model graph (built by a framework hook) with this run."""
+        if not isinstance(graph, Graph):
+            raise TypeError(f"log_graph() takes a tracker.Graph, not {type(graph).__name__}")
+        self._record("graph", graph)
+        self._writer.wake()
+
+    def log_profile(self, profile: Profile) -> None:
+        """Store a profiler capture (built by a framework hook) with this run."""
+        if not isinstance(profile, Profile):
+            raise TypeError(f"log_profile() takes a tracker.Profile, not {type(profile).__name__}")
+        self._record("profile", profile)
+        self._writer.wake()
+
+    def set_summary(self, **values: Any) -> None:
+        """Merge values into the run's summary (shown by ``tracker show`` and the app)."""
+        payload = json.dumps(to_config(values))
+        self._record(
+            "sql",
+            ("UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?", (payload, self.id)),
+        )
+
+    def _record(self, kind: str, payload: Any) -> None:
+        if self.finished:
+            self._closed_warning()
+            return
+        self._writer.records.append((kind, payload))
+        if self.strict and self._writer.error is not None:
+            self._raise_store_error()
+
+    # -- ending -----------------------------------------------------------------------------------
+    def flush(self) -> bool:
+        """Write everything buffered now; True when it reached the file (readable by others)."""
+        if self.finished:
+            return True
+        ok = self._writer.flush()
+        if not ok and self.strict:
+            self._raise_store_error()
+        return ok
+
+    def finish(self, status: str = "finished") -> None:
+        """Write everything buffered, mark the run ``status`` and close. Safe to call twice."""
+        if self.finished:
+            return
+        self.finished = True
+        lifecycle.unregister(self)
+        ok = self._writer.close()
+        try:
+            with transaction(self._conn):
+                self._conn.execute(
+                    "UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
+                    (status, _now(), _now(), self.id),
+                )
+        except Exception as exc:  # storage failure at the very end: report, never raise
+            self._writer._report(exc)
+            ok = False
+        finally:
+            self._conn.close()
+        if self._writer.dropped:
+            import sys
+
+            print(
+                f"tracker: {self._writer.dropped} points of run {self.id} could not be stored",
+                file=sys.stderr,
+            )
+        if not ok and self.strict:
+            self._raise_store_error()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.finish("killed" if issubclass(exc_type, KeyboardInterrupt) else "failed")
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.project}/{self.name} db={self.db_path}>"
+
+    # -- errors -----------------------------------------------------------------------------------
+    def _raise_store_error(self) -> None:
+        err = self._writer.error
+        if isinstance(err, StoreError):
+            raise err
+        raise StoreError(f"cannot write to {self.db_path}: {err}")
+
+    def _closed_warning(self) -> None:
+        import warnings
+
+        warnings.warn(f"run {self.id} is finished; values logged after finish() are ignored",
+                      stacklevel=3)
+
+
+def _check_tags(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    out = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip():
+            raise ValueError(f"tags must be non-empty strings, got {tag!r}")
+        out.append(tag)
+    return out
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(env[name])
+    except (KeyError, ValueError):
+        return None

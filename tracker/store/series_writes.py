@@ -1,0 +1,190 @@
+"""SQL that appends points to a series and keeps its summary and min/max blocks in step."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from itertools import repeat
+
+import numpy as np
+
+from ..records import Histogram
+from .schema import BLOCK_SIZES
+
+_UPDATE_SERIES = """
+UPDATE series SET
+    count = count + :n,
+    first_step = coalesce(first_step, :first_step),
+    last_step = :last_step,
+    last_value = :last_value,
+    last_wall = :last_wall,
+    min_step = coalesce(min(min_step, :min_step), :min_step),
+    max_step = coalesce(max(max_step, :max_step), :max_step),
+    min = coalesce(min(min, :vmin), min, :vmin),
+    max = coalesce(max(max, :vmax), max, :vmax),
+    monotone = monotone AND :monotone AND (last_step IS NULL OR last_step <= :first_step)
+WHERE id = :sid
+RETURNING count
+"""
+
+_UPSERT_BLOCK = """
+INSERT INTO point_blocks (series_id, level, block, n, n_valid, step_lo, step_hi, vmin, vmax, vsum)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (series_id, level, block) DO UPDATE SET
+    n = n + excluded.n,
+    n_valid = n_valid + excluded.n_valid,
+    step_lo = min(step_lo, excluded.step_lo),
+    step_hi = max(step_hi, excluded.step_hi),
+    vmin = coalesce(min(vmin, excluded.vmin), vmin, excluded.vmin),
+    vmax = coalesce(max(vmax, excluded.vmax), vmax, excluded.vmax),
+    vsum = coalesce(vsum, 0) + coalesce(excluded.vsum, 0)
+"""
+
+
+def series_id(conn: sqlite3.Connection, run_id: str, kind: str, key: str) -> int:
+    """Return the id of a run's series, creating it on first use."""
+    conn.execute(
+        "INSERT INTO series (run_id, kind, key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (run_id, kind, key),
+    )
+    row = conn.execute(
+        "SELECT id FROM series WHERE run_id = ? AND kind = ? AND key = ?", (run_id, kind, key)
+    ).fetchone()
+    return int(row[0])
+
+
+def _reserve(
+    conn: sqlite3.Connection,
+    sid: int,
+    step_arr: np.ndarray,
+    last_wall: float,
+    values: np.ndarray | None,
+) -> int:
+    """Update the series summary for n new points and return the seq of the first one."""
+    n = len(step_arr)
+    vmin = vmax = last_value = None
+    if values is not None and n:
+        finite_or_inf = values[~np.isnan(values)]
+        if finite_or_inf.size:
+            vmin, vmax = float(finite_or_inf.min()), float(finite_or_inf.max())
+        last_value = float(values[-1])
+    params = {
+        "sid": sid,
+        "n": n,
+        "first_step": int(step_arr[0]),
+        "last_step": int(step_arr[-1]),
+        "last_value": last_value,
+        "last_wall": float(last_wall),
+        "min_step": int(step_arr.min()),
+        "max_step": int(step_arr.max()),
+        "vmin": vmin,
+        "vmax": vmax,
+        "monotone": int(bool(np.all(step_arr[1:] >= step_arr[:-1]))),
+    }
+    count = conn.execute(_UPDATE_SERIES, params).fetchone()[0]
+    return int(count) - n
+
+
+CHUNK_POINTS = 65_536  # points per packed chunk row at most
+
+
+def append_scalars(
+    conn: sqlite3.Connection, sid: int, steps: np.ndarray, walls: np.ndarray, values: np.ndarray
+) -> None:
+    """Append points to a scalar series, with its summary, block aggregates and packed chunks."""
+    n = len(steps)
+    seq0 = _reserve(conn, sid, steps, float(walls[-1]), values)
+    conn.executemany(
+        "INSERT INTO points (series_id, step, seq, wall, value) VALUES (?, ?, ?, ?, ?)",
+        zip(repeat(sid, n), steps.tolist(), range(seq0, seq0 + n), walls.tolist(), values.tolist()),
+    )
+    conn.executemany(_UPSERT_BLOCK, _block_rows(sid, seq0, steps, values))
+    conn.executemany(
+        "INSERT INTO point_chunks (series_id, seq0, n, step_lo, step_hi, steps, walls, vals)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                sid,
+                seq0 + a,
+                len(part),
+                int(part.min()),
+                int(part.max()),
+                part.astype("<i8").tobytes(),
+                walls[a : a + CHUNK_POINTS].astype("<f8").tobytes(),
+                values[a : a + CHUNK_POINTS].astype("<f8").tobytes(),
+            )
+            for a in range(0, n, CHUNK_POINTS)
+            for part in (steps[a : a + CHUNK_POINTS],)
+        ],
+    )
+
+
+def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> list[tuple]:
+    """Aggregate new points per block at every level (the first block may continue an old one).
+
+    NaN aggregates (a block of NaN points) bind as NULL, which the upsert treats as "no value".
+    """
+    n = len(steps)
+    nan = np.isnan(vals)
+    valid = (~nan).astype(np.int64)
+    zeroed = np.where(nan, 0.0, vals)
+    rows: list[tuple] = []
+    for level, size in enumerate(BLOCK_SIZES):
+        first_cut = (-seq0) % size  # offset of the first block boundary within the new points
+        cuts = np.arange(first_cut, n, size)
+        starts = cuts if first_cut == 0 else np.concatenate(([0], cuts))
+        counts = np.diff(np.append(starts, n))
+        n_valid = np.add.reduceat(valid, starts)
+        with np.errstate(invalid="ignore"):
+            sums = np.where(n_valid > 0, np.add.reduceat(zeroed, starts), np.nan)
+        rows.extend(
+            zip(
+                repeat(sid),
+                repeat(level),
+                ((seq0 + starts) // size).tolist(),
+                counts.tolist(),
+                n_valid.tolist(),
+                np.minimum.reduceat(steps, starts).tolist(),
+                np.maximum.reduceat(steps, starts).tolist(),
+                np.fmin.reduceat(vals, starts).tolist(),
+                np.fmax.reduceat(vals, starts).tolist(),
+                sums.tolist(),
+            )
+        )
+    return rows
+
+
+def append_histograms(
+    conn: sqlite3.Connection, sid: int, items: list[tuple[int, float, Histogram]]
+) -> None:
+    """Append histograms to a series."""
+    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1], None)
+    conn.executemany(
+        "INSERT INTO histograms (series_id, step, seq, wall, count, min, max, sum, sum_squares,"
+        " edges, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                sid,
+                step,
+                seq0 + i,
+                wall,
+                h.count,
+                h.min,
+                h.max,
+                h.sum,
+                h.sum_squares,
+                json.dumps([float(x) for x in h.edges]),
+                json.dumps([float(x) for x in h.counts]),
+            )
+            for i, (step, wall, h) in enumerate(items)
+        ],
+    )
+
+
+def append_texts(conn: sqlite3.Connection, sid: int, items: list[tuple[int, float, str]]) -> None:
+    """Append texts to a series."""
+    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1], None)
+    conn.executemany(
+        "INSERT INTO texts (series_id, step, seq, wall, value) VALUES (?, ?, ?, ?, ?)",
+        [(sid, step, seq0 + i, wall, text) for i, (step, wall, text) in enumerate(items)],
+    )

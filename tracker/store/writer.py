@@ -1,0 +1,206 @@
+"""The batched writer: a daemon thread that empties the run's buffers, one transaction per flush.
+
+The caller's ``log()`` only appends to ``scalars`` (a packed ``ScalarBuffer``); this thread takes
+whole entries from it, reads deferred device values in one batch, and writes the points with the
+series summaries, chart blocks and packed chunks. A flush happens every ``interval`` seconds, when the
+buffer passes ``soft_limit`` points, and on ``flush()``/``close()``.
+
+A storage failure never reaches the training loop: the batch is kept for the next try (bounded by
+``max_retained`` points, oldest dropped first) and one warning is printed. With ``strict`` the
+error is kept in ``error`` for the run to raise.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from . import artifacts, series_writes
+from .buffer import ScalarBatch, ScalarBuffer
+from .connection import describe_error, transaction
+
+HEARTBEAT_EVERY_S = 5.0
+
+
+class Writer:
+    """Owns one run's write connection and buffers."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        *,
+        db_label: str,
+        interval: float = 1.0,
+        soft_limit: int = 100_000,
+        hard_limit: int = 500_000,
+        max_retained: int = 1_000_000,
+    ) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        self.db_label = db_label
+        self.interval = interval
+        self.soft_limit = soft_limit  # buffered points that wake the writer
+        self.hard_limit = hard_limit  # buffered points that make log() wait (bounded memory)
+        self.max_retained = max_retained
+        self.scalars = ScalarBuffer()
+        self.records: list[tuple[str, Any]] = []  # ("histogram"|"text", (key, step, wall, obj)) ...
+        self.error: BaseException | None = None
+        self.dropped = 0
+        self._retry_scalars: ScalarBatch | None = None
+        self._retry_records: list[tuple[str, Any]] = []
+        self._series_ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()  # one flush at a time (writer thread, flush(), SIGTERM)
+        self._wake = threading.Event()
+        self._taken = threading.Event()
+        self._stop = False
+        self._warned = False
+        self._last_heartbeat = 0.0
+        self._thread = threading.Thread(target=self._loop, name="tracker-writer", daemon=True)
+        self._thread.start()
+
+    # -- called from the training thread -------------------------------------------------------
+    def wake(self) -> None:
+        """Ask for a flush now (the buffer is large)."""
+        self._wake.set()
+
+    def wait_for_room(self, timeout: float = 10.0) -> None:
+        """Back-pressure: wait until the writer has taken the buffer (bounded memory)."""
+        self._taken.clear()
+        self._wake.set()
+        self._taken.wait(timeout)
+
+    def flush(self) -> bool:
+        """Write everything buffered now; True when it reached the file."""
+        return self._flush_once()
+
+    def close(self) -> bool:
+        """Stop the thread after a last flush; True when everything reached the file."""
+        self._stop = True
+        self._wake.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+        return self._flush_once()
+
+    # -- the thread ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop:
+                break
+            self._flush_once()
+
+    def _take(self) -> tuple[ScalarBatch | None, list]:
+        scalars = self.scalars.take()
+        # Copy then delete exactly what was copied: appends racing with us stay in the list.
+        records = self.records[:]
+        del self.records[: len(records)]
+        self._taken.set()
+        return scalars, records
+
+    def _flush_once(self) -> bool:
+        with self._lock:
+            scalars, records = self._take()
+            if self._retry_scalars is not None or self._retry_records:
+                scalars = _concat(self._retry_scalars, scalars)
+                records = self._retry_records + records
+                self._retry_scalars, self._retry_records = None, []
+            now = time.time()
+            if scalars is None and not records and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
+                return True
+            try:
+                with transaction(self.conn):
+                    self._write(scalars, records)
+                    self.conn.execute(
+                        "UPDATE runs SET heartbeat = ? WHERE id = ?", (now, self.run_id)
+                    )
+                self._last_heartbeat = now
+                return True
+            except (sqlite3.Error, OSError) as exc:
+                self._series_ids.clear()  # ids created in the rolled-back transaction are gone
+                self._keep_for_retry(scalars, records)
+                self._report(exc)
+                return False
+            except Exception as exc:  # a bug or an unreadable value: drop this batch, keep going
+                self._series_ids.clear()
+                self.dropped += len(scalars) if scalars is not None else 0
+                self._report(exc)
+                return False
+
+    def _keep_for_retry(self, scalars: ScalarBatch | None, records: list) -> None:
+        if scalars is not None and len(scalars) > self.max_retained:
+            cut = len(scalars) - self.max_retained  # drop the oldest points
+            self.dropped += cut
+            scalars = ScalarBatch(
+                scalars.key_ids[cut:], scalars.steps[cut:], scalars.walls[cut:], scalars.values[cut:]
+            )
+        self._retry_scalars = scalars
+        self._retry_records = records[-10_000:]
+
+    def _report(self, exc: BaseException) -> None:
+        err = describe_error(exc, self.db_label) if isinstance(exc, sqlite3.Error) else exc
+        self.error = err
+        if not self._warned:
+            self._warned = True
+            print(
+                f"tracker: cannot write to the store ({err}); training goes on and logged values "
+                "are kept in memory and retried",
+                file=sys.stderr,
+            )
+
+    def _sid(self, kind: str, key: str) -> int:
+        sid = self._series_ids.get((kind, key))
+        if sid is None:
+            sid = series_writes.series_id(self.conn, self.run_id, kind, key)
+            self._series_ids[(kind, key)] = sid
+        return sid
+
+    def _write(self, scalars: ScalarBatch | None, records: list) -> None:
+        if scalars is not None:
+            names = self.scalars.key_names
+            order = np.argsort(scalars.key_ids, kind="stable")  # per key, logging order kept
+            sorted_ids = scalars.key_ids[order]
+            cuts = np.flatnonzero(np.diff(sorted_ids)) + 1
+            for part in np.split(order, cuts):
+                key = names[int(scalars.key_ids[part[0]])]
+                series_writes.append_scalars(
+                    self.conn,
+                    self._sid("scalar", key),
+                    scalars.steps[part],
+                    scalars.walls[part],
+                    scalars.values[part],
+                )
+        by_kind: dict[tuple[str, str], list] = {}
+        for kind, payload in records:
+            if kind in ("histogram", "text"):
+                key, step, wall, obj = payload
+                by_kind.setdefault((kind, key), []).append((step, wall, obj))
+            elif kind == "graph":
+                artifacts.write_graph(self.conn, self.run_id, payload)
+            elif kind == "profile":
+                artifacts.write_profile(self.conn, self.run_id, payload)
+            elif kind == "sql":  # run metadata updates (status, tags, summary)
+                self.conn.execute(*payload)
+        for (kind, key), items in by_kind.items():
+            sid = self._sid(kind, key)
+            if kind == "histogram":
+                series_writes.append_histograms(self.conn, sid, items)
+            else:
+                series_writes.append_texts(self.conn, sid, items)
+
+
+def _concat(a: ScalarBatch | None, b: ScalarBatch | None) -> ScalarBatch | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return ScalarBatch(
+        np.concatenate((a.key_ids, b.key_ids)),
+        np.concatenate((a.steps, b.steps)),
+        np.concatenate((a.walls, b.walls)),
+        np.concatenate((a.values, b.values)),
+    )

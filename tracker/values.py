@@ -1,0 +1,203 @@
+"""Turning Python, numpy, torch, JAX and TensorFlow values into floats, without importing frameworks.
+
+Frameworks are recognised through ``sys.modules``: if the user never imported torch, no value can be
+a torch tensor, so there is nothing to check and nothing to import.
+
+Device values (a CUDA tensor, any JAX array, a TensorFlow tensor) are never converted here: reading
+them forces the caller to wait for the device. They are returned as a ``Deferred`` handle that the
+writer thread converts in batches (``resolve_deferred``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+MAX_KEY_LENGTH = 256
+_KEY_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class Deferred:
+    """A detached device scalar whose float value is read later, off the caller's thread."""
+
+    __slots__ = ("handle", "kind")
+
+    def __init__(self, handle: Any, kind: str) -> None:
+        self.handle = handle  # detached torch tensor, JAX array or TF tensor with one element
+        self.kind = kind  # "torch" | "jax" | "tf"
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.kind})"
+
+
+def check_key(key: object, what: str = "metric") -> str:
+    """Validate a metric/histogram/text key and return it; raise a message that names the key."""
+    if not isinstance(key, str):
+        raise TypeError(f"{what} key {key!r} must be a str, not {type(key).__name__}")
+    if not key or key.strip() == "":
+        raise ValueError(f"{what} key {key!r} is empty; use a name such as 'train/loss'")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(
+            f"{what} key {key[:40]!r}... is {len(key)} characters; keep keys under {MAX_KEY_LENGTH}"
+        )
+    if _KEY_BAD_CHARS.search(key):
+        raise ValueError(f"{what} key {key!r} contains control characters")
+    return key
+
+
+def check_step(step: object) -> int:
+    """Validate a step: an integer (Python or numpy) within int64."""
+    if type(step) is int:
+        value = step
+    elif isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)):
+        raise TypeError(f"step must be an integer, not {type(step).__name__} ({step!r})")
+    else:
+        value = int(step)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"step {value} does not fit in a 64-bit integer")
+    return value
+
+
+def to_scalar(key: str, value: Any) -> float | Deferred:
+    """Convert one logged value to a float, or to a Deferred handle for device values.
+
+    Raises:
+        TypeError: the value is not a number (a string, a dict, None...).
+        ValueError: an array or tensor with more than one element.
+    """
+    t = type(value)
+    if t is float:
+        return value
+    if t is int or t is bool:
+        return _int_to_float(key, value)
+    if isinstance(value, (float, int, np.integer, np.floating, np.bool_)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        _check_size(key, value.size, value.shape)
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"metric {key!r}: array of dtype {value.dtype} is not numeric")
+        return float(value.reshape(()))
+    handled = _framework_scalar(key, value)
+    if handled is not None:
+        return handled
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"metric {key!r}: got a string ({value!r:.40}); log text with log_text()")
+    if isinstance(value, (dict, list, tuple, set)):
+        raise TypeError(
+            f"metric {key!r}: got a {type(value).__name__}; log one number per key "
+            "(nested dicts: flatten them, or use a 'group/name' key)"
+        )
+    if value is None:
+        raise TypeError(f"metric {key!r}: got None; log a number")
+    if hasattr(value, "__float__"):
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"metric {key!r}: cannot convert {type(value).__name__} to float: {exc}"
+            ) from None
+    raise TypeError(f"metric {key!r}: cannot log a {type(value).__name__}; log a number")
+
+
+def _int_to_float(key: str, value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"metric {key!r}: integer {value} is too large for a float64") from None
+
+
+def _check_size(key: str, size: int, shape: Any) -> None:
+    if size != 1:
+        raise ValueError(
+            f"metric {key!r}: expected a single number, got an array of shape {tuple(shape)}; "
+            "reduce it (mean, sum) or log it with log_histogram()"
+        )
+
+
+def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
+    """Handle torch / JAX / TensorFlow values; None when the value is none of them."""
+    modules = sys.modules
+    torch = modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        _check_size(key, value.numel(), value.shape)
+        value = value.detach()
+        if value.device.type == "cpu":  # no device to wait for: converting now is cheapest
+            return float(value.item())
+        return Deferred(value, "torch")
+    jax = modules.get("jax")
+    if jax is not None and isinstance(value, jax.Array):
+        _check_size(key, value.size, value.shape)
+        return Deferred(value, "jax")  # dispatch is async even on CPU: never block here
+    tf = modules.get("tensorflow")
+    if tf is not None and isinstance(value, (tf.Tensor, tf.Variable)):
+        size = value.shape.num_elements()
+        _check_size(key, size if size is not None else -1, value.shape)
+        if isinstance(value, tf.Variable):
+            value = value.read_value()  # a snapshot: later assign() must not change what we log
+        return Deferred(value, "tf")
+    return None
+
+
+def resolve_deferred(items: Sequence[Deferred]) -> list[float]:
+    """Read the float value of device handles, batching per framework: one wait per batch.
+
+    A value that cannot be read (a deleted/donated buffer) becomes NaN rather than losing the batch.
+    """
+    out: list[float] = [math.nan] * len(items)
+    by_kind: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_kind.setdefault(item.kind, []).append(i)
+    for kind, idx in by_kind.items():
+        handles = [items[i].handle for i in idx]
+        try:
+            values = _resolve_batch(kind, handles)
+        except Exception:  # one bad handle: fall back to one at a time
+            values = [_resolve_one(kind, h) for h in handles]
+        for i, v in zip(idx, values):
+            out[i] = v
+    return out
+
+
+def _resolve_batch(kind: str, handles: list[Any]) -> list[float]:
+    if kind == "torch":
+        torch = sys.modules["torch"]
+        by_device: dict[Any, list[int]] = {}
+        for i, h in enumerate(handles):
+            by_device.setdefault(h.device, []).append(i)
+        result = [math.nan] * len(handles)
+        for idx in by_device.values():
+            stacked = torch.stack([handles[i].reshape(()).to(torch.float64) for i in idx])
+            for i, v in zip(idx, stacked.cpu().tolist()):
+                result[i] = float(v)
+        return result
+    if kind == "jax":
+        jax = sys.modules["jax"]
+        return [float(np.asarray(v).reshape(())) for v in jax.device_get(handles)]
+    return [float(np.asarray(h).reshape(())) for h in handles]
+
+
+def _resolve_one(kind: str, handle: Any) -> float:
+    try:
+        return _resolve_batch(kind, [handle])[0]
+    except Exception:
+        return math.nan
+
+
+def to_numpy(value: Any, what: str = "histogram") -> np.ndarray:
+    """Return any array-like (list, numpy, torch, JAX, TF) as a flat float64 numpy array."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        value = value.detach().to("cpu", torch.float64).numpy()
+    elif hasattr(value, "numpy") and callable(value.numpy) and not isinstance(value, np.ndarray):
+        value = value.numpy()  # TensorFlow tensors and variables
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what}: cannot convert {type(value).__name__} to numbers: {exc}") from None
+    return arr.reshape(-1)
