@@ -24,6 +24,9 @@ _LAZY = {
     "Profile": ("profile", "Profile"),
     "ProfileOp": ("profile", "ProfileOp"),
     "Histogram": ("records", "Histogram"),
+    "DisabledRun": ("run", "DisabledRun"),
+    "export_tensorboard": ("tensorboard.export", "export_tensorboard"),
+    "import_tensorboard": ("tensorboard.importer", "import_tensorboard"),
     "TrackerError": ("errors", "TrackerError"),
     "StoreError": ("errors", "StoreError"),
     "RunNotFoundError": ("errors", "RunNotFoundError"),
@@ -55,6 +58,7 @@ def init(
     db: str | os.PathLike[str] | None = None,
     resume: str | None = None,
     strict: bool = False,
+    ranks: str = "zero",
 ) -> Run:
     """Start (or with ``resume=RUN_ID`` continue) a run and make it the current run.
 
@@ -68,10 +72,18 @@ def init(
         db: the store file; default $TRACKER_DB, else ./tracker.db.
         resume: the id of a run to append to.
         strict: raise storage errors instead of warning once and going on.
+        ranks: under DDP/torchrun (``RANK`` set), "zero" makes every rank but 0 get a
+            ``DisabledRun`` that stores nothing, so one run exists per job; "all" lets every
+            rank create its own run (rank recorded), e.g. with ``group=`` to keep them together.
     """
-    from .run import Run
+    from .run import DisabledRun, Run
 
     global _current
+    if ranks not in ("zero", "all"):
+        raise ValueError(f"ranks must be 'zero' or 'all', not {ranks!r}")
+    if ranks == "zero" and _env_rank() > 0:
+        _current = DisabledRun(project, name)
+        return _current
     run = Run(
         project=project,
         name=name,
@@ -85,6 +97,24 @@ def init(
     )
     _current = run
     return run
+
+
+def _env_rank() -> int:
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def attach(run_id: str, *, db: str | os.PathLike[str] | None = None) -> Run:
+    """Log into a run that another process owns (another DDP rank, a helper process).
+
+    The returned run appends points like the owner's; its ``finish()`` only flushes and leaves the
+    run's status to the owner.
+    """
+    from .run import Run
+
+    return Run(db=db, attach=run_id)
 
 
 def current_run() -> Run | None:
@@ -127,6 +157,10 @@ def finish(status: str = "finished") -> None:
 
 
 __all__ = [
+    "DisabledRun",
+    "attach",
+    "export_tensorboard",
+    "import_tensorboard",
     "Graph",
     "GraphNode",
     "Histogram",

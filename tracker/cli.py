@@ -259,5 +259,17 @@ def _run_json(r: Any) -> dict[str, Any]:
     }
 
 
+def _register_optional_commands() -> None:
+    """Add `export` / `import` when the TensorBoard bridge is present (its module is light)."""
+    try:
+        from .tensorboard.commands import export_command, import_command
+    except ImportError:
+        return
+    main.add_command(export_command, "export")
+    main.add_command(import_command, "import")
+
+
+_register_optional_commands()
+
 if __name__ == "__main__":
     main()

@@ -41,15 +41,20 @@ class Run:
         notes: str | None = None,
         db: str | os.PathLike[str] | None = None,
         resume: str | None = None,
+        attach: str | None = None,
         strict: bool = False,
         flush_interval: float = 1.0,
     ) -> None:
         self.db_path: Path = resolve_db_path(db)
         self.strict = strict
         self.finished = False
+        self.disabled = False
+        self.attached = attach is not None  # writes into a run another process owns
         self._conn = connect(self.db_path, create=True)
         try:
-            if resume:
+            if attach is not None:
+                self._attach(attach)
+            elif resume:
                 self._resume(resume, config, tags, notes)
             else:
                 self._create(project, name, config, tags, group, notes)
@@ -113,16 +118,24 @@ class Run:
                 ),
             )
 
-    def _resume(self, run_id: str, config: Any, tags: Any, notes: str | None) -> None:
+    def _load(self, run_id: str, action: str) -> tuple:
         row = self._conn.execute(
             "SELECT id, project, name, group_name, config, tags FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         if row is None:
-            raise RunNotFoundError(f"cannot resume: no run with id {run_id!r} in {self.db_path}")
+            raise RunNotFoundError(f"cannot {action}: no run with id {run_id!r} in {self.db_path}")
         self.id, self.project, self.name, self.group = row[0], row[1], row[2], row[3]
         self.config = json.loads(row[4])
-        self.config.update(to_config(config))
         self.tags = json.loads(row[5])
+        return row
+
+    def _attach(self, run_id: str) -> None:
+        self._load(run_id, "attach")
+        self._next_step = 0
+
+    def _resume(self, run_id: str, config: Any, tags: Any, notes: str | None) -> None:
+        self._load(run_id, "resume")
+        self.config.update(to_config(config))
         self.tags += [t for t in _check_tags(tags) if t not in self.tags]
         last = self._conn.execute(
             "SELECT max(last_step) FROM series WHERE run_id = ? AND kind = 'scalar'", (self.id,)
@@ -142,6 +155,11 @@ class Run:
                     self.id,
                 ),
             )
+
+    @property
+    def step(self) -> int | None:
+        """The step of the most recent ``log()`` call (None before the first one)."""
+        return self._next_step - 1 if self._buf.appended or self._next_step else None
 
     # -- logging ----------------------------------------------------------------------------------
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
@@ -294,11 +312,12 @@ class Run:
         lifecycle.unregister(self)
         ok = self._writer.close()
         try:
-            with transaction(self._conn):
-                self._conn.execute(
-                    "UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
-                    (status, _now(), _now(), self.id),
-                )
+            if not self.attached:  # the owner decides the run's status
+                with transaction(self._conn):
+                    self._conn.execute(
+                        "UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
+                        (status, _now(), _now(), self.id),
+                    )
         except Exception as exc:  # storage failure at the very end: report, never raise
             self._writer._report(exc)
             ok = False
@@ -363,3 +382,46 @@ def _env_int(env: Mapping[str, str], name: str) -> int | None:
         return int(env[name])
     except (KeyError, ValueError):
         return None
+
+
+class DisabledRun(Run):
+    """A run that stores nothing: what ``init()`` returns on DDP ranks other than 0 by default.
+
+    Every logging call is accepted and ignored, so the same script runs unchanged on every rank.
+    """
+
+    def __init__(self, project: str = "default", name: str | None = None) -> None:
+        self.db_path = Path(os.devnull)
+        self.strict = False
+        self.finished = False
+        self.disabled = True
+        self.attached = False
+        self.id = ""
+        self.project = project
+        self.name = name or ""
+        self.group = None
+        self.config: dict[str, Any] = {}
+        self.tags: list[str] = []
+        self._next_step = 0
+
+    @property
+    def step(self) -> int | None:
+        return None
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Ignored."""
+
+    def _record(self, kind: str, payload: Any) -> None:
+        """Ignored."""
+
+    def log_histogram(self, key: str, values: Any, step: int | None = None, *, bins: int = 64) -> None:
+        """Ignored."""
+
+    def flush(self) -> bool:
+        return True
+
+    def finish(self, status: str = "finished") -> None:
+        self.finished = True
+
+    def __repr__(self) -> str:
+        return "<DisabledRun (this rank does not log)>"

@@ -1,0 +1,23 @@
+"""Shared test set-up: quiet, single-threaded frameworks and a fresh store path per test."""
+
+from __future__ import annotations
+
+import os
+
+# Before any framework is imported: TensorFlow's start-up noise off, one thread (2-core machines).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.pop("TRACKER_DB", None)
+for _var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+    os.environ.pop(_var, None)
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A store path in a fresh temporary directory (the file does not exist yet)."""
+    return tmp_path / "tracker.db"

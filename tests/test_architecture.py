@@ -1,0 +1,53 @@
+"""The layering rules of DESIGN.md, checked at run time: the core imports no framework and no UI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "tensorflow", "jax", "keras", "textual", "tensorboardX", "tensorboard")
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = code + "\nimport sys; print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_import_tracker_imports_nothing_heavy() -> None:
+    loaded = _modules_after("import tracker")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    assert "numpy" not in loaded and "sqlite3" not in loaded  # everything loads on first use
+
+
+def test_logging_a_run_imports_no_framework(tmp_path) -> None:
+    code = (
+        "import tracker\n"
+        f"run = tracker.init('p', db={str(tmp_path / 'x.db')!r})\n"
+        "run.log({'loss': 1.0}); run.finish()\n"
+        "s = tracker.open_store(run.db_path); s.runs(); s.series(run.id, 'loss')"
+    )
+    loaded = _modules_after(code)
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_cli_listing_imports_no_framework_or_app(tmp_path) -> None:
+    code = (
+        "import sys\nfrom tracker import cli\n"
+        f"sys.argv = ['tracker', 'ls', '--db', {str(tmp_path / 'none.db')!r}]\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass"
+    )
+    loaded = _modules_after(code)
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_import_tracker_is_fast() -> None:
+    code = (
+        "import time; t = time.perf_counter(); import tracker; "
+        "print(time.perf_counter() - t)"
+    )
+    times = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        times.append(float(out.stdout))
+    assert min(times) < 0.15, times
