@@ -12,6 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from . import lifecycle
 from .config import to_config
 from .errors import RunNotFoundError, StoreError
@@ -235,17 +237,61 @@ class Run:
             out[key] = to_scalar(key, value)
         return out
 
+    def log_series(
+        self, key: str, steps: Any, values: Any, walls: Any = None
+    ) -> None:
+        """Append many points of one key at once (importers, back-fills): numpy-like arrays.
+
+        ``walls`` (unix seconds, one per point) default to now. Values must be real numbers.
+        """
+        check_key(key)
+        step_arr = np.asarray(steps)
+        if step_arr.dtype.kind not in "iu":
+            raise TypeError(f"metric {key!r}: steps must be integers, not {step_arr.dtype}")
+        step_arr = step_arr.astype(np.int64).reshape(-1)
+        value_arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        n = len(step_arr)
+        wall_arr = (
+            np.full(n, _now()) if walls is None else np.asarray(walls, dtype=np.float64).reshape(-1)
+        )
+        if len(value_arr) != n or len(wall_arr) != n:
+            raise ValueError(
+                f"metric {key!r}: got {n} steps, {len(value_arr)} values and {len(wall_arr)} walls"
+            )
+        if self.finished:
+            self._closed_warning()
+            return
+        if n == 0:
+            return
+        buf = self._buf
+        kid = buf.key_id(key)
+        buf.values.frombytes(value_arr.astype("=f8").tobytes())
+        buf.key_ids.frombytes(np.full(n, kid, dtype="=i4").tobytes())
+        buf.counts.frombytes(np.ones(n, dtype="=u4").tobytes())
+        buf.walls.frombytes(wall_arr.astype("=f8").tobytes())
+        buf.appended += n
+        buf.steps.frombytes(step_arr.astype("=i8").tobytes())  # last: makes the entries visible
+        self._next_step = max(self._next_step, int(step_arr.max()) + 1)
+        if buf.pending() >= self._writer.soft_limit:
+            self._writer.wake()
+
     def _current_step(self, step: int | None) -> int:
         if step is None:
             return max(self._next_step - 1, 0)
         return check_step(step)
 
     def log_histogram(
-        self, key: str, values: Any, step: int | None = None, *, bins: int = 64
+        self,
+        key: str,
+        values: Any,
+        step: int | None = None,
+        *,
+        bins: int = 64,
+        wall: float | None = None,
     ) -> None:
         """Log a histogram of ``values`` (any array-like or a ``Histogram``) at ``step``.
 
-        ``step`` defaults to the step of the last ``log()`` call.
+        ``step`` defaults to the step of the last ``log()`` call; ``wall`` (unix seconds) to now.
         """
         check_key(key, "histogram")
         step = self._current_step(step)
@@ -255,14 +301,17 @@ class Run:
             if not isinstance(bins, int) or bins < 1:
                 raise ValueError(f"histogram {key!r}: bins must be a positive integer, not {bins!r}")
             hist = Histogram.from_values(to_numpy(values, f"histogram {key!r}"), bins)
-        self._record("histogram", (key, step, _now(), hist))
+        self._record("histogram", (key, step, _now() if wall is None else float(wall), hist))
 
-    def log_text(self, key: str, text: str, step: int | None = None) -> None:
+    def log_text(
+        self, key: str, text: str, step: int | None = None, *, wall: float | None = None
+    ) -> None:
         """Log a text (markdown is kept as written) at ``step`` (default: the last step)."""
         check_key(key, "text")
         if not isinstance(text, str):
             raise TypeError(f"text {key!r} must be a str, not {type(text).__name__}")
-        self._record("text", (key, self._current_step(step), _now(), text))
+        when = _now() if wall is None else float(wall)
+        self._record("text", (key, self._current_step(step), when, text))
 
     def log_graph(self, graph: Graph) -> None:
         """Store a model graph (built by a framework hook) with this run."""
@@ -414,7 +463,10 @@ class DisabledRun(Run):
     def _record(self, kind: str, payload: Any) -> None:
         """Ignored."""
 
-    def log_histogram(self, key: str, values: Any, step: int | None = None, *, bins: int = 64) -> None:
+    def log_histogram(self, key: str, values: Any, step: int | None = None, **kw: Any) -> None:
+        """Ignored."""
+
+    def log_series(self, key: str, steps: Any, values: Any, walls: Any = None) -> None:
         """Ignored."""
 
     def flush(self) -> bool:
