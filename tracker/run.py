@@ -335,6 +335,12 @@ class Run:
             ("UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?", (payload, self.id)),
         )
 
+    def update_config(self, values: Any) -> None:
+        """Merge top-level keys into the run's config (hooks add what they learn, e.g. fit())."""
+        self.config.update(to_config(values))
+        payload = json.dumps(self.config)  # a snapshot: later updates queue their own
+        self._record("sql", ("UPDATE runs SET config = ? WHERE id = ?", (payload, self.id)))
+
     def _record(self, kind: str, payload: Any) -> None:
         if self.finished:
             self._closed_warning()
