@@ -404,7 +404,7 @@ class Store:
         profiles = f"SELECT id FROM profiles WHERE run_id IN ({marks})"
         try:
             with transaction(self.conn):
-                for table in ("points", "point_blocks", "histograms", "texts"):
+                for table in ("points", "point_blocks", "point_chunks", "histograms", "texts"):
                     self.conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series})", ids)
                 for table in ("graph_nodes", "graph_edges"):
                     self.conn.execute(f"DELETE FROM {table} WHERE graph_id IN ({graphs})", ids)

@@ -1,0 +1,155 @@
+"""The read API: reductions agree with brute force, ranges, live tails, deletes and edits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tracker
+from tracker.errors import RunNotFoundError
+
+
+def brute_force(steps, values, buckets, lo, hi):
+    edges = np.linspace(lo, hi + 1, buckets + 1)
+    mins = np.full(buckets, np.nan)
+    maxs = np.full(buckets, np.nan)
+    for b in range(buckets):
+        sel = (steps >= edges[b]) & (steps < edges[b + 1]) & ~np.isnan(values)
+        if sel.any():
+            mins[b], maxs[b] = values[sel].min(), values[sel].max()
+    return mins, maxs
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("big") / "big.db"
+    rng = np.random.default_rng(7)
+    n = 300_000
+    values = np.cumsum(rng.normal(size=n))
+    values[rng.integers(0, n, 50)] += 1000.0  # spikes that must survive any reduction
+    values[rng.integers(0, n, 50)] = np.nan
+    steps = np.arange(n) * 2
+    with tracker.init("big", db=path) as run:
+        for a in range(0, n, 7_777):  # uneven flushes: blocks continue across flushes
+            run.log_series("loss", steps[a:a + 7_777], values[a:a + 7_777])
+            run.flush()
+    return path, run.id, steps, values
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "buckets"),
+    [(None, None, 1000), (None, None, 37), (1000, 400_000, 1000), (123_457, 123_999, 50),
+     (599_000, None, 10), (0, 0, 5), (-50, 10, 3)],
+)
+def test_reduced_matches_brute_force_up_to_one_bucket(big_store, start, end, buckets):
+    path, run_id, steps, values = big_store
+    with tracker.open_store(path) as store:
+        red = store.reduced(run_id, "loss", buckets, start, end)
+    lo = max(0 if start is None else start, 0)
+    hi = min(steps[-1] if end is None else end, steps[-1])
+    sel = (steps >= lo) & (steps <= hi)
+    assert red.counts.sum() == np.count_nonzero(sel & ~np.isnan(values))
+    assert np.nanmax(red.maxs) == np.nanmax(values[sel])
+    assert np.nanmin(red.mins) == np.nanmin(values[sel])
+    mins, maxs = brute_force(steps[sel], values[sel], buckets, lo, hi)
+    # A block that straddles a bucket edge lands in one neighbour: compare with a 1-bucket slack.
+    for b in range(buckets):
+        if np.isnan(maxs[b]):
+            continue
+        window = slice(max(b - 1, 0), b + 2)
+        assert np.nanmax(red.maxs[window]) >= maxs[b]
+        assert np.nanmin(red.mins[window]) <= mins[b]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    points=st.lists(
+        st.tuples(st.integers(-1000, 1000), st.floats(allow_nan=True, allow_infinity=True)),
+        min_size=1, max_size=300,
+    ),
+    buckets=st.integers(1, 40),
+)
+def test_reduced_is_exact_for_small_or_unordered_series(tmp_path, points, buckets):
+    path = tmp_path / f"h{abs(hash((tuple(points), buckets)))}.db"
+    with tracker.init("h", db=path) as run:
+        for step, value in points:
+            run.log({"v": value}, step=step)
+    steps = np.array([p[0] for p in points])
+    values = np.array([p[1] for p in points], dtype=float)
+    with tracker.open_store(path) as store:
+        red = store.reduced(run.id, "v", buckets)
+        s = store.series(run.id, "v")
+    order = np.argsort(steps, kind="stable")
+    np.testing.assert_array_equal(s.steps, steps[order])
+    np.testing.assert_array_equal(s.values, values[order])  # NaN == NaN for this helper
+    mins, maxs = brute_force(steps, values, buckets, steps.min(), steps.max())
+    np.testing.assert_array_equal(red.mins, mins)
+    np.testing.assert_array_equal(red.maxs, maxs)
+
+
+def test_series_ranges_and_live_tail(db_path):
+    with tracker.init("p", db=db_path) as run:
+        run.log_series("a", np.arange(100), np.arange(100.0))
+        run.flush()
+        with tracker.open_store(db_path) as store:
+            assert store.series(run.id, "a", 10, 19).values.tolist() == list(range(10, 20))
+            assert len(store.series(run.id, "a", 200)) == 0
+            assert len(store.series(run.id, "missing")) == 0
+            run.log({"a": 7.0}, step=3)
+            run.flush()
+            tail = store.points_after(run.id, "a", 100)
+            assert (tail.steps.tolist(), tail.values.tolist()) == ([3], [7.0])
+            assert store.series(run.id, "a", 3, 3).values.tolist() == [3.0, 7.0]
+
+
+def test_resolve_edit_and_delete(db_path):
+    runs = [tracker.init("p", name=n, db=db_path) for n in ("alpha", "beta", "beta")]
+    for r in runs:
+        r.log({"x": 1.0})
+        r.log_histogram("h", [1.0])
+        r.log_text("t", "x")
+        r.finish()
+    with tracker.open_store(db_path) as store:
+        assert store.resolve("alpha") == runs[0].id
+        assert store.resolve(runs[1].id[:6]) == runs[1].id
+        with pytest.raises(RunNotFoundError, match="matches 2 runs"):
+            store.resolve("beta")
+        with pytest.raises(RunNotFoundError):
+            store.resolve("gamma")
+        store.rename_run(runs[0].id, "renamed")
+        store.set_tags(runs[0].id, ["x", "y"])
+        store.set_notes(runs[0].id, "note")
+        info = store.run("renamed")
+        assert (info.tags, info.notes) == (["x", "y"], "note")
+        assert [r.id for r in store.runs(tag="y")] == [runs[0].id]
+        assert store.delete_runs([runs[1].id, runs[2].id]) == 2
+        assert [r.id for r in store.runs()] == [runs[0].id]
+        tables = ("points", "point_chunks", "point_blocks", "histograms", "texts", "series")
+        left = [store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
+        assert left == [1, 1, 3, 1, 1, 3]  # only the remaining run's rows (3 block levels, 3 keys)
+
+
+def test_graphs_and_profiles_round_trip(db_path):
+    g = tracker.Graph(name="mlp", framework="torch", source="fx", raw="code", raw_format="fx_code")
+    a = g.add(tracker.GraphNode("x", "placeholder", kind="input", shape="[4, 8]"))
+    b = g.add(tracker.GraphNode("fc", "Linear", scope="model", params=72, attrs={"bias": True}))
+    g.connect(a, b)
+    p = tracker.Profile(
+        ops=[tracker.ProfileOp("aten::mm", "aten", calls=3, self_ns=300.0, total_ns=400.0)],
+        step_times_ns=[(0, 1e6), (1, 2e6)], framework="torch", trace=b"{}",
+        trace_format="torch_chrome_json", trace_name="worker0",
+    )
+    with tracker.init("p", db=db_path) as run:
+        run.log_graph(g)
+        run.log_profile(p)
+    with tracker.open_store(db_path) as store:
+        (ginfo,) = store.graphs(run.id)
+        (pinfo,) = store.profiles(run.id)
+        g2 = store.graph(ginfo.id)
+        p2 = store.profile(pinfo.id)
+    assert (ginfo.node_count, ginfo.edge_count, ginfo.total_params) == (2, 1, 72)
+    assert g2.nodes == g.nodes and g2.edges == [(0, 1)] and g2.raw == b"code"
+    assert p2.ops == p.ops and p2.step_times_ns == p.step_times_ns and p2.trace == b"{}"
+    assert pinfo.op_count == 1

@@ -1,0 +1,126 @@
+"""Bad input is refused with a message naming the key; framework values are read without syncs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracker
+
+BAD_VALUES = [
+    ("a string", "loss", "string"),
+    ({"nested": 1.0}, "loss", "dict"),
+    ([1.0, 2.0], "loss", "list"),
+    (None, "loss", "None"),
+    (np.array([1.0, 2.0]), "loss", "shape"),
+    (np.array(["x"]), "loss", "numeric"),
+    (object(), "loss", "object"),
+    (10**400, "loss", "too large"),
+]
+
+
+@pytest.mark.parametrize(("value", "key", "words"), BAD_VALUES)
+def test_bad_values_name_the_key_and_log_nothing(db_path, value, key, words):
+    with tracker.init("p", db=db_path) as run:
+        run.log({"ok": 1.0}, step=0)
+        with pytest.raises((TypeError, ValueError), match=key) as info:
+            run.log({"ok": 2.0, key: value}, step=1)
+        assert words.lower() in str(info.value).lower()
+        run.log({"ok": 3.0}, step=2)
+    with tracker.open_store(db_path) as store:
+        s = store.series(run.id, "ok")
+    assert s.values.tolist() == [1.0, 3.0]  # earlier points kept; the bad call stored nothing
+
+
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [("", ValueError), ("   ", ValueError), ("x" * 300, ValueError), ("a\x1bb", ValueError),
+     (3, TypeError), (None, TypeError)],
+)
+def test_bad_keys(db_path, key, error):
+    with tracker.init("p", db=db_path) as run:
+        with pytest.raises(error, match="key"):
+            run.log({key: 1.0})
+        with pytest.raises(error, match="key"):
+            run.log_text(key, "x")
+
+
+@pytest.mark.parametrize("step", [1.5, "3", True, 2**64, None.__class__])
+def test_bad_steps(db_path, step):
+    with tracker.init("p", db=db_path) as run:
+        with pytest.raises((TypeError, ValueError), match="step"):
+            run.log({"a": 1.0}, step=step)
+
+
+def test_numpy_integer_steps_are_fine(db_path):
+    with tracker.init("p", db=db_path) as run:
+        run.log({"a": 1.0}, step=np.int32(4))
+    assert run.step == 4
+
+
+def test_not_a_mapping(db_path):
+    with tracker.init("p", db=db_path) as run:
+        with pytest.raises(TypeError, match="dict"):
+            run.log([("a", 1.0)])
+
+
+def test_torch_tensors(db_path):
+    import torch
+
+    torch.set_num_threads(1)
+    w = torch.ones(3, requires_grad=True)
+    loss = (w * 2).sum()
+    with tracker.init("p", db=db_path) as run:
+        run.log({"loss": loss, "one": torch.tensor([0.25]), "int": torch.tensor(3)})
+        with pytest.raises(ValueError, match="vec"):
+            run.log({"vec": torch.ones(2)})
+    with tracker.open_store(db_path) as store:
+        assert store.runs()[0].last == {"loss": 6.0, "one": 0.25, "int": 3.0}
+
+
+def test_jax_arrays_are_deferred_and_read_by_the_writer(db_path):
+    import jax.numpy as jnp
+
+    from tracker.values import Deferred, to_scalar
+
+    x = jnp.float32(1.5) * 2
+    assert isinstance(to_scalar("k", x), Deferred)  # never read on the caller's thread
+    with tracker.init("p", db=db_path) as run:
+        for i in range(10):
+            run.log({"loss": jnp.asarray(i, dtype=jnp.float32) / 2, "py": float(i)})
+        with pytest.raises(ValueError, match="m"):
+            run.log({"m": jnp.ones((2, 2))})
+    with tracker.open_store(db_path) as store:
+        s = store.series(run.id, "loss")
+    assert s.values.tolist() == [i / 2 for i in range(10)]
+
+
+def test_tensorflow_tensors_and_variables(db_path):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    v = tf.Variable(1.0)
+    with tracker.init("p", db=db_path) as run:
+        run.log({"t": tf.constant(2.5), "v": v})
+        v.assign(5.0)  # the logged value is the one at log() time
+        run.log({"t": tf.reduce_sum(tf.ones([2]))})
+    with tracker.open_store(db_path) as store:
+        assert store.series(run.id, "t").values.tolist() == [2.5, 2.0]
+        assert store.series(run.id, "v").values.tolist() == [1.0]
+
+
+def test_histograms_of_framework_arrays(db_path):
+    import jax.numpy as jnp
+    import torch
+
+    with tracker.init("p", db=db_path) as run:
+        run.log_histogram("torch", torch.arange(10.0, requires_grad=True), step=0)
+        run.log_histogram("jax", jnp.arange(10.0), step=0)
+        run.log_histogram("list", [[1, 2], [3, 4]], step=0)
+        with pytest.raises(TypeError, match="histogram"):
+            run.log_histogram("bad", ["a", "b"], step=0)
+    with tracker.open_store(db_path) as store:
+        counts = {k: store.histograms(run.id, k)[0].histogram.count for k in ("torch", "jax", "list")}
+    assert counts == {"torch": 10.0, "jax": 10.0, "list": 4.0}
