@@ -194,8 +194,6 @@ def rm(runs: tuple[str, ...], yes: bool, db: str | None) -> None:
         infos = [store.run(ref) for ref in runs]
         listing = ", ".join(f"{i.id} ({i.name})" for i in infos)
         if not yes:
-            if not sys.stdin.isatty():
-                raise click.UsageError("refusing to delete without confirmation; pass --yes")
             click.confirm(f"Delete {len(infos)} run(s): {listing}?", abort=True)
         count = store.delete_runs(i.id for i in infos)
     click.echo(f"deleted {count} run(s): {listing}")
