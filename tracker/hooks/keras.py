@@ -1,0 +1,311 @@
+"""Keras 3 hook: ``TrackerCallback`` logs metrics, config, weight histograms, graphs and profiles.
+
+Usage::
+
+    run = tracker.init(project="mnist-keras", config=cfg)
+    model.fit(x, y, epochs=5, validation_data=(xv, yv),
+              callbacks=[TrackerCallback(run, log_every=10, histograms=True,
+                                         profile_batches=(20, 25))])
+
+Works on every Keras backend; importing this module loads Keras (and so the user's backend) but
+never TensorFlow on the JAX or torch backends.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import time
+import warnings
+from typing import Any
+
+import keras
+
+from .keras_graph import layer_graph, op_graph
+from .keras_profile import ProfilerWindow
+
+__all__ = ["TrackerCallback"]
+
+_FIT_ARGS = ("batch_size", "epochs", "initial_epoch", "steps_per_epoch", "validation_split",
+             "validation_steps", "validation_batch_size", "validation_freq", "shuffle")
+
+
+class TrackerCallback(keras.callbacks.Callback):
+    """Logs a Keras ``fit()`` into a tracker run.
+
+    Steps are training batches counted across epochs (0, 1, 2...), continuing after the run's last
+    step. Keys: ``train/<metric>`` every ``log_every`` batches; ``epoch/<metric>`` and
+    ``epoch/val_<metric>``, ``epoch/lr``, ``epoch/time_s`` and ``epoch`` at each epoch end.
+
+    Args:
+        run: the run to log into; default the current run (``tracker.init()``).
+        log_every: log batch metrics every this many batches (0: epoch metrics only).
+        histograms: log weight histograms per layer every N epochs (True: every epoch).
+        graph: store the layer graph once the model is built.
+        op_graph: also store the traced op graph (TensorFlow backend only).
+        op_graph_signature: the ``tf.TensorSpec`` input(s) for the op graph when the model has
+            no ``inputs`` (subclassed models).
+        profile_batches: ``(first, last)`` steps to run the TensorFlow/JAX profiler over.
+    """
+
+    # Keras may then run on_train_batch_end on a worker thread (JAX backend), where it converts
+    # the logs to floats, so the training thread never waits for the device. We only queue there.
+    async_safe = True
+
+    def __init__(
+        self,
+        run: Any = None,
+        *,
+        log_every: int = 1,
+        histograms: bool | int = False,
+        graph: bool = True,
+        op_graph: bool = False,
+        op_graph_signature: Any = None,
+        profile_batches: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        if run is None:
+            import tracker
+
+            run = tracker.current_run()
+            if run is None:
+                from ..errors import NoActiveRunError
+
+                raise NoActiveRunError(
+                    "TrackerCallback needs a run: call tracker.init() first or pass run="
+                )
+        if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 0:
+            raise ValueError(f"log_every must be an integer >= 0, not {log_every!r}")
+        if isinstance(histograms, bool):
+            histograms = 1 if histograms else 0
+        if not isinstance(histograms, int) or histograms < 0:
+            raise ValueError(f"histograms must be True/False or every N epochs, not {histograms!r}")
+        if profile_batches is not None:
+            first, last = profile_batches
+            ProfilerWindow("jax", first, last)  # validates the range before fit() starts
+        # Measured: with Keras's async dispatch (JAX) the JAX profiler captured no XLA op events,
+        # so a callback that profiles asks for synchronous callbacks instead.
+        self.async_safe = profile_batches is None
+        self.run = run
+        self.log_every = log_every
+        self.histogram_every = histograms
+        self.want_graph = graph
+        self.want_op_graph = op_graph
+        self.op_graph_signature = op_graph_signature
+        self.profile_batches = profile_batches
+        self._queue: collections.deque[tuple[int, dict[str, Any]]] = collections.deque()
+        self._keys: dict[str, str] = {}  # metric name -> 'train/<name>' (no f-string per batch)
+        self._base: int | None = None  # step of batch 0 of the current epoch
+        self._max_batch = -1
+        self._graph_done = False
+        self._profiler: ProfilerWindow | None = None
+        self._epoch_start = 0.0
+        self._warned: set[str] = set()
+        self._last_epoch_logs: dict[str, float] = {}
+
+    # -- fit lifecycle (training thread) ----------------------------------------------------------
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._base is None:
+            last = self.run.step
+            self._base = 0 if last is None else last + 1
+        self._guard("config", self._log_config)
+        if self.want_graph and not self._graph_done and getattr(self.model, "built", False):
+            self._guard("graph", self._log_graphs)
+        if self.profile_batches is not None and self._profiler is None:
+            backend = keras.backend.backend()
+            if backend in ("tensorflow", "jax"):
+                self._profiler = ProfilerWindow(backend, *self.profile_batches)
+            else:
+                self._warn("profile", f"profile_batches needs the tensorflow or jax backend, "
+                                      f"not {backend}; no profile is taken")
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+        self._max_batch = -1  # the last batch begun in this epoch
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._queue:
+            self._drain()
+        self._max_batch = batch  # batch begins are always called in order on this thread
+        step = self._step(batch)
+        if self._profiler is not None and not self._profiler.done:
+            self._guard("profile", self._profile_step, step)
+        if batch > 0 and self.want_graph and not self._graph_done:
+            self._guard("graph", self._log_graphs)  # subclassed models are built by now
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # Maybe on a Keras worker thread: only append (deque appends are atomic).
+        step = self._step(batch)
+        if self.log_every and logs and step % self.log_every == 0:
+            self._queue.append((step, logs))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._drain()  # Keras has waited for every batch callback before calling this
+        step = self._step(max(self._max_batch, 0))
+        metrics: dict[str, Any] = {"epoch": epoch, "epoch/time_s": time.perf_counter()
+                                   - self._epoch_start}
+        for name, value in (logs or {}).items():
+            if _is_number(value):
+                metrics[f"epoch/{name}"] = value
+        lr = self._learning_rate()
+        if lr is not None:
+            metrics["epoch/lr"] = lr
+        self._guard("metrics", self.run.log, metrics, step)
+        self._last_epoch_logs = {k: v for k, v in (logs or {}).items() if _is_number(v)}
+        if self.want_graph and not self._graph_done:
+            self._guard("graph", self._log_graphs)
+        if self.histogram_every and (epoch + 1) % self.histogram_every == 0:
+            self._guard("histograms", self._log_histograms, step)
+        if self._profiler is not None and self._profiler.active:
+            if self._profiler.last <= step:
+                self._guard("profile", self._finish_profile)
+        assert self._base is not None
+        self._base += self._max_batch + 1
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._drain()
+        if self._profiler is not None and self._profiler.active:
+            self._guard("profile", self._finish_profile)
+        summary = dict(self._last_epoch_logs)
+        summary.update({k: v for k, v in (logs or {}).items() if _is_number(v)})
+        if summary:
+            self._guard("summary", lambda: self.run.set_summary(**summary))
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _step(self, batch: int) -> int:
+        return (self._base or 0) + batch
+
+    def _drain(self) -> None:
+        """Log the queued batch metrics (training thread only: the run is not thread-safe)."""
+        queue, keys = self._queue, self._keys
+        while queue:
+            step, logs = queue.popleft()
+            metrics: dict[str, Any] = {}
+            for name, value in logs.items():
+                key = keys.get(name)
+                if key is None:
+                    if not _is_number(value):
+                        continue
+                    key = keys[name] = f"train/{name}"
+                metrics[key] = value
+            self._guard("metrics", self.run.log, metrics, step)
+
+    def _learning_rate(self) -> Any:
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return None
+        try:
+            lr = optimizer.learning_rate  # a schedule is evaluated at the current iteration
+            return getattr(lr, "value", lr)  # keras.Variable -> backend tensor (read later)
+        except Exception:
+            return None
+
+    def _log_config(self) -> None:
+        model = self.model
+        section: dict[str, Any] = {"backend": keras.backend.backend()}
+        section["fit"] = _fit_arguments(self.params)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            section["optimizer"] = _optimizer_config(optimizer)
+        loss = getattr(model, "loss", None)
+        if loss is not None:
+            section["loss"] = _name_of(loss)
+        section["model"] = {"name": model.name, "class": type(model).__name__}
+        if getattr(model, "built", False):
+            section["model"]["params"] = int(model.count_params())
+        self.run.update_config({"keras": section})
+
+    def _log_graphs(self) -> None:
+        self._graph_done = True
+        self.run.log_graph(layer_graph(self.model))
+        if self.want_op_graph:
+            if keras.backend.backend() != "tensorflow":
+                self._warn("op_graph", "op_graph=True needs the tensorflow backend; only the "
+                                       "layer graph is stored")
+            else:
+                self.run.log_graph(op_graph(self.model, self.op_graph_signature))
+
+    def _log_histograms(self, step: int) -> None:
+        for variable in self.model.weights:
+            values = keras.ops.convert_to_numpy(variable.value)
+            self.run.log_histogram(f"weights/{variable.path}", values, step)
+
+    def _profile_step(self, step: int) -> None:
+        assert self._profiler is not None
+        profile = self._profiler.step_begin(step)
+        if profile is not None:
+            self.run.log_profile(profile)
+
+    def _finish_profile(self) -> None:
+        assert self._profiler is not None
+        profile = self._profiler.close()
+        if profile is not None:
+            self.run.log_profile(profile)
+
+    def _guard(self, what: str, fn: Any, *args: Any) -> None:
+        """Run a capture; a failure warns once and never stops training."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._warn(what, f"could not log {what}: {type(exc).__name__}: {exc}")
+
+    def _warn(self, what: str, message: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            warnings.warn(f"tracker: {message}", RuntimeWarning, stacklevel=3)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or (
+        hasattr(value, "shape") and getattr(value, "ndim", 1) == 0
+    )
+
+
+def _fit_arguments(params: dict[str, Any] | None) -> dict[str, Any]:
+    """fit()'s settings: Keras hands callbacks only epochs/steps, so read the rest from fit()."""
+    out: dict[str, Any] = {}
+    if params:
+        out["epochs"] = params.get("epochs")
+        out["steps_per_epoch"] = params.get("steps")
+    frame = sys._getframe(1)
+    for _ in range(12):  # fit() -> CallbackList.on_train_begin -> ... -> here
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            break
+        if frame.f_code.co_name == "fit" and "epochs" in frame.f_locals:
+            local = frame.f_locals
+            for name in _FIT_ARGS:
+                value = local.get(name)
+                if value is not None and (out.get(name) is None):
+                    out[name] = value if isinstance(value, (int, float, bool, str)) else str(value)
+            iterator = local.get("epoch_iterator")
+            size = getattr(iterator, "_batch_size", None) if iterator is not None else None
+            if out.get("batch_size") is None and isinstance(size, int):
+                out["batch_size"] = size
+            break
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _optimizer_config(optimizer: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"class": type(optimizer).__name__}
+    try:
+        config = optimizer.get_config()
+    except Exception:
+        config = {}
+    for key, value in config.items():
+        if isinstance(value, dict):  # a learning-rate schedule: keep its class and settings
+            value = {"class": value.get("class_name"), **value.get("config", {})}
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _name_of(obj: Any) -> Any:
+    if isinstance(obj, (str, int, float)):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): _name_of(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_name_of(v) for v in obj]
+    return getattr(obj, "name", None) or getattr(obj, "__name__", None) or type(obj).__name__
+
