@@ -1,0 +1,1 @@
+"""TensorBoard bridge: event-file framing, export (store -> tfevents) and import (tfevents -> store)."""

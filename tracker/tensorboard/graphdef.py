@@ -1,0 +1,87 @@
+"""The neutral ``tracker.Graph`` as a TensorBoard GraphDef (names scoped by '/', shapes as attrs)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tensorboard.compat.proto import (
+    attr_value_pb2,
+    graph_pb2,
+    node_def_pb2,
+    tensor_shape_pb2,
+    versions_pb2,
+)
+
+from ..graph import Graph
+
+_DIMS = re.compile(r"\[([^\[\]]*)\]")
+
+
+def to_graphdef(graph: Graph) -> bytes:
+    """Serialize ``graph`` as a GraphDef; the original GraphDef when the graph keeps one."""
+    if graph.raw_format == "graphdef" and isinstance(graph.raw, (bytes, bytearray)):
+        return bytes(graph.raw)
+    names = _node_names(graph)
+    inputs: list[list[str]] = [[] for _ in graph.nodes]
+    for src, dst in graph.edges:
+        if 0 <= src < len(names) and 0 <= dst < len(names):
+            inputs[dst].append(names[src])
+    out = graph_pb2.GraphDef(versions=versions_pb2.VersionDef(producer=22))
+    for node, name, node_inputs in zip(graph.nodes, names, inputs):
+        attrs = {
+            "kind": _str_attr(node.kind),
+            "params": attr_value_pb2.AttrValue(i=int(node.params or 0)),
+        }
+        shapes = parse_shapes(node.shape)
+        if shapes is not None:
+            attrs["_output_shapes"] = attr_value_pb2.AttrValue(
+                list=attr_value_pb2.AttrValue.ListValue(shape=shapes)
+            )
+        if node.dtype:
+            attrs["dtype_name"] = _str_attr(node.dtype)
+        for key, value in (node.attrs or {}).items():
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            attrs.setdefault(str(key), _str_attr(text[:4096]))
+        out.node.append(
+            node_def_pb2.NodeDef(name=name, op=node.op or node.kind, input=node_inputs, attr=attrs)
+        )
+    return out.SerializeToString()
+
+
+def _str_attr(text: str) -> attr_value_pb2.AttrValue:
+    return attr_value_pb2.AttrValue(s=text.encode("utf-8", "replace"))
+
+
+def _node_names(graph: Graph) -> list[str]:
+    """'<scope>/<name>' per node (TensorBoard groups by '/'), made unique."""
+    seen: set[str] = set()
+    names = []
+    for node in graph.nodes:
+        base = node.name.replace(":", "_") or "node"
+        scope = node.scope.strip("/")
+        if scope and not base.startswith(scope + "/"):
+            base = f"{scope}/{base}"
+        name, i = base, 1
+        while name in seen:
+            name, i = f"{base}_{i}", i + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def parse_shapes(text: str | None) -> list[tensor_shape_pb2.TensorShapeProto] | None:
+    """'[32, 10], [32]' -> shape protos; unknown dims (None, ?, -1, names) become -1."""
+    if not text:
+        return None
+    shapes = []
+    for match in _DIMS.finditer(text):
+        dims = []
+        for part in filter(None, (p.strip() for p in match.group(1).split(","))):
+            try:
+                size = int(part)
+            except ValueError:
+                size = -1
+            dims.append(tensor_shape_pb2.TensorShapeProto.Dim(size=size))
+        shapes.append(tensor_shape_pb2.TensorShapeProto(dim=dims))
+    return shapes or None

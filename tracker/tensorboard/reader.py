@@ -1,0 +1,234 @@
+"""The own fast event reader: a TensorBoard logdir's runs, decoded into plain Python data.
+
+No TensorFlow and no EventAccumulator: records come from ``records.read_records`` and each Event is
+parsed once with the protobuf class; every value is sorted into scalars, histograms, texts,
+hparams and graphs as it is met. Unsupported summaries (images, audio...) are counted, not kept.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.util import tensor_util
+
+from ..records import Histogram
+from .records import RecordProblem, read_records
+
+_DT_FLOAT, _DT_DOUBLE, _DT_HALF = 1, 2, 19
+_F = struct.Struct("<f")
+_D = struct.Struct("<d")
+
+
+@dataclass
+class RunData:
+    """Everything read from one TensorBoard run directory."""
+
+    scalars: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
+    histograms: dict[str, list[tuple[int, float, Histogram]]] = field(default_factory=dict)
+    texts: dict[str, list[tuple[int, float, str]]] = field(default_factory=dict)
+    hparams: dict[str, Any] = field(default_factory=dict)
+    graphs: list[tuple[float, bytes]] = field(default_factory=list)  # (wall, GraphDef bytes)
+    keras_models: list[tuple[float, str]] = field(default_factory=list)  # (wall, model JSON)
+    skipped: dict[str, int] = field(default_factory=dict)  # plugin or kind -> values left out
+    offsets: dict[str, int] = field(default_factory=dict)  # file name -> bytes read
+    plugins: dict[str, str] = field(default_factory=dict)  # tag -> plugin (met once per tag)
+    first_wall: float | None = None
+    last_wall: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing importable was read."""
+        return not (self.scalars or self.histograms or self.texts or self.hparams or self.graphs
+                    or self.keras_models)
+
+
+def find_runs(logdir: Path) -> dict[str, list[Path]]:
+    """Run directories (relative, '.' for the root) -> their event files in name order."""
+    runs: dict[str, list[Path]] = {}
+    for folder, dirs, files in os.walk(logdir):
+        dirs.sort()
+        events = sorted(f for f in files if "tfevents" in f and not f.endswith(".tmp"))
+        if events:
+            rel = Path(folder).relative_to(logdir).as_posix()
+            runs[rel] = [Path(folder) / f for f in events]
+    return runs
+
+
+def read_run(
+    files: list[Path],
+    offsets: dict[str, int],
+    problems: list[RecordProblem],
+    plugins: dict[str, str] | None = None,
+) -> RunData:
+    """Read the events of one run's files, each from the offset an earlier import stopped at.
+
+    ``plugins`` (tag -> plugin name) carries over what an earlier import learnt: a v2 summary
+    names its plugin only on a tag's first value.
+    """
+    data = RunData(offsets=dict(offsets), plugins=dict(plugins or {}))
+    plugins = data.plugins
+    fast: dict[str, Any] = {}  # tag -> (steps, values, walls, is_double_tensor)
+    for path in files:
+        start = offsets.get(path.name, 0)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            problems.append(RecordProblem(str(path), 0, f"cannot read: {exc}"))
+            continue
+        if size <= start:
+            continue
+        for payload, end in read_records(path, start, problems):
+            try:
+                event = event_pb2.Event.FromString(payload)
+            except Exception:  # protobuf's DecodeError: a record that is not an Event
+                problems.append(RecordProblem(str(path), end, "record is not an Event: skipped"))
+            else:
+                _event(event, data, plugins, fast)
+            data.offsets[path.name] = end
+    return data
+
+
+def _event(event: Any, data: RunData, plugins: dict[str, str], fast: dict[str, Any]) -> None:
+    wall = event.wall_time
+    if data.first_wall is None or wall < data.first_wall:
+        data.first_wall = wall
+    if data.last_wall is None or wall > data.last_wall:
+        data.last_wall = wall
+    if event.HasField("summary"):
+        step = event.step
+        for value in event.summary.value:
+            # Fast path, taken by nearly every value: a tag already known to hold scalars of one
+            # form. The checks on 0.0 / an empty double_val send anything unusual the slow way.
+            known = fast.get(value.tag)
+            if known is not None:
+                if known[3]:
+                    doubles = value.tensor.double_val
+                    if doubles:
+                        known[0].append(step)
+                        known[1].append(doubles[0])
+                        known[2].append(wall)
+                        continue
+                else:
+                    number = value.simple_value
+                    if number != 0.0:
+                        known[0].append(step)
+                        known[1].append(number)
+                        known[2].append(wall)
+                        continue
+            _value(value, step, wall, data, plugins, fast)
+    elif event.HasField("graph_def"):
+        data.graphs.append((wall, event.graph_def))
+
+
+def _value(
+    value: Any, step: int, wall: float, data: RunData, plugins: dict[str, str], fast: dict[str, Any]
+) -> None:
+    which = value.WhichOneof("value")
+    tag = value.tag
+    if which == "simple_value":
+        series = data.scalars.setdefault(tag, ([], [], []))
+        series[0].append(step)
+        series[1].append(value.simple_value)
+        series[2].append(wall)
+        fast[tag] = (*series, False)
+        return
+    if value.HasField("metadata") and value.metadata.plugin_data.plugin_name:
+        plugins.setdefault(tag, value.metadata.plugin_data.plugin_name)
+    plugin = plugins.get(tag, "")
+    if which == "tensor" and plugin == "scalars":
+        series = data.scalars.setdefault(tag, ([], [], []))
+        series[0].append(step)
+        series[1].append(_scalar(value.tensor))
+        series[2].append(wall)
+        if value.tensor.dtype == _DT_DOUBLE and value.tensor.double_val:
+            fast[tag] = (*series, True)
+    else:
+        _other(value, which, plugin, step, wall, data)
+
+
+def _other(value: Any, which: str, plugin: str, step: int, wall: float, data: RunData) -> None:
+    tag = value.tag
+    if which == "histo":
+        data.histograms.setdefault(tag, []).append((step, wall, _legacy_histogram(value.histo)))
+    elif which == "tensor" and plugin == "histograms":
+        data.histograms.setdefault(tag, []).append((step, wall, _tensor_histogram(value.tensor)))
+    elif which == "tensor" and plugin == "text":
+        data.texts.setdefault(tag, []).append((step, wall, _text(value.tensor)))
+    elif plugin == "hparams":
+        _hparams(value.metadata.plugin_data.content, data)
+    elif which == "tensor" and plugin == "graph_keras_model":
+        data.keras_models.append((wall, _text(value.tensor)))
+    else:
+        kind = plugin or which or "empty"
+        data.skipped[kind] = data.skipped.get(kind, 0) + 1
+
+
+def _scalar(tensor: Any) -> float:
+    dtype = tensor.dtype
+    if dtype == _DT_FLOAT:
+        if tensor.float_val:
+            return tensor.float_val[0]
+        if len(tensor.tensor_content) == 4:
+            return _F.unpack(tensor.tensor_content)[0]
+    elif dtype == _DT_DOUBLE:
+        if tensor.double_val:
+            return tensor.double_val[0]
+        if len(tensor.tensor_content) == 8:
+            return _D.unpack(tensor.tensor_content)[0]
+    array = tensor_util.make_ndarray(tensor)
+    return float(array.reshape(-1)[0]) if array.size else float("nan")
+
+
+def _legacy_histogram(histo: Any) -> Histogram:
+    """HistogramProto -> Histogram; edges as TensorBoard draws them: [min, limits..., max]."""
+    limits = list(histo.bucket_limit)
+    counts = np.asarray(histo.bucket, dtype=np.float64)
+    if not limits:
+        return Histogram(np.array([histo.min, histo.max]), np.array([histo.num]), histo.min,
+                         histo.max, histo.sum, histo.sum_squares, histo.num)
+    edges = np.array([histo.min, *limits[:-1], histo.max], dtype=np.float64)
+    return Histogram(edges, counts, histo.min, histo.max, histo.sum, histo.sum_squares, histo.num)
+
+
+def _tensor_histogram(tensor: Any) -> Histogram:
+    """A v2 [k, 3] (left, right, count) tensor -> Histogram (moments estimated from buckets)."""
+    array = np.asarray(tensor_util.make_ndarray(tensor), dtype=np.float64).reshape(-1, 3)
+    if len(array) == 0:
+        return Histogram(np.array([0.0, 0.0]), np.zeros(1), float("nan"), float("nan"), 0, 0, 0)
+    edges = np.append(array[:, 0], array[-1, 1])
+    counts = array[:, 2]
+    centers = (array[:, 0] + array[:, 1]) / 2
+    return Histogram(edges, counts, float(edges[0]), float(edges[-1]),
+                     float(centers @ counts), float((centers**2) @ counts), float(counts.sum()))
+
+
+def _text(tensor: Any) -> str:
+    array = tensor_util.make_ndarray(tensor)
+    items = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
+             for x in np.asarray(array, dtype=object).reshape(-1)]
+    return "\n".join(items)
+
+
+def _hparams(content: bytes, data: RunData) -> None:
+    try:
+        plugin_data = plugin_data_pb2.HParamsPluginData.FromString(content)
+    except Exception:  # a malformed hparams payload loses the hparams, not the import
+        data.skipped["hparams"] = data.skipped.get("hparams", 0) + 1
+        return
+    if not plugin_data.HasField("session_start_info"):
+        return  # the experiment config and session end carry no values for a run
+    for name, value in plugin_data.session_start_info.hparams.items():
+        kind = value.WhichOneof("kind")
+        if kind == "number_value":
+            data.hparams[name] = value.number_value
+        elif kind == "string_value":
+            data.hparams[name] = value.string_value
+        elif kind == "bool_value":
+            data.hparams[name] = value.bool_value
