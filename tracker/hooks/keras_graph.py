@@ -37,15 +37,14 @@ def layer_graph(model: Any, *, use_config: bool | None = None) -> Graph:
     for layer in _all_layers(model):
         index[layer.name] = graph.add(_layer_node(layer, layer_configs.get(layer.name)))
     if config is not None and "layers" in config:
-        pairs = edges_from_config(config)
-        graph.source = "keras_config"
+        pairs, graph.source = edges_from_config(config), "keras_config"
     else:
-        pairs = list(_live_edges(model, index))
-        graph.source = "keras_layers" if pairs or len(index) < 2 else "keras_layer_list"
-        if not pairs and _is_sequential(model):
-            names = list(index)
-            pairs = list(zip(names, names[1:]))
-            graph.source = "keras_layers"
+        pairs, graph.source = list(_live_edges(model, index)), "keras_layers"
+    if not pairs and _is_sequential(model):
+        names = list(index)  # a Sequential config has no inbound nodes: it is a chain
+        pairs = list(zip(names, names[1:]))
+    if not pairs and len(index) > 1 and graph.source == "keras_layers":
+        graph.source = "keras_layer_list"  # a subclassed model: layers without connections
     seen: set[tuple[int, int]] = set()
     for src, dst in pairs:
         if src in index and dst in index and (index[src], index[dst]) not in seen:
