@@ -393,6 +393,16 @@ class Store:
         """Replace a run's notes."""
         self._edit("UPDATE runs SET notes = ? WHERE id = ?", (notes, run_id))
 
+    def set_run_times(
+        self, run_id: str, started: float | None = None, ended: float | None = None
+    ) -> None:
+        """Set a run's start and/or end time (importers take them from the imported events)."""
+        self._edit(
+            "UPDATE runs SET started = coalesce(?, started), ended = coalesce(?, ended),"
+            " heartbeat = max(heartbeat, coalesce(?, heartbeat)) WHERE id = ?",
+            (started, ended, ended, run_id),
+        )
+
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         """Delete runs and everything they logged; return how many runs were deleted."""
         ids = list(run_ids)

@@ -75,10 +75,10 @@ def export_tensorboard(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise TrackerError(f"{out} exists and is not a folder; give a folder for the export")
-    out.mkdir(parents=True, exist_ok=True)
-    state = load_state(out)
     summary = ExportSummary(out)
-    with open_store(db) as store:
+    with open_store(db) as store:  # first, so a wrong --db leaves no empty folder behind
+        out.mkdir(parents=True, exist_ok=True)
+        state = load_state(out)
         infos = _select(store, runs, project, since)
         bar, report = _progress(quiet, progress, len(infos))
         try:

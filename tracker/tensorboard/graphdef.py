@@ -13,7 +13,7 @@ from tensorboard.compat.proto import (
     versions_pb2,
 )
 
-from ..graph import Graph
+from ..graph import Graph, GraphNode
 
 _DIMS = re.compile(r"\[([^\[\]]*)\]")
 
@@ -85,3 +85,39 @@ def parse_shapes(text: str | None) -> list[tensor_shape_pb2.TensorShapeProto] | 
             dims.append(tensor_shape_pb2.TensorShapeProto.Dim(size=size))
         shapes.append(tensor_shape_pb2.TensorShapeProto(dim=dims))
     return shapes or None
+
+
+_KINDS = {"Placeholder": "input", "Const": "constant", "VarHandleOp": "param",
+          "VariableV2": "param", "ReadVariableOp": "param", "_Retval": "output"}
+
+
+def from_graphdef(data: bytes, name: str = "model") -> Graph:
+    """A GraphDef from an event file as a neutral Graph (the bytes kept as its raw form)."""
+    graph_def = graph_pb2.GraphDef.FromString(data)
+    index = {node.name: i for i, node in enumerate(graph_def.node)}
+    nodes, edges = [], []
+    for i, node in enumerate(graph_def.node):
+        scope = node.name.rpartition("/")[0]
+        shapes = node.attr["_output_shapes"].list.shape if "_output_shapes" in node.attr else []
+        shape = ", ".join(
+            "[" + ", ".join(str(d.size) for d in s.dim) + "]" for s in shapes
+        ) or None
+        dtype = None
+        for key in ("T", "dtype"):
+            if key in node.attr and node.attr[key].type:
+                dtype = _DTYPES.get(node.attr[key].type, str(node.attr[key].type))
+                break
+        attrs = {"device": node.device} if node.device else {}
+        nodes.append(GraphNode(name=node.name, op=node.op, scope=scope,
+                               kind=_KINDS.get(node.op, "op"), shape=shape, dtype=dtype,
+                               attrs=attrs))
+        for source in node.input:
+            src = index.get(source.lstrip("^").split(":")[0])
+            if src is not None:
+                edges.append((src, i))
+    return Graph(nodes=nodes, edges=edges, name=name, framework="tensorboard", source="graphdef",
+                 raw=bytes(data), raw_format="graphdef")
+
+
+_DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8",
+           7: "string", 9: "int64", 10: "bool", 14: "bfloat16", 19: "float16"}

@@ -97,11 +97,8 @@ def read_run(
 
 def _event(event: Any, data: RunData, plugins: dict[str, str], fast: dict[str, Any]) -> None:
     wall = event.wall_time
-    if data.first_wall is None or wall < data.first_wall:
-        data.first_wall = wall
-    if data.last_wall is None or wall > data.last_wall:
-        data.last_wall = wall
     if event.HasField("summary"):
+        _seen(data, wall)
         step = event.step
         for value in event.summary.value:
             # Fast path, taken by nearly every value: a tag already known to hold scalars of one
@@ -124,7 +121,16 @@ def _event(event: Any, data: RunData, plugins: dict[str, str], fast: dict[str, A
                         continue
             _value(value, step, wall, data, plugins, fast)
     elif event.HasField("graph_def"):
+        _seen(data, wall)
         data.graphs.append((wall, event.graph_def))
+
+
+def _seen(data: RunData, wall: float) -> None:
+    """Widen the run's time span (file_version and other bookkeeping events do not count)."""
+    if data.first_wall is None or wall < data.first_wall:
+        data.first_wall = wall
+    if data.last_wall is None or wall > data.last_wall:
+        data.last_wall = wall
 
 
 def _value(

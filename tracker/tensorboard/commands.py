@@ -1,0 +1,82 @@
+"""``tracker export tensorboard`` and ``tracker import tensorboard`` (click only at import time)."""
+
+from __future__ import annotations
+
+import click
+
+_db_option = click.option(
+    "--db", "db", type=click.Path(dir_okay=False), default=None,
+    help="Store file (default: $TRACKER_DB, else ./tracker.db).",
+)
+
+
+def _shown(text: object) -> str:
+    """Text from files or runs, printable as is (no terminal escapes get through)."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
+
+
+@click.group("export")
+def export_command() -> None:
+    """Export runs to other tools."""
+
+
+@export_command.command("tensorboard")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option("--runs", "--run", "runs", multiple=True,
+              help="Run id, id prefix or name (repeat, or separate with commas).")
+@click.option("--since", default=None, help="Only runs started since this date (2026-01-31).")
+@click.option("--float32", is_flag=True, help="Scalars as 32-bit simple_value (smaller files).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+@_db_option
+def export_tensorboard_command(
+    out_dir: str, project: str | None, runs: tuple[str, ...], since: str | None, float32: bool,
+    quiet: bool, db: str | None,
+) -> None:
+    """Write runs as TensorBoard event files; run it again to add only what is new.
+
+    Example: tracker export tensorboard tb/ --project mnist && tensorboard --logdir tb/
+    """
+    from .export import export_tensorboard
+
+    refs = [r for arg in runs for r in arg.split(",") if r.strip()] or None
+    summary = export_tensorboard(out_dir, refs, db=db, project=project, since=since, quiet=quiet,
+                                 float64=not float32)
+    if not quiet:
+        click.echo(
+            f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
+            f" histograms, {summary.texts} texts, {summary.graphs} graphs, {summary.profiles}"
+            f" profiles -> {_shown(out_dir)}\nview with: tensorboard --logdir {_shown(out_dir)}"
+        )
+
+
+@click.group("import")
+def import_command() -> None:
+    """Import runs from other tools."""
+
+
+@import_command.command("tensorboard")
+@click.argument("logdir", type=click.Path(file_okay=False))
+@click.option("--project", "-p", default=None, help="Project of the imported runs (default: the folder name).")
+@click.option("--quiet", "-q", is_flag=True, help="Print problems only.")
+@_db_option
+def import_tensorboard_command(logdir: str, project: str | None, quiet: bool, db: str | None) -> None:
+    """Read a TensorBoard logdir into the store; importing it again adds only new events.
+
+    Example: tracker import tensorboard runs/ --project old-experiments
+    """
+    from .importer import import_tensorboard
+
+    summary = import_tensorboard(logdir, db=db, project=project)
+    for problem in summary.problems[:20]:
+        click.echo(f"warning: {_shown(problem.path)} at byte {problem.offset}: {problem.reason}",
+                   err=True)
+    if len(summary.problems) > 20:
+        click.echo(f"warning: {len(summary.problems) - 20} more damaged records skipped", err=True)
+    if not quiet:
+        skipped = ", ".join(f"{n} {_shown(k)}" for k, n in sorted(summary.skipped.items()))
+        click.echo(
+            f"imported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
+            f" histograms, {summary.texts} texts, {summary.graphs} graphs"
+            + (f" (not supported, left out: {skipped})" if skipped else "")
+        )
