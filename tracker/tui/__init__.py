@@ -1,0 +1,1 @@
+"""The terminal app: browse, filter, compare and live-tail runs (``tracker`` / ``tracker ui``)."""

@@ -1,0 +1,1 @@
+"""Provides the app's screens: runs, run detail, compare, and the small dialogs."""

@@ -1,0 +1,148 @@
+"""Provides the compare screen: runs overlaid on shared charts, a config diff and metric stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from ...config import flatten
+from ...records import KeyInfo, RunInfo
+from ..format import clean, number
+from ..messages import Loaded
+from ..widgets.chart import PALETTE
+from ..widgets.charts_panel import ChartsPanel, RunRef
+from .base import BaseScreen
+
+
+def config_diff(runs: list[RunInfo]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The flattened config keys whose values differ between runs, and every run's values."""
+    flat = {r.id: flatten(r.config) for r in runs}
+    keys = sorted({k for values in flat.values() for k in values})
+    differ = [k for k in keys
+              if len({repr(values.get(k, _MISSING)) for values in flat.values()}) > 1]
+    return differ, flat
+
+
+_MISSING = object()
+
+
+def _value(value: Any) -> str:
+    if value is _MISSING:
+        return "—"
+    if isinstance(value, float):
+        return number(value)
+    return "null" if value is None else str(value)
+
+
+class CompareScreen(BaseScreen):
+    """Several runs: shared charts with one colour per run, config diff, last/min/max."""
+
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back"),
+        Binding("1", "tab('compare-charts')", "Charts", show=False),
+        Binding("2", "tab('compare-config')", "Config diff", show=False),
+        Binding("3", "tab('compare-metrics')", "Metrics", show=False),
+    ]
+
+    def __init__(self, run_ids: list[str]) -> None:
+        super().__init__()
+        self.run_ids = run_ids
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text("loading…"), classes="run-header", id="compare-header")
+        with TabbedContent(id="compare-tabs"):
+            with TabPane("Charts", id="compare-charts"):
+                yield Static(Text("loading…"), classes="chart-hint", id="compare-wait")
+            with TabPane("Config diff", id="compare-config"):
+                yield DataTable(id="config-diff", zebra_stripes=True, cursor_type="row")
+            with TabPane("Metrics", id="compare-metrics"):
+                yield DataTable(id="metric-stats", zebra_stripes=True, cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def load(self) -> None:
+        with self.tracker.open_store() as store:
+            runs = store.runs(ids=self.run_ids)
+            keys = {r.id: store.keys(r.id, "scalar") for r in runs}
+        order = {run_id: i for i, run_id in enumerate(self.run_ids)}
+        runs.sort(key=lambda r: order.get(r.id, len(order)))
+        self.post_message(Loaded("compare", (runs, keys)))
+
+    def on_loaded(self, message: Loaded) -> None:
+        runs, keys = message.data
+        refs = _refs(runs)
+        header = Text(f"{len(runs)} runs: ")
+        for ref in refs:
+            header.append(f"■ {clean(ref.name)}  ", style=f"bold {_palette_style(ref.color)}")
+        self.query_one("#compare-header", Static).update(header)
+        pane = self.query_one("#compare-charts", TabPane)
+        pane.query("#compare-wait").remove()
+        pane.mount(ChartsPanel(refs))
+        self._fill_diff(runs, refs)
+        self._fill_stats(runs, refs, keys)
+
+    def _fill_diff(self, runs: list[RunInfo], refs: list[RunRef]) -> None:
+        table = self.query_one("#config-diff", DataTable)
+        differ, flat = config_diff(runs)
+        table.add_column(Text("key", style="bold"), key="key")
+        for ref in refs:
+            table.add_column(Text(clean(ref.name), style=f"bold {_palette_style(ref.color)}"))
+        if not differ:
+            table.add_row(Text("the configs are the same", style="dim"), *[""] * len(refs))
+        for key in differ:
+            table.add_row(Text(clean(key)),
+                          *(Text(clean(_value(flat[r.id].get(key, _MISSING)))) for r in runs))
+
+    def _fill_stats(self, runs: list[RunInfo], refs: list[RunRef],
+                    keys: dict[str, list[KeyInfo]]) -> None:
+        table = self.query_one("#metric-stats", DataTable)
+        table.add_column(Text("metric", style="bold"))
+        table.add_column(Text("run", style="bold"))
+        for label in ("last", "min", "max", "points", "last step"):
+            table.add_column(Text(label, style="bold"))
+        metrics = sorted({k.key for infos in keys.values() for k in infos})
+        for metric in metrics:
+            for run, ref in zip(runs, refs):
+                info = next((k for k in keys.get(run.id, []) if k.key == metric), None)
+                if info is None:
+                    continue
+                table.add_row(
+                    Text(clean(metric)), Text(clean(ref.name), style=_palette_style(ref.color)),
+                    Text(number(info.last_value), justify="right"),
+                    Text(number(info.min), justify="right"),
+                    Text(number(info.max), justify="right"),
+                    Text(str(info.count), justify="right"),
+                    Text("" if info.last_step is None else str(info.last_step), justify="right"),
+                )
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def _refs(runs: list[RunInfo]) -> list[RunRef]:
+    """One colour per run in selection order; names made unique so legends never collide."""
+    seen: dict[str, int] = {}
+    refs = []
+    for i, run in enumerate(runs):
+        name = run.name
+        if name in seen:
+            name = f"{name} ({run.id[:4]})"
+        seen[name] = i
+        refs.append(RunRef(run.id, name, i, run.status == "running"))
+    return refs
+
+
+def _palette_style(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]

@@ -1,0 +1,182 @@
+"""Provides the run screen: one run's charts, config, histograms, text, graph and profile tabs."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Select, Static, TabbedContent, TabPane
+
+from ...records import RunInfo
+from .. import loader
+from ..format import clean, duration, when
+from ..messages import Loaded
+from ..widgets.charts_panel import ChartsPanel, RunRef
+from ..widgets.config_view import ConfigView
+from ..widgets.graph_view import GraphView
+from ..widgets.histogram_view import HistogramView
+from ..widgets.profile_view import ProfileView
+from ..widgets.runs_table import STATUS_MARK, STATUS_STYLE
+from ..widgets.text_view import TextView
+from .base import BaseScreen
+
+TABS = ("charts", "config", "histograms", "text", "graph", "profile")
+
+
+def run_header(run: RunInfo, now: float) -> Text:
+    """Status, project/name, group, tags, start, duration, step and notes on one or two lines."""
+    text = Text()
+    text.append(f"{STATUS_MARK.get(run.status, '?')} {run.status}  ",
+                style=STATUS_STYLE.get(run.status, ""))
+    text.append(clean(run.project) + " / ", style="dim")
+    text.append(clean(run.name), style="bold")
+    text.append(f"  {run.id}", style="dim")
+    if run.group:
+        text.append(f"  group {clean(run.group)}")
+    if run.tags:
+        text.append("  tags " + clean(", ".join(run.tags)))
+    text.append(f"  started {when(run.started, now)}  {duration(run.duration)}")
+    if run.last_step is not None:
+        text.append(f"  step {run.last_step}")
+    if run.notes:
+        text.append("\n" + clean(run.notes), style="italic")
+    return text
+
+
+class RunScreen(BaseScreen):
+    """One run in tabs; each tab reads its data when it is first shown."""
+
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back"),
+        *(Binding(str(i + 1), f"tab('{name}')", name.title(), show=False)
+          for i, name in enumerate(TABS)),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.detail: loader.RunDetail | None = None
+        self.loaded_tabs: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text("loading…"), classes="run-header", id="run-header")
+        with TabbedContent(initial="charts", id="run-tabs"):
+            with TabPane("Charts", id="charts"):
+                yield Static(Text("loading…"), classes="chart-hint", id="charts-wait")
+            with TabPane("Config", id="config"):
+                yield ConfigView()
+            with TabPane("Histograms", id="histograms"):
+                yield HistogramView()
+            with TabPane("Text", id="text"):
+                yield TextView()
+            with TabPane("Graph", id="graph"):
+                yield Select([], prompt="graph", id="graph-select", allow_blank=True)
+                yield GraphView()
+            with TabPane("Profile", id="profile"):
+                yield Select([], prompt="profile", id="profile-select", allow_blank=True)
+                yield ProfileView()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_detail()
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def load_detail(self) -> None:
+        with self.tracker.open_store() as store:
+            detail = loader.run_detail(store, self.run_id)
+        self.post_message(Loaded("detail", detail))
+
+    @work(thread=True, group="tab-read", exit_on_error=False)
+    def read(self, what: str, arg: object, token: object = None) -> None:
+        with self.tracker.open_store() as store:
+            if what == "histograms":
+                data: object = loader.histograms(store, self.run_id, str(arg))
+            elif what == "texts":
+                data = loader.texts(store, self.run_id, str(arg))
+            elif what == "graph":
+                data = loader.graph(store, int(str(arg)))
+            else:
+                data = loader.profile(store, int(str(arg)))
+        self.post_message(Loaded(what, data, token=arg))
+
+    def on_loaded(self, message: Loaded) -> None:
+        if message.what == "detail":
+            self._detail_loaded(message.data)
+        elif message.what == "histograms":
+            self.query_one(HistogramView).show(str(message.token), message.data)
+        elif message.what == "texts":
+            self.query_one(TextView).show(str(message.token), message.data)
+        elif message.what == "graph":
+            self.query_one(GraphView).show(message.data)
+        elif message.what == "profile":
+            self.query_one(ProfileView).show(message.data)
+
+    def _detail_loaded(self, detail: loader.RunDetail) -> None:
+        self.detail = detail
+        run = detail.run
+        self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
+        self.sub_title = clean(run.name)
+        pane = self.query_one("#charts", TabPane)
+        pane.query("#charts-wait").remove()
+        pane.mount(ChartsPanel([RunRef(run.id, run.name, 0, run.status == "running")]))
+        self._tab_shown(self.query_one(TabbedContent).active)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._tab_shown(event.pane.id)
+
+    def _tab_shown(self, tab: str) -> None:
+        """Fill a tab the first time it is shown (after the run's headers arrived)."""
+        detail = self.detail
+        if detail is None or tab in self.loaded_tabs:
+            return
+        self.loaded_tabs.add(tab)
+        run = detail.run
+        if tab == "config":
+            info = {"id": run.id, "project": run.project, "name": run.name, "group": run.group,
+                    "status": run.status, "tags": run.tags, "notes": run.notes, "host": run.host,
+                    "pid": run.pid, "rank": run.rank, "world_size": run.world_size}
+            self.query_one(ConfigView).show({"config": run.config, "summary": run.summary,
+                                             "run": info})
+        elif tab == "histograms":
+            self.query_one(HistogramView).set_keys(
+                [k.key for k in detail.keys if k.kind == "histogram"])
+        elif tab == "text":
+            self.query_one(TextView).set_keys([k.key for k in detail.keys if k.kind == "text"])
+        elif tab == "graph":
+            self._fill_select("#graph-select", [(f"{g.name} · {g.framework} · {g.node_count} nodes",
+                                                 g.id) for g in detail.graphs])
+            if not detail.graphs:
+                self.query_one(GraphView).show(None)
+        elif tab == "profile":
+            self._fill_select("#profile-select", [(f"{p.name} · {p.framework} · {p.op_count} ops",
+                                                   p.id) for p in detail.profiles])
+            if not detail.profiles:
+                self.query_one(ProfileView).show(None)
+
+    def _fill_select(self, selector: str, options: list[tuple[str, int]]) -> None:
+        select = self.query_one(selector, Select)
+        select.set_options([(Text(clean(label)), value) for label, value in options])
+        select.display = len(options) > 1
+        if options:
+            select.value = options[-1][1]  # the newest capture
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.value is Select.BLANK or event.value is None:
+            return
+        what = "graph" if event.select.id == "graph-select" else "profile"
+        self.read(what, event.value)
+
+    def on_histogram_view_key_chosen(self, event: HistogramView.KeyChosen) -> None:
+        self.read("histograms", event.key)
+
+    def on_text_view_key_chosen(self, event: TextView.KeyChosen) -> None:
+        self.read("texts", event.key)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

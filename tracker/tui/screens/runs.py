@@ -1,0 +1,341 @@
+"""Provides the runs screen: the table of runs, the filter box, selection, edits and live refresh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from ...records import RunInfo
+from ..filters import FilterError, FilterRow, Predicate, compile_filter
+from ..loader import spark_texts
+from ..messages import RunsEdited, RunsLoaded, SparksLoaded
+from ..widgets.runs_table import RunsTable
+from .base import BaseScreen, one_line
+from .columns import ColumnsScreen, default_columns
+from .dialogs import ConfirmScreen, PromptScreen
+
+LIVE_MIN_INTERVAL = 1.0  # seconds between run-list reloads; more when a reload is slow
+GROUPS = (None, "project", "group")
+
+
+class RunsScreen(BaseScreen):
+    """Every run in the store; the starting screen."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("space", "toggle_select", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("s", "sort_next", "Sort"),
+        Binding("S", "sort_reverse", "Reverse", show=False),
+        Binding("g", "group", "Group"),
+        Binding("m", "columns", "Columns"),
+        Binding("r", "rename", "Rename"),
+        Binding("t", "tags", "Tags"),
+        Binding("n", "notes", "Note"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("a", "select_all", "Select all", show=False),
+        Binding("escape", "clear_selection", "Clear selection", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all_runs: list[RunInfo] = []
+        self.predicate: Predicate = lambda row: True
+        self.filter_error = ""
+        self.loaded = False
+        self._filter_timer: Timer | None = None
+        self._live_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter: text · tag:baseline · lr < 1e-3 and status == finished",
+                    id="filter")
+        yield RunsTable(self.tracker.clock, id="runs")
+        yield Static(id="runs-status")
+        yield Footer()
+
+    @property
+    def table(self) -> RunsTable:
+        return self.query_one(RunsTable)
+
+    def on_mount(self) -> None:
+        self.table.loading = True
+        self.load_runs()
+        self.watch(self.table, "scroll_y", lambda _: self.request_sparks(), init=False)
+
+    # -- reading ----------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def load_runs(self) -> None:
+        started = time.perf_counter()
+        with self.tracker.open_store() as store:
+            runs = store.runs()
+        self.post_message(RunsLoaded(runs, time.perf_counter() - started))
+
+    @work(thread=True, exclusive=True, group="sparks", exit_on_error=False)
+    def load_sparks(self, wanted: dict[str, list[str]]) -> None:
+        with self.tracker.open_store() as store:
+            for metric, run_ids in wanted.items():
+                self.post_message(SparksLoaded(metric, spark_texts(store, run_ids, metric)))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        table = self.table
+        self.all_runs = message.runs
+        if not self.loaded:
+            self.loaded = True
+            table.loading = False
+            table.set_columns(*default_columns(message.runs))
+            table.fill(self.visible(message.runs))
+            table.focus()
+        else:
+            shown = self.visible(message.runs)
+            keep = {r.id for r in shown}
+            table.remove_runs([i for i in table.runs_by_id if i not in keep])
+            table.update_runs(shown)
+        self.request_sparks(refresh_running=True)
+        self.show_status()
+        if self.tracker.live:
+            delay = max(LIVE_MIN_INTERVAL, 10 * message.elapsed)  # reloads take <10% of a core
+            self._live_timer = self.set_timer(delay, self.load_runs)
+
+    def on_sparks_loaded(self, message: SparksLoaded) -> None:
+        for run_id, glyphs in message.sparks.items():
+            self.table.set_spark(run_id, message.key, glyphs)
+
+    def request_sparks(self, refresh_running: bool = False) -> None:
+        """Read sparklines for the rows in view that have none yet (and running ones)."""
+        table = self.table
+        metrics = [c.arg for c in table.columns_spec if c.kind == "metric"]
+        if not metrics or not table.row_count:
+            return
+        top = int(table.scroll_y)
+        rows = table.ordered_rows[top: top + table.size.height + 10]
+        wanted: dict[str, list[str]] = {}
+        for row in rows:
+            run_id = str(row.key.value)
+            run = table.runs_by_id.get(run_id)
+            live = refresh_running and run is not None and run.status == "running"
+            for metric in metrics:
+                if live or (run_id, metric) not in table.sparks:
+                    wanted.setdefault(metric, []).append(run_id)
+        if wanted:
+            self.load_sparks(wanted)
+
+    # -- filtering --------------------------------------------------------------------------------
+    def visible(self, runs: list[RunInfo]) -> list[RunInfo]:
+        """The runs that pass the filter."""
+        pred = self.predicate
+        return [r for r in runs if pred(FilterRow.of(r))]
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        # Rebuilding thousands of rows per keystroke would lag: wait for a pause in typing.
+        self._filter_timer = self.set_timer(0.3, self.apply_filter)
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        self.apply_filter()
+        if self.filter_error:
+            self.notify(self.filter_error, severity="error")
+        else:
+            self.table.focus()
+
+    def apply_filter(self) -> None:
+        source = self.query_one("#filter", Input).value
+        try:
+            self.predicate = compile_filter(source)
+            self.filter_error = ""
+        except FilterError as exc:
+            self.filter_error = one_line(exc)
+            self.query_one("#filter", Input).add_class("-invalid")
+            self.show_status()
+            return
+        self.query_one("#filter", Input).remove_class("-invalid")
+        if self.loaded:
+            self.table.fill(self.visible(self.all_runs))
+            self.request_sparks()
+        self.show_status()
+
+    def show_status(self) -> None:
+        table = self.table
+        parts = [f"{table.row_count} of {len(self.all_runs)} runs"]
+        if table.selected:
+            parts.append(f"{len(table.selected)} selected")
+        if table.sort_column:
+            parts.append(f"sorted by {table.sort_column} {'↓' if table.sort_reverse else '↑'}")
+        if table.group_by:
+            parts.append(f"grouped by {table.group_by}")
+        if self.tracker.live:
+            parts.append("live")
+        text = Text(" · ".join(parts))
+        if self.filter_error:
+            text.append("   " + self.filter_error, style="bold red")
+        self.query_one("#runs-status", Static).update(text)
+
+    # -- actions ----------------------------------------------------------------------------------
+    def targets(self) -> list[str]:
+        """The selected runs, else the run under the cursor."""
+        table = self.table
+        if table.selected:
+            return [r for r in table.runs_by_id if r in table.selected]
+        key = table.cursor_row_key()
+        return [key] if key else []
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_run(str(event.row_key.value))
+
+    def open_run(self, run_id: str) -> None:
+        from .run import RunScreen
+
+        self.app.push_screen(RunScreen(run_id))
+
+    def action_open(self) -> None:
+        key = self.table.cursor_row_key()
+        if key:
+            self.open_run(key)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_toggle_select(self) -> None:
+        key = self.table.cursor_row_key()
+        if key:
+            self.table.toggle_selected(key)
+            self.table.action_cursor_down()
+            self.show_status()
+
+    def action_select_all(self) -> None:
+        for run_id in self.table.runs_by_id:
+            if run_id not in self.table.selected:
+                self.table.toggle_selected(run_id)
+        self.show_status()
+
+    def action_clear_selection(self) -> None:
+        if self.focused is self.query_one("#filter"):
+            self.table.focus()
+            return
+        for run_id in list(self.table.selected):
+            self.table.toggle_selected(run_id)
+        self.show_status()
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen
+
+        ids = self.targets()
+        if not ids:
+            self.notify("no run to compare: select runs with space first", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(ids))
+
+    def action_sort_next(self) -> None:
+        keys = [c.key for c in self.table.columns_spec if c.kind != "sel"]
+        current = self.table.sort_column
+        nxt = keys[(keys.index(current) + 1) % len(keys)] if current in keys else keys[0]
+        self.table.sort_by(nxt, reverse=False)
+        self.show_status()
+
+    def action_sort_reverse(self) -> None:
+        if self.table.sort_column:
+            self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
+            self.show_status()
+
+    def on_runs_table_sort_changed(self, event: RunsTable.SortChanged) -> None:
+        self.show_status()
+
+    def action_group(self) -> None:
+        table = self.table
+        table.group_by = GROUPS[(GROUPS.index(table.group_by) + 1) % len(GROUPS)]
+        table.fill(self.visible(self.all_runs))
+        self.show_status()
+
+    def action_columns(self) -> None:
+        table = self.table
+
+        def chosen(result: tuple[list[str], list[str]] | None) -> None:
+            if result is not None:
+                table.set_columns(*result)
+                table.fill(self.visible(self.all_runs))
+                self.request_sparks()
+
+        current = ([c.arg for c in table.columns_spec if c.kind == "metric"],
+                   [c.arg for c in table.columns_spec if c.kind == "config"])
+        self.app.push_screen(ColumnsScreen(self.all_runs, *current), chosen)
+
+    def _prompt_edit(self, title: str, value: str, edit: str) -> None:
+        ids = self.targets()
+        if not ids:
+            return
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.edit_runs(edit, ids, text)
+
+        self.app.push_screen(PromptScreen(title, value), done)
+
+    def action_rename(self) -> None:
+        key = self.table.cursor_row_key()
+        if key:
+            run = self.table.runs_by_id[key]
+            self.app.push_screen(PromptScreen("Rename run", run.name),
+                                 lambda text: text and self.edit_runs("rename", [key], text))
+
+    def action_tags(self) -> None:
+        ids = self.targets()
+        value = ", ".join(self.table.runs_by_id[ids[0]].tags) if len(ids) == 1 else ""
+        self._prompt_edit(f"Tags for {len(ids)} run(s), comma-separated", value, "tags")
+
+    def action_notes(self) -> None:
+        ids = self.targets()
+        value = self.table.runs_by_id[ids[0]].notes or "" if len(ids) == 1 else ""
+        self._prompt_edit(f"Note for {len(ids)} run(s)", value, "notes")
+
+    def action_delete(self) -> None:
+        ids = self.targets()
+        if not ids:
+            return
+        names = ", ".join(self.table.runs_by_id[i].name for i in ids[:5])
+        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        question = f"Delete {len(ids)} run(s): {names}{more}? This cannot be undone."
+        self.app.push_screen(ConfirmScreen(question),
+                             lambda yes: yes and self.edit_runs("delete", ids, ""))
+
+    @work(thread=True, group="edit", exit_on_error=False)
+    def edit_runs(self, edit: str, run_ids: list[str], text: str) -> None:
+        with self.tracker.open_store() as store:
+            if edit == "rename":
+                store.rename_run(run_ids[0], text)
+            elif edit == "tags":
+                tags = [t.strip() for t in text.split(",") if t.strip()]
+                for run_id in run_ids:
+                    store.set_tags(run_id, tags)
+            elif edit == "notes":
+                for run_id in run_ids:
+                    store.set_notes(run_id, text or None)
+            elif edit == "delete":
+                store.delete_runs(run_ids)
+        self.post_message(RunsEdited(f"{edit}: {len(run_ids)} run(s)"))
+
+    def on_runs_edited(self, message: RunsEdited) -> None:
+        self.notify(message.summary)
+        self.load_runs()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Screen actions offered in the command palette."""
+        for title, help_text, action in (
+            ("Compare selected runs", "Overlay curves and diff configs", self.action_compare),
+            ("Group runs", "Cycle grouping: none, project, group", self.action_group),
+            ("Choose columns", "Pick metric and config columns", self.action_columns),
+            ("Delete runs", "Delete the selected runs (asks first)", self.action_delete),
+            ("Select all shown runs", "Select every run that passes the filter",
+             self.action_select_all),
+        ):
+            yield SystemCommand(title, help_text, action)

@@ -1,0 +1,125 @@
+"""Provides the profile view: the top-ops table (sortable, filterable) and a step-time summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+
+from ...profile import Profile, ProfileOp
+from ..format import clean, count, nanos, nbytes
+from .runs_table import cell
+
+# (column key, label, value of an op, formatter)
+COLUMNS: list[tuple[str, str, Any, Any]] = [
+    ("name", "op", lambda o: o.name, clean),
+    ("category", "kind", lambda o: o.category, clean),
+    ("calls", "calls", lambda o: o.calls, lambda v: str(v)),
+    ("self_ns", "self", lambda o: o.self_ns, nanos),
+    ("total_ns", "total", lambda o: o.total_ns, nanos),
+    ("device_self_ns", "dev self", lambda o: o.device_self_ns, nanos),
+    ("device_total_ns", "dev total", lambda o: o.device_total_ns, nanos),
+    ("cpu_mem", "cpu mem", lambda o: o.cpu_mem, nbytes),
+    ("device_mem", "dev mem", lambda o: o.device_mem, nbytes),
+    ("flops", "flops", lambda o: o.flops, lambda v: "" if v is None else count(v)),
+]
+SORTABLE = [c[0] for c in COLUMNS if c[0] not in ("name", "category")]
+
+
+def step_summary(profile: Profile) -> Text:
+    """Step count, mean, median, p90, min and max step time, and the capture's span."""
+    text = Text(clean(f"{profile.name} ({profile.framework})"), style="bold")
+    if profile.step_from is not None:
+        text.append(f"  steps {profile.step_from}..{profile.step_to}")
+    if profile.duration_ns:
+        text.append(f"  span {nanos(profile.duration_ns)}")
+    times = np.array([d for _, d in profile.step_times_ns], dtype=np.float64)
+    if times.size:
+        text.append(f"  · {times.size} steps: mean {nanos(times.mean())}, median "
+                    f"{nanos(float(np.median(times)))}, p90 {nanos(float(np.percentile(times, 90)))}"
+                    f", min {nanos(times.min())}, max {nanos(times.max())}")
+    text.append(f"  · {len(profile.ops)} ops")
+    return text
+
+
+class ProfileView(Vertical):
+    """One profile: summary line, op filter and the top-ops table."""
+
+    BINDINGS = [
+        Binding("o", "sort_next", "Sort ops"),
+        Binding("O", "sort_reverse", "Reverse", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.profile: Profile | None = None
+        self.sort_column = "self_ns"
+        self.reverse = True
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="profile-summary", classes="status-line")
+        yield Input(placeholder="filter ops by name", classes="search", id="profile-filter")
+        table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True, id="profile-ops")
+        yield table
+
+    def show(self, profile: Profile | None, note: str = "") -> None:
+        """Show ``profile`` (None: show ``note``)."""
+        self.profile = profile
+        summary = self.query_one("#profile-summary", Static)
+        summary.update(step_summary(profile) if profile else Text(
+            note or "this run has no profile", style="dim"))
+        self._fill()
+
+    @on(Input.Changed, "#profile-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one("#profile-ops", DataTable)
+        table.clear(columns=True)
+        for key, label, *_ in COLUMNS:
+            mark = (" ↓" if self.reverse else " ↑") if key == self.sort_column else ""
+            table.add_column(Text(label + mark, style="bold"), key=key)
+        if self.profile is None:
+            return
+        needle = self.query_one("#profile-filter", Input).value.strip().lower()
+        ops = [o for o in self.profile.ops if needle in o.name.lower()]
+        for op in ops:
+            table.add_row(*self._cells(op))
+        missing = (-1,) if self.reverse else (1,)  # ops without a value go last either way
+        table.sort(self.sort_column, reverse=self.reverse,
+                   key=lambda c: c.sort_key if len(c.sort_key) > 1 else missing)
+
+    @staticmethod
+    def _cells(op: ProfileOp) -> list[Text]:
+        out = []
+        for key, _, get, fmt in COLUMNS:
+            value = get(op)
+            justify = None if key in ("name", "category") else "right"
+            out.append(cell("" if value is None else fmt(value), value, justify=justify))
+        return out
+
+    def sort_by(self, column: str) -> None:
+        """Sort the ops by a column (largest first; the same column again flips it)."""
+        self.reverse = not self.reverse if column == self.sort_column else True
+        self.sort_column = column
+        self._fill()
+
+    def action_sort_next(self) -> None:
+        index = SORTABLE.index(self.sort_column) if self.sort_column in SORTABLE else -1
+        self.sort_column, self.reverse = SORTABLE[(index + 1) % len(SORTABLE)], True
+        self._fill()
+
+    def action_sort_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self._fill()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_by(str(event.column_key.value))
