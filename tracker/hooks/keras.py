@@ -196,7 +196,9 @@ class TrackerCallback(keras.callbacks.Callback):
             return None
         try:
             lr = optimizer.learning_rate  # a schedule is evaluated at the current iteration
-            return getattr(lr, "value", lr)  # keras.Variable -> backend tensor (read later)
+            # Read now (once an epoch): on JAX the next train step donates the variable's buffer,
+            # so a handle kept for the writer thread would read as deleted.
+            return float(keras.ops.convert_to_numpy(getattr(lr, "value", lr)))
         except Exception:
             return None
 
