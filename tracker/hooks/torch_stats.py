@@ -1,0 +1,138 @@
+"""Tensor statistics for ``watch()`` computed on the tensor's device, with no host sync.
+
+Everything here returns tensors (0-d stats, or one packed histogram vector) and never reads a value
+on the calling thread: no ``.item()``, no ``float()``, no Python branch on a tensor value, no boolean
+indexing (which syncs to learn the result size). Reading happens later, off the training thread
+(scalars: the run's writer thread; histograms: ``PendingHistograms`` once the copy has landed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..records import Histogram
+
+_HEAD = 5  # packed histogram layout: [lo, hi, sum, sum_squares, count, counts...]
+
+
+def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """L2 norms (float32 0-d tensors) of many tensors, with one fused kernel where possible."""
+    if not tensors:
+        return []
+    try:
+        out = torch._foreach_norm(tensors)  # what clip_grad_norm_ uses: one launch per device
+    except (RuntimeError, TypeError, AttributeError):
+        out = [torch.linalg.vector_norm(t) for t in tensors]
+    return [n.float() for n in out]
+
+
+def total_norm(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of several norms (the global norm of the tensors they came from)."""
+    device = parts[0].device
+    return torch.linalg.vector_norm(torch.stack([p.to(device) for p in parts]))
+
+
+def activation_stats(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean, std and fractions of zeros / NaN / Inf of one activation, as 0-d tensors."""
+    x = x.detach()
+    if not x.is_floating_point():
+        x = x.float()
+    flat = x.reshape(-1)
+    n = max(flat.numel(), 1)
+    xf = flat.float()
+    stats = {
+        "mean": xf.mean(),
+        "std": xf.std() if flat.numel() > 1 else torch.zeros((), device=flat.device),
+        "zeros": (flat == 0).sum() / n,
+        "nan": torch.isnan(flat).sum() / n,
+        "inf": torch.isinf(flat).sum() / n,
+    }
+    return stats
+
+
+def packed_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """A histogram of the finite values of ``x`` as one float64 vector, computed on its device.
+
+    Layout: ``[lo, hi, sum, sum_squares, count, counts * bins]``; NaN/Inf are left out (like
+    ``tracker.Histogram.from_values``). An all-non-finite input gives ``lo > hi``.
+    """
+    flat = x.detach().reshape(-1).to(torch.float64)
+    finite = torch.isfinite(flat)
+    inf = torch.full((), math.inf, dtype=torch.float64, device=flat.device)  # a fill, not a copy
+    lo = torch.where(finite, flat, inf).amin() if flat.numel() else inf
+    hi = torch.where(finite, flat, -inf).amax() if flat.numel() else -inf
+    # Same edges as numpy for a constant tensor: widen to [v - 0.5, v + 0.5].
+    same = hi == lo
+    lo_e = torch.where(same, lo - 0.5, lo)
+    hi_e = torch.where(same, hi + 0.5, hi)
+    width = torch.where(hi_e > lo_e, hi_e - lo_e, torch.ones_like(hi_e))
+    zero = torch.zeros_like(flat)
+    scaled = torch.where(finite, (flat - lo_e) / width * bins, zero)
+    idx = scaled.floor().clamp_(0, bins - 1).long()
+    idx = torch.where(finite, idx, torch.full_like(idx, bins))  # non-finite: a dropped extra bin
+    counts = torch.zeros(bins + 1, dtype=torch.float64, device=flat.device)
+    counts.scatter_add_(0, idx, torch.ones_like(flat))
+    kept = torch.where(finite, flat, zero)
+    head = torch.stack((lo, hi, kept.sum(), (kept * kept).sum(), finite.sum().to(torch.float64)))
+    return torch.cat((head, counts[:bins]))
+
+
+def unpack_histogram(packed: np.ndarray) -> Histogram:
+    """Turn a packed vector (already on the host) into a ``tracker.Histogram``."""
+    lo, hi, total, squares, count = (float(v) for v in packed[:_HEAD])
+    counts = np.asarray(packed[_HEAD:], dtype=np.float64)
+    if count == 0 or lo > hi:
+        return Histogram(np.array([0.0, 0.0]), np.zeros(1), math.nan, math.nan, 0.0, 0.0, 0.0)
+    lo_e, hi_e = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+    edges = np.linspace(lo_e, hi_e, len(counts) + 1)
+    return Histogram(edges, counts, lo, hi, total, squares, count)
+
+
+@dataclass
+class _Copy:
+    key: str
+    step: int
+    host: torch.Tensor
+    event: Any  # a torch.cuda.Event (or None when the copy was synchronous)
+
+
+class PendingHistograms:
+    """Packed histograms on their way to the host; handed to the run once the copy has landed.
+
+    On a GPU the copy is ``non_blocking`` into pinned memory with an event recorded after it, so
+    the training thread never waits: ``drain()`` only takes copies whose event says they are done.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[_Copy] = []
+
+    def add(self, key: str, step: int, packed: torch.Tensor) -> None:
+        """Start copying one packed histogram to the host."""
+        if packed.device.type == "cpu":
+            self.items.append(_Copy(key, step, packed, None))
+            return
+        host = packed.to("cpu", non_blocking=True)
+        event = None
+        if packed.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+        self.items.append(_Copy(key, step, host, event))
+
+    def drain(self, run: Any, *, block: bool = False) -> None:
+        """Log every landed histogram (all of them, waiting if needed, when ``block``)."""
+        keep: list[_Copy] = []
+        for item in self.items:
+            if item.event is not None and not block and not item.event.query():
+                keep.append(item)
+                continue
+            if item.event is not None:
+                item.event.synchronize()
+            if not getattr(run, "finished", False):
+                hist = unpack_histogram(item.host.numpy())
+                run.log_histogram(item.key, hist, step=item.step)
+        self.items = keep

@@ -1,0 +1,270 @@
+"""``watch()``: gradient, weight, update and activation statistics of a torch model every N steps.
+
+One forward pre-hook on the model counts training steps; that is all an off-step costs. On a
+logging step it registers the per-parameter gradient hooks and per-module activation hooks for that
+step only, and the step's numbers are logged at the next training forward (after ``opt.step()``,
+so the update ratio can be measured), at ``unwatch()``, or at exit. Every statistic is a tensor on
+the model's device handed to ``run.log``, so a CUDA run never syncs on the training thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .torch_stats import (
+    PendingHistograms,
+    activation_stats,
+    norms,
+    packed_histogram,
+    total_norm,
+)
+
+_EPS = 1e-12
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The user's module inside ``torch.compile`` and DistributedDataParallel wrappers."""
+    inner = model
+    for _ in range(4):
+        if hasattr(inner, "_orig_mod") and isinstance(inner._orig_mod, torch.nn.Module):
+            inner = inner._orig_mod  # torch.compile's OptimizedModule
+        elif type(inner).__name__ in ("DistributedDataParallel", "DataParallel"):
+            inner = inner.module
+        else:
+            break
+    return inner
+
+
+def is_compiled(model: torch.nn.Module) -> bool:
+    """True for a ``torch.compile``d module (or one wrapping it)."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            return True
+        if type(model).__name__ not in ("DistributedDataParallel", "DataParallel"):
+            return False
+        model = model.module
+
+
+def _first_tensor(out: Any) -> torch.Tensor | None:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (list, tuple)):
+        for item in out:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    if isinstance(out, dict):
+        for item in out.values():
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+class Watcher:
+    """The hooks ``watch()`` put on one model; ``close()`` (or ``unwatch(model)``) removes them."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        run: Any,
+        *,
+        log_every: int = 100,
+        per: str = "param",
+        gradients: bool = True,
+        weights: bool = True,
+        activations: bool = True,
+        histograms: bool = True,
+        bins: int = 64,
+        prefix: str = "",
+        on_first_forward: Callable[[tuple, dict], None] | None = None,
+    ) -> None:
+        if not isinstance(log_every, int) or log_every < 1:
+            raise ValueError(f"log_every must be a positive integer, not {log_every!r}")
+        if per not in ("param", "module"):
+            raise ValueError(f"per must be 'param' or 'module', not {per!r}")
+        self.model, self.run = model, run
+        self.inner = unwrap(model)
+        self.compiled = is_compiled(model)
+        self.log_every, self.per, self.bins, self.prefix = log_every, per, bins, prefix
+        self.gradients, self.weights, self.histograms = gradients, weights, histograms
+        self.activations = activations and not self.compiled
+        if activations and self.compiled:
+            _warn(
+                "watch(): activation statistics are off for a torch.compile'd model (module hooks "
+                "added after compile do not run inside the compiled graph); gradients, weights "
+                "and the graph are recorded"
+            )
+        self.params = [(n, p) for n, p in self.inner.named_parameters() if p.requires_grad]
+        self.leaves = [
+            (n or type(m).__name__, m) for n, m in self.inner.named_modules()
+            if not any(True for _ in m.children())
+        ]
+        self.steps = 0  # training forward passes seen (the step the statistics are logged at)
+        self.closed = False
+        self.pending = PendingHistograms()
+        self._on_first_forward = on_first_forward
+        self._busy = False
+        self._record_step: int | None = None
+        self._step_handles: list[Any] = []
+        self._weight_norms: list[torch.Tensor] = []
+        self._snapshot: list[torch.Tensor] = []
+        self._grads: dict[str, torch.Tensor] = {}
+        self._grad_hists: dict[str, torch.Tensor] = {}
+        self._acts: dict[str, dict[str, torch.Tensor]] = {}
+        if getattr(run, "disabled", False):
+            self.closed = True  # a rank that does not log: no hooks, no cost
+            return
+        self._handle = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        atexit.register(self.close)
+
+    # -- the one hook that runs every step --------------------------------------------------------
+    def _pre_forward(self, module: Any, args: tuple, kwargs: dict) -> None:
+        if self._busy or not (torch.is_grad_enabled() and self.inner.training):
+            return  # eval/inference passes (and our own graph capture) are not training steps
+        self._busy = True
+        try:
+            if self._record_step is not None:
+                self._finalize()
+            elif self.pending.items:
+                self.pending.drain(self.run)
+            step = self.steps
+            self.steps += 1
+            if self._on_first_forward is not None:
+                first, self._on_first_forward = self._on_first_forward, None
+                first(args, kwargs)
+            if step % self.log_every == 0:
+                self._begin(step)
+        except Exception as exc:  # never let a statistics bug stop training
+            _warn(f"watch(): statistics are off for this model after an error: {exc!r}")
+            self.close(flush=False)
+        finally:
+            self._busy = False
+
+    # -- a logging step ---------------------------------------------------------------------------
+    def _begin(self, step: int) -> None:
+        self._record_step = step
+        with torch.no_grad():
+            if self.weights:
+                tensors = [p.detach() for _, p in self.params]
+                self._weight_norms = norms(tensors)
+                self._snapshot = [t.clone() for t in tensors]  # for the update ratio, log steps only
+                if self.histograms:
+                    for (name, _), t in zip(self.params, tensors):
+                        self.pending.add(self._key("weights", name), step, packed_histogram(t, self.bins))
+        if self.gradients:
+            for name, p in self.params:
+                self._step_handles.append(p.register_post_accumulate_grad_hook(self._grad_hook(name)))
+        if self.activations:
+            for name, m in self.leaves:
+                self._step_handles.append(m.register_forward_hook(self._act_hook(name)))
+
+    def _grad_hook(self, name: str) -> Callable[[torch.Tensor], None]:
+        def hook(p: torch.Tensor) -> None:
+            g = p.grad
+            if g is None or g.is_sparse:
+                return
+            with torch.no_grad():  # later backward passes (accumulation) overwrite: last one wins
+                self._grads[name] = torch.linalg.vector_norm(g.detach()).float()
+                if self.histograms:
+                    self._grad_hists[name] = packed_histogram(g, self.bins)
+
+        return hook
+
+    def _act_hook(self, name: str) -> Callable[[Any, Any, Any], None]:
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            if name in self._acts:
+                return  # the first call of the step (a module used twice keeps its first output)
+            t = _first_tensor(output)
+            if t is not None and not t.is_complex():
+                with torch.no_grad():
+                    self._acts[name] = activation_stats(t)
+
+        return hook
+
+    def _finalize(self) -> None:
+        """Log the recorded step's statistics (weights have been updated by now)."""
+        step, self._record_step = self._record_step, None
+        for h in self._step_handles:
+            h.remove()
+        self._step_handles = []
+        if step is None:
+            return
+        metrics: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            if self.weights and self._snapshot:
+                deltas = [p.detach() - s for (_, p), s in zip(self.params, self._snapshot)]
+                self._group(metrics, "weight_norm", self._weight_norms)
+                self._group(metrics, "update_ratio", norms(deltas), self._weight_norms)
+            if self._grads:
+                names = [n for n, _ in self.params if n in self._grads]
+                grads = [self._grads[n] for n in names]
+                self._group(metrics, "grad_norm", grads, names=names)
+                metrics[self._key("grad_norm_total")] = total_norm(grads)
+            for name, stats in self._acts.items():
+                for stat, value in stats.items():
+                    metrics[self._key(f"act_{stat}", name)] = value
+            for name, packed in self._grad_hists.items():
+                self.pending.add(self._key("grads", name), step, packed)
+        self._snapshot, self._weight_norms = [], []
+        self._grads, self._grad_hists, self._acts = {}, {}, {}
+        if metrics and not getattr(self.run, "finished", False):
+            self.run.log(metrics, step=step)
+        self.pending.drain(self.run)
+
+    def _group(
+        self,
+        out: dict[str, torch.Tensor],
+        stat: str,
+        values: list[torch.Tensor],
+        base: list[torch.Tensor] | None = None,
+        names: list[str] | None = None,
+    ) -> None:
+        """Per parameter, or per owning module (root-sum-square over its parameters)."""
+        names = names if names is not None else [n for n, _ in self.params]
+        if self.per == "param":
+            for i, name in enumerate(names):
+                v = values[i] if base is None else values[i] / (base[i] + _EPS)
+                out[self._key(stat, name)] = v
+            return
+        groups: dict[str, list[int]] = {}
+        root = type(self.inner).__name__
+        for i, name in enumerate(names):
+            groups.setdefault(name.rpartition(".")[0] or root, []).append(i)
+        for module, idx in groups.items():
+            v = total_norm([values[i] for i in idx])
+            if base is not None:
+                v = v / (total_norm([base[i] for i in idx]) + _EPS)
+            out[self._key(stat, module)] = v
+
+    def _key(self, stat: str, name: str | None = None) -> str:
+        return f"{self.prefix}{stat}" if name is None else f"{self.prefix}{stat}/{name}"
+
+    # -- teardown ---------------------------------------------------------------------------------
+    def close(self, flush: bool = True) -> None:
+        """Remove every hook; log what the last recorded step has (when ``flush``)."""
+        if self.closed:
+            return
+        self.closed = True
+        atexit.unregister(self.close)
+        self._handle.remove()
+        if flush and self._record_step is not None:
+            try:
+                self._finalize()
+            except Exception as exc:
+                _warn(f"watch(): the last statistics could not be logged: {exc!r}")
+        for h in self._step_handles:
+            h.remove()
+        self._step_handles = []
+        if flush and not getattr(self.run, "finished", False):
+            self.pending.drain(self.run, block=True)
+        self.pending.items = []
+
+
+def _warn(message: str) -> None:
+    print(f"tracker: {message}", file=sys.stderr)
