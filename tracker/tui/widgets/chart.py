@@ -298,21 +298,27 @@ class LineChart(Widget, can_focus=True):
     def on_resize(self) -> None:
         self._redraw()
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._frame = None  # theme, focus and CSS changes restyle the cached frame
+
     def _styles(self) -> FrameStyles:
         base = self.rich_style
         background = self.background_colors[1]
 
+        # Every style is layered on the widget's own, so cells keep the widget's background.
         def series(i: int) -> Style:
-            return Style(color=PALETTE[i % len(PALETTE)])
+            return base + Style(color=PALETTE[i % len(PALETTE)])
 
         def dim(i: int) -> Style:
             faded = background.blend(Color.parse(PALETTE[i % len(PALETTE)]), 0.4)
-            return Style(color=faded.rich_color)
+            return base + Style(color=faded.rich_color)
 
         comp = self.get_component_rich_style
         return FrameStyles(
-            base=base, axis=comp("line-chart--axis"), title=comp("line-chart--title"),
-            note=comp("line-chart--note"), hint=comp("line-chart--hint"),
+            base=base, axis=base + comp("line-chart--axis"),
+            title=base + comp("line-chart--title"), note=base + comp("line-chart--note"),
+            hint=base + comp("line-chart--hint"),
             cursor=Style(bgcolor=comp("line-chart--cursor").bgcolor), series=series, dim=dim,
         )
 

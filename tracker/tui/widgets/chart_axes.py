@@ -56,11 +56,12 @@ def format_number(v: float, step: float = 0.0) -> str:
     if not math.isfinite(v):
         return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     a = abs(v)
-    if a >= 1e4 and a < 1e15:
+    if (a >= 1e4 or (a >= 1e3 and step >= 100)) and a < 1e15:
         for scale, suffix in _SI:
             if a >= scale:
                 digits = _decimals(step / scale) if step else 2
-                return f"{v / scale:.{digits}f}".rstrip("0").rstrip(".") + suffix
+                text = f"{v / scale:.{digits}f}"
+                return (text.rstrip("0").rstrip(".") if "." in text else text) + suffix
     if a != 0 and (a < 1e-3 or a >= 1e15):
         return f"{v:.1e}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
     digits = _decimals(step) if step else (4 if a < 1 else 3)
