@@ -1,0 +1,83 @@
+"""tracker.hooks.jax.log: nested metrics of JAX arrays, stored without waiting for the device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tracker
+from tracker.hooks import jax as tj
+
+
+@jax.jit
+def _slow_metrics(x: jax.Array) -> dict:
+    # ~300 small matmuls (tens of ms): long enough that the result cannot be ready when log() returns.
+    y = jax.lax.fori_loop(0, 300, lambda i, a: jnp.tanh(a @ a), x)
+    mean = y.mean()
+    return {"loss": mean, "acc": {"top1": mean + 1.0, "top5": mean + 2.0}, "lr": 0.5}
+
+
+def _values(db: Path, run_id: str) -> dict[str, list[float]]:
+    with tracker.open_store(db) as store:
+        return {k.key: store.series(run_id, k.key).values.tolist() for k in store.keys(run_id)}
+
+
+def test_nested_metrics_flatten_to_slash_keys_and_do_not_wait(db_path: Path) -> None:
+    x = jnp.full((256, 256), 0.01, jnp.float32)
+    _slow_metrics(x)["loss"].block_until_ready()  # compile first
+    run = tracker.init("jax", db=db_path)
+
+    out = _slow_metrics(x)
+    tj.log(run, out, step=3)
+    still_running = not out["loss"].is_ready()  # log() handed the arrays on without reading them
+    run.finish()
+
+    assert still_running
+    expected = float(out["loss"])
+    values = _values(db_path, run.id)
+    assert set(values) == {"loss", "acc/top1", "acc/top5", "lr"}
+    assert values["loss"] == pytest.approx([expected])
+    assert values["acc/top5"] == pytest.approx([expected + 2.0])
+    with tracker.open_store(db_path) as store:
+        assert store.series(run.id, "acc/top1").steps.tolist() == [3]
+
+
+class _Stats(NamedTuple):
+    loss: jax.Array
+    parts: tuple
+
+
+def test_lists_namedtuples_and_prefix(db_path: Path) -> None:
+    run = tracker.init("jax", db=db_path)
+    tj.log(run, {"layers": [jnp.float32(1.0), np.float64(2.0)]}, step=0)
+    tj.log(run, _Stats(jnp.float32(3.0), (jnp.int32(4),)), step=0, prefix="eval")
+    tj.log(run, {"flat": jnp.float32(5.0)}, step=1)
+    run.finish()
+
+    assert _values(db_path, run.id) == {
+        "layers/0": [1.0], "layers/1": [2.0], "eval/loss": [3.0], "eval/parts/0": [4.0],
+        "flat": [5.0],
+    }
+
+
+def test_flatten_keeps_leaves_as_they_are() -> None:
+    leaf = jnp.ones(())
+    flat = tj.flatten_metrics({"a": {"b": leaf, "c": [leaf]}})
+    assert list(flat) == ["a/b", "a/c/0"] and flat["a/b"] is leaf
+
+
+def test_bad_leaves_raise_naming_the_key(db_path: Path) -> None:
+    run = tracker.init("jax", db=db_path)
+    with pytest.raises(ValueError, match="'train/w'"):
+        tj.log(run, {"train": {"w": jnp.ones(3)}})
+    with pytest.raises(TypeError, match="'meta/name'"):
+        tj.log(run, {"meta": {"name": "adam"}})
+    with pytest.raises(TypeError, match="dict or pytree"):
+        tj.log(run, jnp.ones(()))
+    run.finish()
+    assert _values(db_path, run.id) == {}
