@@ -77,6 +77,7 @@ def scalar_records(
             heads.append(b"")
             widths.append(0)
             continue
+        steps, values, walls = _in_wall_order(steps, values, walls)
         meta = float64 and (with_metadata is None or with_metadata[k])
         if meta:  # the first point goes alone, first in the file, with the plugin metadata
             head, tail, _ = _value_parts(tag, True, True)
@@ -89,7 +90,7 @@ def scalar_records(
         key_parts.append(np.full(len(steps), k, dtype=np.int64))
         step_parts.append(np.asarray(steps, dtype=np.int64))
         wall_parts.append(np.asarray(walls, dtype=np.float64))
-        val_parts.append(np.asarray(values, dtype="<f8" if float64 else "<f4"))
+        val_parts.append(np.ascontiguousarray(values, dtype="<f8" if float64 else "<f4"))
     if not key_parts:
         return records
     keys = np.concatenate(key_parts)
@@ -131,6 +132,19 @@ def scalar_records(
             records.append(frame(_event(group_walls[i], group_steps[i], summary)))
         lo = hi
     return records
+
+
+def _in_wall_order(
+    steps: np.ndarray, values: np.ndarray, walls: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One key's points by (wall, step), the order the whole file is written in."""
+    steps, values, walls = np.asarray(steps), np.asarray(values), np.asarray(walls)
+    later_wall = walls[1:] > walls[:-1]
+    same_wall = walls[1:] == walls[:-1]
+    if np.all(later_wall | (same_wall & (steps[1:] >= steps[:-1]))):
+        return steps, values, walls  # the usual case: nothing to sort
+    order = np.lexsort((steps, walls))
+    return steps[order], values[order], walls[order]
 
 
 def _value_rows(heads: list[bytes], widths: list[int], val_parts: list[np.ndarray]) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""Incremental export, run selection, and the exporter's process staying free of TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tracker
+from tracker.errors import TrackerError
+from tracker.tensorboard.export import export_tensorboard
+from tracker.tensorboard.state import STATE_FILE
+
+
+def _points(run: dict, tag: str) -> list[tuple[int, float]]:
+    return [(s, v) for _, s, v, _ in run["tensors"][tag]]
+
+
+def test_second_export_appends_only_new_points(db_path: Path, tmp_path: Path, dump) -> None:
+    out = tmp_path / "tb"
+    run = tracker.init("p", name="live", db=db_path)
+    for i in range(10):
+        run.log({"loss": float(i)}, step=i)
+    run.log_text("log", "first", step=0)
+    assert run.flush()
+
+    first = export_tensorboard(out, db=db_path)
+    for i in range(10, 15):
+        run.log({"loss": float(i), "lr": 0.1}, step=i)
+    run.log_text("log", "second", step=12)
+    run.log_histogram("h", [1.0, 2.0, 3.0], step=12)
+    run.finish()
+    second = export_tensorboard(out, db=db_path)
+    third = export_tensorboard(out, db=db_path)
+
+    assert (first.scalars, second.scalars, third.scalars) == (10, 10, 0)
+    assert (second.texts, second.histograms, third.runs) == (1, 1, 0)
+    assert third.files == []
+    (got,) = dump(out).values()
+    assert len(got["files"]) == 2  # one event file per export that had something new
+    assert _points(got, "loss") == [(i, float(i)) for i in range(15)]
+    assert _points(got, "lr") == [(i, 0.1) for i in range(10, 15)]
+    assert [t[2] for t in got["tensors"]["log"]] == [["first"], ["second"]]
+    assert len(got["tensors"]["h"]) == 1
+
+
+def test_runs_project_and_since_select_runs(db_path: Path, tmp_path: Path) -> None:
+    ids = {}
+    for project, name in (("a", "one"), ("a", "two"), ("b", "three")):
+        run = tracker.init(project, name=name, db=db_path)
+        run.log({"x": 1.0})
+        run.finish()
+        ids[name] = run.id
+    with tracker.open_store(db_path) as store:
+        store.set_run_times(ids["one"], started=1_000_000_000.0)
+
+    assert export_tensorboard(tmp_path / "1", db=db_path, project="a").runs == 2
+    assert export_tensorboard(tmp_path / "2", ["three", ids["one"][:6]], db=db_path).runs == 2
+    assert export_tensorboard(tmp_path / "3", db=db_path, since="2020-01-01").runs == 2
+    assert sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / "1" / "a").iterdir()) == ["one", "two"]
+    with pytest.raises(TrackerError, match="not a date"):
+        export_tensorboard(tmp_path / "4", db=db_path, since="last tuesday")
+
+
+def test_state_file_is_kept_in_the_output_folder(db_path: Path, tmp_path: Path) -> None:
+    run = tracker.init("p", name="r", db=db_path)
+    run.log({"x": 1.0})
+    run.finish()
+    export_tensorboard(tmp_path / "tb", db=db_path)
+    state = json.loads((tmp_path / "tb" / STATE_FILE).read_text())
+    assert state["runs"][run.id]["scalars"] == {"x": 1}
+
+    (tmp_path / "tb" / STATE_FILE).write_text("{not json")
+    with pytest.raises(TrackerError, match="delete it"):
+        export_tensorboard(tmp_path / "tb", db=db_path)
+
+
+def test_export_and_import_never_import_tensorflow(db_path: Path, tmp_path: Path) -> None:
+    code = f"""
+import sys, numpy as np, tracker
+run = tracker.init("p", name="r", config={{"lr": 0.1}}, db={str(db_path)!r})
+run.log({{"loss": 1.0}}); run.log_histogram("h", np.arange(10.0)); run.log_text("t", "hi")
+g = tracker.Graph(); g.add(tracker.GraphNode("a", "op")); run.log_graph(g)
+run.finish()
+tracker.export_tensorboard({str(tmp_path / "tb")!r}, db={str(db_path)!r}, quiet=False)
+tracker.import_tensorboard({str(tmp_path / "tb")!r}, db={str(tmp_path / "back.db")!r})
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "torch", "jax", "keras"))
+print(heavy)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
