@@ -15,6 +15,7 @@ reads them on its writer thread, so the loop never waits for a value (no ``.nump
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -62,6 +63,10 @@ class TFLogger:
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
         """Log scalars (tf.Tensor, tf.Variable or numbers) at ``step`` if it is a logged step."""
         if step % self.log_every == 0:
+            tf = sys.modules["tensorflow"]
+            kinds = (float, tf.Tensor, tf.Variable)
+            if not all(isinstance(v, kinds) for v in metrics.values()):
+                metrics = {k: _unwrap(v, kinds) for k, v in metrics.items()}
             self.run.log(metrics, step)
 
     def begin_step(self, step: int) -> None:
@@ -118,3 +123,12 @@ class TFLogger:
         if what not in self._warned:
             self._warned.add(what)
             warnings.warn(f"tracker: {message}", RuntimeWarning, stacklevel=3)
+
+
+def _unwrap(value: Any, kinds: tuple[type, ...]) -> Any:
+    """A Keras 3 variable (``optimizer.learning_rate``) -> its tf.Variable, kept as a handle.
+
+    Otherwise the run would call ``float()`` on it, a host read on the loop's thread.
+    """
+    inner = getattr(value, "value", None)
+    return inner if isinstance(inner, kinds) else value
