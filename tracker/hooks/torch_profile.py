@@ -52,6 +52,7 @@ class ProfileWindow:
         self._prof: Any = None
         self._hook: Any = None
         self._base = 0
+        self._cut_short = False
 
     # -- use ----------------------------------------------------------------------------------------
     def __enter__(self) -> ProfileWindow:
@@ -103,6 +104,7 @@ class ProfileWindow:
         if self._prof is None:
             return
         prof, self._prof = self._prof, None
+        self._cut_short = True  # if the profiler is still recording, its last span is a tail
         prof.__exit__(exc_type, exc, tb)  # a window cut short still reports what it recorded
         if self.profile is None and exc_type is None:
             print(
@@ -136,6 +138,8 @@ class ProfileWindow:
         ops = [_op(row, on_device) for row in rows]
         ops.sort(key=lambda op: op.self_ns + (op.device_self_ns or 0.0), reverse=True)
         spans = [e for e in prof.events() if e.name.startswith("ProfilerStep")]
+        if self._cut_short and spans:
+            spans = spans[:-1]  # from the last step() to the end of the block: not a step
         first = self._base + self.wait + self.warmup
         step_times = [(first + i, float(e.time_range.elapsed_us()) * 1e3) for i, e in enumerate(spans)]
         duration = None
