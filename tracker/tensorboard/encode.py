@@ -157,6 +157,6 @@ def _value_rows(heads: list[bytes], widths: list[int], val_parts: list[np.ndarra
         vals = next(parts)
         block = np.empty((len(vals), width), dtype=np.uint8)
         block[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
-        block[:, len(head) :] = vals.view(np.uint8).reshape(len(vals), -1)
+        block[:, len(head) :] = vals.view(np.uint8).reshape(len(vals), width - len(head))
         pieces.append(block.reshape(-1))
     return np.concatenate(pieces)

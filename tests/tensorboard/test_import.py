@@ -1,0 +1,127 @@
+"""Import: damaged and growing files, repeated imports, nesting, and the export round trip."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+import tracker
+from tracker.tensorboard.export import export_tensorboard
+from tracker.tensorboard.importer import import_tensorboard
+from tracker.tensorboard.records import frame
+
+WALL0 = 1_700_000_000.0
+
+
+def _make_run(db: Path, name: str = "r", n: int = 100, project: str = "p") -> str:
+    run = tracker.init(project, name=name, config={"lr": 0.01, "model": {"depth": 3}}, db=db)
+    steps = np.arange(n)
+    run.log_series("loss", steps, 1.0 / (steps + 1), WALL0 + steps)
+    run.log_series("acc", steps, steps / n, WALL0 + steps)
+    run.log_histogram("w", np.linspace(-1, 1, 50), step=3, bins=4, wall=WALL0 + 3)
+    run.log_text("notes", "*hello*", step=1, wall=WALL0 + 1)
+    run.finish()
+    with tracker.open_store(db) as store:  # a run that really ran when its points say
+        store.set_run_times(run.id, started=WALL0, ended=WALL0 + n)
+    return run.id
+
+
+def _series(db: Path, key: str, run_index: int = 0) -> tuple:
+    with tracker.open_store(db) as store:
+        run = store.runs()[run_index]
+        s = store.series(run.id, key)
+        return s.steps.tolist(), s.values.tolist(), s.walls.tolist()
+
+
+def test_import_reads_everything_with_wall_times_and_run_times(db_path: Path, tmp_path: Path) -> None:
+    _make_run(db_path)
+    export_tensorboard(tmp_path / "tb", db=db_path)
+    back = tmp_path / "back.db"
+
+    summary = import_tensorboard(tmp_path / "tb", db=back, project="old")
+
+    assert (summary.runs, summary.scalars, summary.histograms, summary.texts) == (1, 200, 1, 1)
+    assert summary.problems == []
+    assert _series(back, "loss") == _series(db_path, "loss")
+    with tracker.open_store(back) as store:
+        (info,) = store.runs()
+        assert info.project == "old" and info.name.startswith("p/r-")
+        assert info.config == {"lr": 0.01, "model.depth": 3.0}
+        assert (info.started, info.ended, info.status) == (WALL0, WALL0 + 99, "finished")
+        (hist,) = store.histograms(info.id, "w")
+        assert hist.step == 3 and hist.histogram.counts.tolist() == [13.0, 12.0, 12.0, 13.0]
+        assert hist.histogram.edges.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+        assert [(t.step, t.wall, t.text) for t in store.texts(info.id, "notes")] == [(1, WALL0 + 1, "*hello*")]
+
+
+def test_importing_twice_adds_nothing(db_path: Path, tmp_path: Path) -> None:
+    _make_run(db_path)
+    export_tensorboard(tmp_path / "tb", db=db_path)
+    back = tmp_path / "back.db"
+    import_tensorboard(tmp_path / "tb", db=back)
+    again = import_tensorboard(tmp_path / "tb", db=back)
+
+    assert (again.runs, again.scalars) == (0, 0)
+    with tracker.open_store(back) as store:
+        (info,) = store.runs()
+        assert {k.key: k.count for k in store.keys(info.id)} == {"loss": 100, "acc": 100, "w": 1,
+                                                                 "notes": 1}
+
+
+def test_damaged_and_growing_files(db_path: Path, tmp_path: Path) -> None:
+    _make_run(db_path, n=50)
+    export_tensorboard(tmp_path / "tb", db=db_path, float64=False)
+    (path,) = (tmp_path / "tb").rglob("events.out.tfevents.*")
+    full = path.read_bytes()
+    back = tmp_path / "back.db"
+
+    path.write_bytes(full[: len(full) // 2])  # a file still being written
+    first = import_tensorboard(tmp_path / "tb", db=back)
+    assert [p.reason.split(" ")[0] for p in first.problems] == ["truncated"]
+    assert 0 < first.scalars < 100
+
+    garbage = bytearray(frame(b"\x09" + b"\x00" * 8))
+    garbage[14] ^= 0x01  # a record with a bad data CRC in the part written later
+    path.write_bytes(full + bytes(garbage) + frame(b"not an event \xff\xff"))
+    second = import_tensorboard(tmp_path / "tb", db=back)
+    assert sorted(p.reason.split(":")[0] for p in second.problems) == ["bad data CRC",
+                                                                       "record is not an Event"]
+    assert first.scalars + second.scalars == 100
+    steps, values, _ = _series(back, "loss")
+    assert steps == list(range(50))  # every point once, none twice
+    assert values == [float(np.float32(1 / (i + 1))) for i in range(50)]
+
+
+def test_nested_runs_and_several_files_per_run(db_path: Path, tmp_path: Path) -> None:
+    _make_run(db_path, name="a")
+    _make_run(db_path, name="b", project="q")
+    export_tensorboard(tmp_path / "one", db=db_path)
+    nested = tmp_path / "logs" / "deep" / "er"
+    shutil.copytree(tmp_path / "one", nested)
+    # a second file in one run directory, as a restarted writer leaves it
+    run_dir = next(p.parent for p in nested.rglob("events.out.tfevents.*") if "/q/" in str(p))
+    (file_a,) = run_dir.glob("events.out.tfevents.*")
+    shutil.copy(file_a, run_dir / "events.out.tfevents.9999999999.other.1")
+
+    summary = import_tensorboard(tmp_path / "logs", db=tmp_path / "back.db")
+
+    assert summary.runs == 2 and summary.scalars == 600
+    with tracker.open_store(tmp_path / "back.db") as store:
+        names = sorted(r.name for r in store.runs())
+    assert names[0].startswith("deep/er/p/a-") and names[1].startswith("deep/er/q/b-")
+
+
+def test_round_trip_export_import_export(db_path: Path, tmp_path: Path, dump) -> None:
+    _make_run(db_path)
+    export_tensorboard(tmp_path / "a", db=db_path)
+    import_tensorboard(tmp_path / "a", db=tmp_path / "back.db")
+    export_tensorboard(tmp_path / "b", db=tmp_path / "back.db")
+
+    (first,) = dump(tmp_path / "a").values()
+    (second,) = dump(tmp_path / "b").values()
+    for key in ("tensors", "plugins", "scalars", "histograms"):
+        assert first[key] == second[key], key
+    assert first["hparams"]["values"] == second["hparams"]["values"]
+    assert set(first["tensors"]) == {"loss", "acc", "w", "notes", "_hparams_/session_start_info"}
