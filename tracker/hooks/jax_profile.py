@@ -110,6 +110,7 @@ class JaxProfile:
         self._dir = logdir
         options = jax.profiler.ProfileOptions()
         options.python_tracer_level = 1 if self.python_tracer else 0
+        _wait_for_device()  # earlier steps still running would leak into the window
         try:
             jax.profiler.start_trace(str(logdir), profiler_options=options)
         except Exception as exc:  # e.g. "Profile has already been started"
