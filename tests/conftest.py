@@ -12,12 +12,16 @@ os.environ.pop("TRACKER_DB", None)
 for _var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
     os.environ.pop(_var, None)
 
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
+def db_path(tmp_path: Path) -> Iterator[Path]:
     """A store path in a fresh temporary directory (the file does not exist yet)."""
-    return tmp_path / "tracker.db"
+    yield tmp_path / "tracker.db"
+    from tracker.store import pool
+
+    pool.close_all()  # finished runs leave idle connections for reuse; close them per test

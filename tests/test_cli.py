@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import tracker
 from tracker.cli import main
-from tracker.store import SCHEMA_VERSION, connection
+from tracker.store import SCHEMA_VERSION, connection, pool
 
 
 @pytest.fixture
@@ -106,6 +106,7 @@ def test_errors_are_one_line_with_exit_2(tmp_path, args, monkeypatch):
     assert "upgrade" in _error(args, newer)
     locked = tmp_path / "locked.db"
     tracker.init("p", db=locked).finish()
+    pool.close_all()  # the finished run's idle connection would keep the file in WAL mode
     holder = sqlite3.connect(locked, isolation_level=None)
     holder.execute("PRAGMA journal_mode = DELETE")
     holder.execute("BEGIN EXCLUSIVE")

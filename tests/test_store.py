@@ -8,7 +8,7 @@ import pytest
 
 import tracker
 from tracker.errors import SchemaTooNewError, StoreError
-from tracker.store import SCHEMA_VERSION, connect, connection
+from tracker.store import SCHEMA_VERSION, connect, connection, pool
 
 
 def test_new_store_is_wal_with_the_current_schema(db_path):
@@ -123,6 +123,7 @@ def test_strict_mode_raises_storage_errors(db_path, short_busy_timeout):
 
 def test_connect_translates_locked_files(db_path, short_busy_timeout):
     tracker.init("p", db=db_path).finish()
+    pool.close_all()  # the finished run's idle connection would keep the file in WAL mode
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = DELETE")
     conn.execute("BEGIN EXCLUSIVE")

@@ -22,7 +22,7 @@ from .names import new_run_id, readable_name
 from .paths import resolve_db_path
 from .profile import Profile
 from .records import Histogram
-from .store import connect, transaction
+from .store import pool, transaction
 from .store.writer import Writer
 from .values import INT64_MAX, INT64_MIN, Deferred, check_key, check_step, to_numpy, to_scalar
 
@@ -52,7 +52,7 @@ class Run:
         self.finished = False
         self.disabled = False
         self.attached = attach is not None  # writes into a run another process owns
-        self._conn = connect(self.db_path, create=True)
+        self._conn = pool.acquire(self.db_path, cache_kib=4_000)
         try:
             if attach is not None:
                 self._attach(attach)
@@ -61,14 +61,19 @@ class Run:
             else:
                 self._create(project, name, config, tags, group, notes)
         except BaseException:
-            self._conn.close()
+            pool.release(self.db_path, self._conn)
             raise
         self._writer = Writer(
             self._conn, self.id, db_label=str(self.db_path), interval=flush_interval
         )
         self._buf = self._writer.scalars
-        self._values, self._key_ids = self._buf.values, self._buf.key_ids
-        self._key_index = self._buf.key_index  # keys seen so far -> id (the log() fast path)
+        # Bound methods and limits cached for the log() fast path.
+        buf = self._buf
+        self._append_value, self._append_key = buf.values.append, buf.key_ids.append
+        self._append_count, self._append_wall = buf.counts.append, buf.walls.append
+        self._append_step = buf.steps.append
+        self._key_index = buf.key_index  # keys seen so far -> id
+        self._soft_limit = self._writer.soft_limit
         lifecycle.register(self)
 
     # -- creation ---------------------------------------------------------------------------------
@@ -171,43 +176,56 @@ class Run:
         values are read later on the writer thread, never here. A bad key or value raises
         ``TypeError``/``ValueError`` naming the key, and nothing from this call is logged.
         """
+        # The hot path: a dict of floats under keys seen before. Everything else (first use of a
+        # key, ints, numpy, tensors, bad input, a finished run) goes through _log_slow.
         if step is None:
             step = self._next_step
         elif type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
             step = check_step(step)
+        if type(metrics) is not dict or self.finished:
+            return self._log_slow(metrics, step)
+        index = self._key_index
+        for key, value in metrics.items():
+            if type(value) is not float or key not in index:
+                return self._log_slow(metrics, step)
+        append_value, append_key = self._append_value, self._append_key
+        for key, value in metrics.items():
+            append_value(value)
+            append_key(index[key])
+        n = len(metrics)
+        self._append_count(n)
+        self._append_wall(_now())
+        self._append_step(step)  # last: makes the entry visible to the writer
+        buf = self._buf
+        buf.appended += n
+        self._next_step = step + 1
+        if buf.appended - buf._taken >= self._soft_limit or self.strict:
+            self._after_append()
+        return None
+
+    def _log_slow(self, metrics: Any, step: int) -> None:
         if self.finished:
             self._closed_warning()
             return
-        index = self._key_index
-        if type(metrics) is dict:
-            for key, value in metrics.items():
-                if type(value) is not float or key not in index:
-                    self._log_checked(self._checked(metrics), step)
-                    return
-            values, key_ids = self._values, self._key_ids
-            for key, value in metrics.items():
-                values.append(value)
-                key_ids.append(index[key])
-            n = len(metrics)
-        else:
-            self._log_checked(self._checked(metrics), step)
-            return
-        self._commit(step, n)
+        self._log_checked(self._checked(metrics), step)
 
     def _commit(self, step: int, n: int) -> None:
         """Make an entry of n appended points visible to the writer (its step goes last)."""
-        buf = self._buf
-        buf.counts.append(n)
-        buf.walls.append(_now())
-        buf.steps.append(step)
-        buf.appended += n
+        self._append_count(n)
+        self._append_wall(_now())
+        self._append_step(step)
+        self._buf.appended += n
         self._next_step = step + 1
-        writer = self._writer
-        if buf.appended - buf._taken >= writer.soft_limit:
-            if buf.pending() >= writer.hard_limit:
-                writer.wait_for_room()
-            else:
-                writer.wake()
+        self._after_append()
+
+    def _after_append(self) -> None:
+        """Wake the writer when the buffer is large; wait for it when it is full (bounded memory)."""
+        buf, writer = self._buf, self._writer
+        pending = buf.pending()
+        if pending >= writer.hard_limit:
+            writer.wait_for_room()
+        elif pending >= writer.soft_limit:
+            writer.wake()
         if self.strict and writer.error is not None:
             self._raise_store_error()
 
@@ -377,7 +395,7 @@ class Run:
             self._writer._report(exc)
             ok = False
         finally:
-            self._conn.close()
+            pool.release(self.db_path, self._conn)
         if self._writer.dropped:
             import sys
 

@@ -14,10 +14,14 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's write transaction
 
 
-def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Connection:
+def connect(
+    path: str | os.PathLike[str], *, create: bool = False, cache_kib: int = 32_000
+) -> sqlite3.Connection:
     """Open the store at ``path``, creating or migrating its schema as needed.
 
     The connection is in autocommit mode: callers group writes with ``transaction()``.
+    ``cache_kib`` sizes SQLite's page cache: large for readers (charts), small for a run's writer
+    so a training process does not grow by the cache.
 
     Raises:
         StoreError: missing (when not ``create``), not SQLite, corrupt, locked, read-only when a
@@ -40,7 +44,7 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
     except sqlite3.Error as exc:
         raise describe_error(exc, path) from None
     try:
-        _prepare(conn)
+        _prepare(conn, cache_kib)
     except sqlite3.Error as exc:
         conn.close()
         raise describe_error(exc, path) from None
@@ -50,7 +54,7 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
     return conn
 
 
-def _prepare(conn: sqlite3.Connection) -> None:
+def _prepare(conn: sqlite3.Connection, cache_kib: int) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     version = conn.execute("PRAGMA user_version").fetchone()[0]  # fails here if not a database
     if version > SCHEMA_VERSION:
@@ -61,7 +65,7 @@ def _prepare(conn: sqlite3.Connection) -> None:
     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         conn.execute("PRAGMA journal_mode = WAL")  # persistent: readers never block the writer
     conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at checkpoints, never corrupt
-    conn.execute("PRAGMA cache_size = -32000")  # 32 MB page cache for chart reads
+    conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
     if version < SCHEMA_VERSION:
         _migrate(conn)
 

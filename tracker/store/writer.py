@@ -1,6 +1,7 @@
-"""The batched writer: a daemon thread that empties the run's buffers, one transaction per flush.
+"""The batched writer: empties a run's buffers, one transaction per flush.
 
-The caller's ``log()`` only appends to ``scalars`` (a packed ``ScalarBuffer``); this thread takes
+The caller's ``log()`` only appends to ``scalars`` (a packed ``ScalarBuffer``); the process's
+flusher thread (``flusher.py``) calls ``flush()`` when it is due, which takes
 whole entries from it, reads deferred device values in one batch, and writes the points with the
 series summaries, chart blocks and packed chunks. A flush happens every ``interval`` seconds, when the
 buffer passes ``soft_limit`` points, and on ``flush()``/``close()``.
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, series_writes
+from . import artifacts, flusher, series_writes
 from .buffer import ScalarBatch, ScalarBuffer
 from .connection import describe_error, transaction
 
@@ -38,7 +39,7 @@ class Writer:
         db_label: str,
         interval: float = 1.0,
         soft_limit: int = 100_000,
-        hard_limit: int = 500_000,
+        hard_limit: int = 300_000,
         max_retained: int = 1_000_000,
     ) -> None:
         self.conn = conn
@@ -55,46 +56,45 @@ class Writer:
         self._retry_scalars: ScalarBatch | None = None
         self._retry_records: list[tuple[str, Any]] = []
         self._series_ids: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()  # one flush at a time (writer thread, flush(), SIGTERM)
-        self._wake = threading.Event()
+        self._lock = threading.Lock()  # one flush at a time (flusher thread, flush(), SIGTERM)
         self._taken = threading.Event()
-        self._stop = False
+        self._requested = False
+        self._closed = False
         self._warned = False
+        self._last_flush = time.monotonic()
         self._last_heartbeat = 0.0
-        self._thread = threading.Thread(target=self._loop, name="tracker-writer", daemon=True)
-        self._thread.start()
+        flusher.add(self)
 
     # -- called from the training thread -------------------------------------------------------
     def wake(self) -> None:
         """Ask for a flush now (the buffer is large)."""
-        self._wake.set()
+        self._requested = True
+        flusher.wake()
 
     def wait_for_room(self, timeout: float = 10.0) -> None:
-        """Back-pressure: wait until the writer has taken the buffer (bounded memory)."""
+        """Back-pressure: wait until the flusher has taken the buffer (bounded memory)."""
         self._taken.clear()
-        self._wake.set()
+        self.wake()
         self._taken.wait(timeout)
+
+    def due(self, now: float) -> bool:
+        """Whether the flusher should flush this writer now."""
+        return self._requested or now - self._last_flush >= self.interval
 
     def flush(self) -> bool:
         """Write everything buffered now; True when it reached the file."""
-        return self._flush_once()
+        with self._lock:
+            return True if self._closed else self._flush_locked()
 
     def close(self) -> bool:
-        """Stop the thread after a last flush; True when everything reached the file."""
-        self._stop = True
-        self._wake.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join()
-        return self._flush_once()
-
-    # -- the thread ------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._stop:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop:
-                break
-            self._flush_once()
+        """A last flush, then no more: the connection goes back to its owner."""
+        flusher.remove(self)
+        with self._lock:
+            if self._closed:
+                return True
+            ok = self._flush_locked()
+            self._closed = True
+            return ok
 
     def _take(self) -> tuple[ScalarBatch | None, list]:
         scalars = self.scalars.take()
@@ -104,34 +104,35 @@ class Writer:
         self._taken.set()
         return scalars, records
 
-    def _flush_once(self) -> bool:
-        with self._lock:
-            scalars, records = self._take()
-            if self._retry_scalars is not None or self._retry_records:
-                scalars = _concat(self._retry_scalars, scalars)
-                records = self._retry_records + records
-                self._retry_scalars, self._retry_records = None, []
-            now = time.time()
-            if scalars is None and not records and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
-                return True
-            try:
-                with transaction(self.conn):
-                    self._write(scalars, records)
-                    self.conn.execute(
-                        "UPDATE runs SET heartbeat = ? WHERE id = ?", (now, self.run_id)
-                    )
-                self._last_heartbeat = now
-                return True
-            except (sqlite3.Error, OSError) as exc:
-                self._series_ids.clear()  # ids created in the rolled-back transaction are gone
-                self._keep_for_retry(scalars, records)
-                self._report(exc)
-                return False
-            except Exception as exc:  # a bug or an unreadable value: drop this batch, keep going
-                self._series_ids.clear()
-                self.dropped += len(scalars) if scalars is not None else 0
-                self._report(exc)
-                return False
+    def _flush_locked(self) -> bool:
+        self._requested = False
+        self._last_flush = time.monotonic()
+        scalars, records = self._take()
+        if self._retry_scalars is not None or self._retry_records:
+            scalars = _concat(self._retry_scalars, scalars)
+            records = self._retry_records + records
+            self._retry_scalars, self._retry_records = None, []
+        now = time.time()
+        if scalars is None and not records and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
+            return True
+        try:
+            with transaction(self.conn):
+                self._write(scalars, records)
+                self.conn.execute(
+                    "UPDATE runs SET heartbeat = ? WHERE id = ?", (now, self.run_id)
+                )
+            self._last_heartbeat = now
+            return True
+        except (sqlite3.Error, OSError) as exc:
+            self._series_ids.clear()  # ids created in the rolled-back transaction are gone
+            self._keep_for_retry(scalars, records)
+            self._report(exc)
+            return False
+        except Exception as exc:  # a bug or an unreadable value: drop this batch, keep going
+            self._series_ids.clear()
+            self.dropped += len(scalars) if scalars is not None else 0
+            self._report(exc)
+            return False
 
     def _keep_for_retry(self, scalars: ScalarBatch | None, records: list) -> None:
         if scalars is not None and len(scalars) > self.max_retained:

@@ -1,0 +1,326 @@
+"""Pilot tests of the app: every screen driven with keys on a real demo store, checked on screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.notifications import Notify
+from textual.widgets import DataTable, Static, Tree
+
+import tracker
+from tracker.tui.app import make_app
+from tracker.tui.demo import RUNS, seed_demo
+from tracker.tui.screens.compare import CompareScreen
+from tracker.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
+from tracker.tui.screens.run import RunScreen
+from tracker.tui.screens.runs import RunsScreen
+from tracker.tui.widgets.chart import LineChart
+from tracker.tui.widgets.runs_table import RunsTable
+
+SIZE = (120, 36)
+HOSTILE = RUNS[5][1]
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo store shared by the tests that only read."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    seed_demo(path)
+    return path
+
+
+@pytest.fixture
+def own_db(db_path: Path) -> Path:
+    """A fresh demo store for a test that edits runs."""
+    seed_demo(db_path)
+    return db_path
+
+
+async def wait_for(pilot, condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    """Let the app run until ``condition`` holds (fails after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def runs_ready(pilot) -> RunsTable:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen)
+                   and pilot.app.screen.loaded, "the runs to load")
+    return pilot.app.screen.query_one(RunsTable)
+
+
+def names(table: RunsTable) -> list[str]:
+    """The names in the table, top to bottom, as displayed."""
+    return [table.get_cell(row.key, "name").plain for row in table.ordered_rows]
+
+
+def screen_text(app) -> str:
+    """Everything on screen as plain text (from the app's own SVG screenshot)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    texts = re.findall(r"<text[^>]*>(.*?)</text>", svg)
+    return html.unescape("".join(texts)).replace("\xa0", " ")
+
+
+async def test_runs_table_shows_every_run_with_metrics_and_config(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await runs_ready(pilot)
+        assert table.row_count == len(RUNS)
+        assert set(names(table)) == {r[1].replace("\x1b", "\ufffd") for r in RUNS}
+        labels = [str(c.label) for c in table.columns.values()]
+        assert {"status", "project", "name", "group", "tags", "start", "time", "step"} <= set(labels)
+        assert "train/loss" in labels and "lr" in labels  # a metric and a varying config key
+        row = next(r.key for r in table.ordered_rows
+                   if table.get_cell(r.key, "name").plain == "baseline")
+        assert table.get_cell(row, "status").plain == "✓ finished"
+        assert table.get_cell(row, "step").plain == "399"
+        await wait_for(pilot, lambda: "█" in table.get_cell(row, "metric:train/loss").plain
+                       or "▁" in table.get_cell(row, "metric:train/loss").plain, "a sparkline")
+        status = pilot.app.screen.query_one("#runs-status", Static)
+        assert "6 of 6 runs" in str(status.render())
+
+
+async def test_hostile_run_name_is_shown_literally(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_ready(pilot)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[bold red]x" in text  # the markup is shown, not applied
+        assert "\x1b" not in text and "[2J" in text  # the escape never reaches the terminal
+        assert "[i]tag" in text
+
+
+async def test_filter_text_expressions_and_tags(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await runs_ready(pilot)
+        await pilot.press("slash", *"lr < 2e-3 and status == finished", "enter")
+        assert sorted(names(table)) == sorted(
+            ["baseline", "sweep-a", HOSTILE.replace("\x1b", "\ufffd")])
+        assert app.focused is table  # enter hands the keys back to the table
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"tag:baseline", "enter")
+        assert names(table) == ["baseline"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"layers[0] == 512", "enter")
+        assert names(table) == ["wide"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"sweep", "enter")
+        assert sorted(names(table)) == ["sweep-a", "sweep-b"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"train/acc > 0.99 or project == cifar",
+                          "enter")
+        assert sorted(names(table)) == ["baseline", "high-lr", "sweep-a", "sweep-b"]
+        before = names(table)
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"lr <", "enter")
+        assert names(table) == before  # a broken filter keeps the last good one
+        assert "finish the comparison" in str(app.screen.query_one("#runs-status").render())
+
+
+async def test_sort_by_keys_and_group(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await runs_ready(pilot)
+        await pilot.press("s", "s", "s")  # status, project, name
+        assert table.sort_column == "name"
+        shown = names(table)
+        assert shown == sorted(shown, key=str.lower)
+        await pilot.press("S")
+        assert names(table) == shown[::-1]
+        await pilot.press("g")
+        assert table.group_by == "project"
+        projects = [table.get_cell(r.key, "project").plain for r in table.ordered_rows]
+        assert projects == sorted(projects)
+        assert "grouped by project" in str(app.screen.query_one("#runs-status").render())
+
+
+async def test_select_and_compare_runs(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await runs_ready(pilot)
+        await pilot.press("s", "s", "s")  # by name: [bold red]x..., baseline, high-lr, ...
+        await pilot.press("down", "space", "space", "c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), "compare")
+        screen = app.screen
+        diff = screen.query_one("#config-diff", DataTable)
+        await wait_for(pilot, lambda: diff.row_count > 0, "the config diff")
+        rows = [[c.plain for c in diff.get_row_at(i)] for i in range(diff.row_count)]
+        assert rows == [["lr", "0.001", "0.01"]]  # only the key that differs
+        stats = screen.query_one("#metric-stats", DataTable)
+        cells = [[str(c) for c in stats.get_row_at(i)] for i in range(stats.row_count)]
+        loss = next(c for c in cells if c[:2] == ["train/loss", "high-lr"])
+        assert loss[4] == "4" and loss[5] == "400"  # max (the spike) and points
+        await wait_for(pilot, lambda: len(screen.query(LineChart)) == 1, "the chart")
+        chart = screen.query_one(LineChart)
+        await wait_for(pilot, lambda: chart.series_names == ["baseline", "high-lr"],
+                       "both runs on one chart")
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen) and len(table.selected) == 2
+
+
+async def test_rename_tag_note_and_delete(own_db: Path) -> None:
+    app = make_app(own_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await runs_ready(pilot)
+        await pilot.press("s", "s", "s", "down")  # by name: [bold red]x..., baseline
+        await pilot.press("r")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("ctrl+a", "ctrl+k", *"renamed [x]", "enter")
+        await wait_for(pilot, lambda: "renamed [x]" in names(table), "the new name")
+        await pilot.press("t", "ctrl+a", "ctrl+k", *"good, keep", "enter")
+        assert table.get_cell(table.cursor_row_key(), "name").plain == "renamed [x]"
+        await wait_for(pilot, lambda: table.get_cell(table.cursor_row_key(), "tags").plain
+                       == "good,keep", "the new tags")
+        await pilot.press("n", *"needs a rerun", "enter")
+        with tracker.open_store(own_db) as store:
+            await wait_for(pilot, lambda: any(r.notes == "needs a rerun" for r in store.runs()),
+                           "the note")
+            run = next(r for r in store.runs() if r.name == "renamed [x]")
+            assert run.tags == ["good", "keep"]
+        victim = table.cursor_row_key()
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert victim in table.runs_by_id  # "no" keeps it
+        await pilot.press("d", "y")
+        await wait_for(pilot, lambda: victim not in table.runs_by_id, "the row to go")
+        with tracker.open_store(own_db) as store:
+            assert victim not in {r.id for r in store.runs()}
+            assert len(store.runs()) == len(RUNS) - 1
+
+
+async def open_detail(pilot, name: str = "baseline") -> RunScreen:
+    table = await runs_ready(pilot)
+    row = next(i for i, r in enumerate(table.ordered_rows)
+               if table.get_cell(r.key, "name").plain == name)
+    table.move_cursor(row=row)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen)
+                   and pilot.app.screen.detail is not None, "the run screen")
+    return pilot.app.screen
+
+
+async def test_run_detail_tabs(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot)
+        header = str(screen.query_one("#run-header", Static).render())
+        assert "baseline" in header and "first try" in header and "step 399" in header
+        await wait_for(pilot, lambda: len(screen.query(LineChart)) == 1, "a chart")
+        chart = screen.query_one(LineChart)
+        await wait_for(pilot, lambda: chart.series_names == ["baseline"], "the curve")
+
+        await pilot.press("2")  # config: tree with values, searchable
+        tree = screen.query_one("#config-tree", Tree)
+        await wait_for(pilot, lambda: "lr = 0.001" in screen_text(app), "the config tree")
+        assert "best_acc" in screen_text(app)
+        screen.query_one("#config-search").focus()
+        await pilot.press(*"adam")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "name = adam" in text and "batch_size" not in text
+        assert tree.root.children
+
+        await pilot.press("escape", "3")  # histograms: a heat strip per step
+        await wait_for(pilot, lambda: "fc1/weight  (8 steps)" in screen_text(app),
+                       "the histograms")
+        assert "█" in screen_text(app)
+
+        await pilot.press("4")  # text, literally
+        await wait_for(pilot, lambda: "step 350: predicted 7" in screen_text(app), "the texts")
+
+        await pilot.press("5")  # graph: scopes with totals, search
+        await wait_for(pilot, lambda: "9 nodes" in screen_text(app), "the graph")
+        assert "encoder" in screen_text(app) and "109k params" in screen_text(app)
+        screen.query_one("#graph-search").focus()
+        await pilot.press(*"relu")
+        await wait_for(pilot, lambda: "2 matching nodes" in screen_text(app), "graph search")
+
+        await pilot.press("escape", "6")  # profile: top ops, sortable, filterable
+        ops = screen.query_one("#profile-ops", DataTable)
+        await wait_for(pilot, lambda: ops.row_count == 4, "the profile")
+        assert ops.get_row_at(0)[0].plain == "aten::addmm"  # self time, largest first
+        assert "10 steps" in screen_text(app)
+        ops.focus()
+        await pilot.press("o")  # next sort column: calls
+        assert [ops.get_row_at(i)[2].plain for i in range(4)] == ["300", "200", "100", "100"]
+        screen.query_one("#profile-filter").focus()
+        await pilot.press(*"relu")
+        assert ops.row_count == 1
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_charts_picker_grid_and_x_axis(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot, "high-lr")
+        await wait_for(pilot, lambda: len(screen.query(LineChart)) == 1, "a chart")
+        first = screen.query_one(LineChart)
+        assert first.title == "lr"  # keys sorted: lr, train/acc, train/loss, val/loss
+        await pilot.press("p")  # to the metric picker; pick train/loss
+        tree = screen.query_one("#metric-tree", Tree)
+        assert app.focused is tree
+        await pilot.press("home", "down", "down", "down", "enter")
+        await wait_for(pilot, lambda: len(screen.query(LineChart)) == 2, "a second chart")
+        titles = [c.title for c in screen.query(LineChart)]
+        assert titles == ["lr", "train/loss"]
+        loss = screen.query(LineChart).last()
+        await wait_for(pilot, lambda: loss.series_names == ["high-lr"], "the loss curve")
+        assert loss.values_at(150.0)["high-lr"] == pytest.approx(4.0)  # the spike survives
+        await pilot.press("enter")  # the same key again hides its chart
+        await wait_for(pilot, lambda: len(screen.query(LineChart)) == 1, "one chart")
+        await pilot.press("v")
+        assert screen.query_one("#chart-area").has_class("grid")
+        await wait_for(pilot, lambda: len(screen.query(LineChart)) == 4, "a grid of charts")
+        screen.query(LineChart).first().focus()
+        await pilot.press("x")
+        assert {c.x_label for c in screen.query(LineChart)} == {"wall time"}
+
+
+async def test_help_theme_and_palette(demo_db: Path) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_ready(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        assert "Compare" in text and "tag:baseline" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+        theme = app.theme
+        await pilot.press("ctrl+t")
+        assert app.theme != theme and "light" in app.theme
+        await pilot.press("j", "j", "k")
+        assert app.screen.query_one(RunsTable).cursor_row == 1
+
+
+async def test_small_and_wide_terminals(demo_db: Path) -> None:
+    for size in ((80, 24), (200, 50)):
+        app = make_app(demo_db, live=False)
+        async with app.run_test(size=size) as pilot:
+            table = await runs_ready(pilot)
+            assert table.row_count == len(RUNS)
+            assert "baseline" in screen_text(app)
+            await open_detail(pilot)
+            await wait_for(pilot, lambda: len(app.screen.query(LineChart)) == 1, "a chart")
+
+
+async def test_errors_are_one_line_notifications(demo_db: Path) -> None:
+    notes: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, Notify):
+            notes.append(message.notification.message)
+
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await runs_ready(pilot)
+        app.push_screen(RunScreen("no-such-run"))
+        await wait_for(pilot, lambda: bool(notes), "a notification")
+        assert "no run matches 'no-such-run'" in notes[0] and "\n" not in notes[0]

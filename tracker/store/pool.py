@@ -1,0 +1,73 @@
+"""Idle write connections kept per store file, so a process that runs many short runs (a sweep)
+does not pay SQLite's checkpoint-and-delete of the WAL each time its last connection closes."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from .connection import connect
+from .schema import SCHEMA_VERSION
+
+_idle: dict[Path, list[sqlite3.Connection]] = {}
+_lock = threading.Lock()
+_pid = os.getpid()
+MAX_IDLE_PER_FILE = 4
+
+
+def _forget_after_fork() -> None:
+    # SQLite connections must not cross a fork: a forked child (a DataLoader worker) starts empty.
+    global _pid
+    if _pid != os.getpid():
+        _pid = os.getpid()
+        _idle.clear()
+
+
+def acquire(path: Path, *, cache_kib: int) -> sqlite3.Connection:
+    """An idle connection to ``path`` if there is one, else a new one (created/migrated)."""
+    key = path.resolve()
+    with _lock:
+        _forget_after_fork()
+        idle = _idle.get(key)
+        conn = idle.pop() if idle else None
+    if conn is not None:
+        try:  # the file may have been replaced or upgraded meanwhile: then open it afresh
+            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and path.exists():
+                return conn
+        except sqlite3.Error:
+            pass
+        conn.close()
+    return connect(path, create=True, cache_kib=cache_kib)
+
+
+def release(path: Path, conn: sqlite3.Connection) -> None:
+    """Give a connection back; it must not be inside a transaction."""
+    key = path.resolve()
+    if conn.in_transaction:
+        conn.close()
+        return
+    with _lock:
+        _forget_after_fork()
+        idle = _idle.setdefault(key, [])
+        if len(idle) < MAX_IDLE_PER_FILE:
+            idle.append(conn)
+            return
+    conn.close()
+
+
+def close_all() -> None:
+    """Close every idle connection (at interpreter exit, after runs have finished)."""
+    with _lock:
+        conns = [c for idle in _idle.values() for c in idle]
+        _idle.clear()
+    for conn in conns:
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
+
+atexit.register(close_all)  # registered before any run's exit hook, so it runs after them
