@@ -340,7 +340,7 @@ class LineChart(Widget, can_focus=True):
                 width=self.size.width, height=self.size.height, series=self._series,
                 window=self.view, log_y=self.log_y, smoothing=self.smoothing, title=self.title,
                 x_label=self.x_label, x_kind=self.x_kind, cursor_x=self.cursor_x,
-                notes=self._notes(),
+                notes=self._notes(), left_hint=self._geometry.left if self._geometry else None,
             )
             rows, self._geometry = build_frame(spec, self._styles())
             self._frame = [Strip([Segment(t, s) for t, s in row], spec.width) for row in rows]

@@ -12,7 +12,7 @@ from rich.cells import cell_len
 from rich.style import Style
 
 from . import chart_axes as axes
-from .chart_data import SeriesData
+from .chart_data import Layer, SeriesData
 from .chart_raster import braille_bits, braille_row, dot_mask, nearest_index, reduce_columns
 
 Row = list[tuple[str, Style]]
@@ -65,6 +65,7 @@ class FrameSpec:
     x_kind: str = "step"
     cursor_x: float | None = None
     notes: list[str] = field(default_factory=list)
+    left_hint: int | None = None  # the previous frame's label margin, to reduce only once
 
 
 def literal(text: str) -> str:
@@ -164,6 +165,38 @@ def _centered(text: str, width: int, style: Style, base: Style) -> Row:
     return [(" " * pad, base), (text, style)]
 
 
+def _visible_range(layers: list[tuple[Layer, Style]], x0: float, x1: float) -> tuple[float, float]:
+    """The y range of the points inside [x0, x1], without reducing them to columns."""
+    lows, highs = [], []
+    for la, _ in layers:
+        i0, i1 = np.searchsorted(la.x, [x0, x1], side="left")
+        i1 = max(i1, min(i0 + 1, len(la.x)))
+        if i1 > i0:
+            lows.append(np.fmin.reduce(la.lo[i0:i1]))
+            highs.append(np.fmax.reduce(la.hi[i0:i1]))
+    lo, hi = np.fmin.reduce(lows, initial=np.nan), np.fmax.reduce(highs, initial=np.nan)
+    return float(lo), float(hi)
+
+
+def _label_width(vmin: float, vmax: float, rows: int, log_y: bool
+                 ) -> tuple[int, float, float, np.ndarray, list[str]]:
+    """Pad the y range and label it: (margin width, vmin, vmax, tick positions, labels)."""
+    if math.isnan(vmin) or math.isnan(vmax):
+        return 8, vmin, vmax, np.zeros(0), []
+    span = vmax - vmin
+    pad = span * 0.05 if span > 0 else (0.05 if log_y else max(abs(vmin) * 0.05, 1e-9))
+    vmin, vmax = vmin - pad, vmax + pad
+    max_ticks = max(2, rows // 2)
+    if log_y:
+        ticks = axes.log_ticks(vmin, vmax, max_ticks)
+        labels = [axes.format_number(10.0**t) for t in ticks]
+    else:
+        ticks, step = axes.linear_ticks(vmin, vmax, max_ticks)
+        labels = [axes.format_number(t, step) for t in ticks]
+    width = min(max((cell_len(s) for s in labels), default=1), 10) + 1
+    return width, vmin, vmax, ticks, labels
+
+
 def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry | None]:
     """Every row of the chart, each exactly `spec.width` cells, and the plot geometry."""
     w, h = spec.width, spec.height
@@ -191,8 +224,9 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
               for s in spec.series]
     if spec.smoothing > 0:
         layers += [(s.layer(spec.log_y, spec.smoothing), st.series(s.color)) for s in spec.series]
-    # A first guess at the label width; refined once the y range (and so the labels) is known.
-    left = 8
+    # The y labels' width sets the plot's width, which sets the columns the data is reduced to:
+    # start from last frame's width (or a cheap estimate), reduce again only if it changed.
+    left = spec.left_hint or _label_width(*_visible_range(layers, x0, x1), rows, spec.log_y)[0]
     cols = max(1, w - left - 2)
     spans = [reduce_columns(la.x, la.lo, la.hi, la.mid, la.bad, x0, x1, 2 * cols)
              for la, _ in layers]
@@ -203,17 +237,7 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
         body[len(body) // 2] = _centered("no finite values in view", w, st.hint, st.base)
         return [_fit(r, w, st.base) for r in top_rows + body], Geometry(left, len(top_rows), cols,
                                                                        rows, x0, x1)
-    span = vmax - vmin
-    pad = span * 0.05 if span > 0 else (0.05 if spec.log_y else max(abs(vmin) * 0.05, 1e-9))
-    vmin, vmax = vmin - pad, vmax + pad
-    max_y_ticks = max(2, rows // 2)
-    if spec.log_y:
-        yt = axes.log_ticks(vmin, vmax, max_y_ticks)
-        ylabels = [axes.format_number(10.0**t) for t in yt]
-    else:
-        yt, ystep = axes.linear_ticks(vmin, vmax, max_y_ticks)
-        ylabels = [axes.format_number(t, ystep) for t in yt]
-    new_left = min(max((cell_len(s) for s in ylabels), default=1), 10) + 1
+    new_left, vmin, vmax, yt, ylabels = _label_width(vmin, vmax, rows, spec.log_y)
     if new_left != left:
         left = new_left
         cols = max(1, w - left - 2)
