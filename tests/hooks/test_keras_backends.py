@@ -109,3 +109,18 @@ def test_importing_the_hook_on_jax_does_not_import_tensorflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_the_example_runs_and_logs_graph_and_profile(db_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "keras_mnist_like.py"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    proc = subprocess.run([sys.executable, str(example), "--db", str(db_path), "--epochs", "1"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    store = tracker.open_store(db_path)
+    (info,) = store.runs(project="mnist-keras")
+    assert [g.source for g in store.graphs(info.id)] == ["keras_config", "tf_function"]
+    (profile,) = store.profiles(info.id)
+    assert (profile.step_from, profile.step_to) == (20, 25) and profile.op_count > 0
+    assert info.last["epoch/val_accuracy"] > 0

@@ -224,3 +224,12 @@ def test_bad_arguments_say_what_to_do(db_path) -> None:
         TrackerCallback(run, profile_batches=(5, 2))
     assert TrackerCallback().run is run  # the current run by default
     run.finish()
+
+
+def test_a_disabled_run_takes_the_callback_and_stores_nothing(tmp_path) -> None:
+    run = tracker.DisabledRun("keras-test")
+    model, (x, y) = _residual_model(), _data()
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[
+        TrackerCallback(run, histograms=True, profile_batches=(1, 2), op_graph=True)])
+    assert len(history.history["loss"]) == 1
+    assert not list(tmp_path.iterdir())

@@ -83,6 +83,8 @@ class TrackerCallback(keras.callbacks.Callback):
         if profile_batches is not None:
             first, last = profile_batches
             ProfilerWindow("jax", first, last)  # validates the range before fit() starts
+        if getattr(run, "disabled", False):  # a DDP rank that does not log: capture nothing
+            histograms, graph, op_graph, profile_batches = 0, False, False, None
         # Measured: with Keras's async dispatch (JAX) the JAX profiler captured no XLA op events,
         # so a callback that profiles asks for synchronous callbacks instead.
         self.async_safe = profile_batches is None
@@ -160,7 +162,8 @@ class TrackerCallback(keras.callbacks.Callback):
             if self._profiler.last <= step:
                 self._guard("profile", self._finish_profile)
         assert self._base is not None
-        self._base += self._max_batch + 1
+        # steps_per_execution > 1 begins batches in strides: params["steps"] counts them all.
+        self._base += max(self._max_batch + 1, (self.params or {}).get("steps") or 0)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._drain()
@@ -229,8 +232,8 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def _log_histograms(self, step: int) -> None:
         for variable in self.model.weights:
-            values = keras.ops.convert_to_numpy(variable.value)
-            self.run.log_histogram(f"weights/{variable.path}", values, step)
+            # The backend value (tf.Variable, jax.Array, torch tensor): the run reads it now.
+            self.run.log_histogram(f"weights/{variable.path}", variable.value, step)
 
     def _profile_step(self, step: int) -> None:
         assert self._profiler is not None

@@ -1,0 +1,128 @@
+"""Keras fit() time with TrackerCallback(log_every=1) against fit() without callbacks, and against
+Keras's own TensorBoard callback (update_freq=1) as the peer, per backend. Target: under 2%.
+
+    .venv/bin/python benchmarks/bench_keras_callback.py [--backends tensorflow,jax] [--reps 7]
+
+Each backend runs in a fresh process (KERAS_BACKEND is fixed at import). In it, one warm-up fit
+compiles the model; then every repetition times one fit() per configuration, the configurations
+taking turns (rotated) so that load drift on the machine hits them alike. Medians are printed,
+and each configuration's ratio to the plain fit(). No weight histograms, graphs or profiles: this is
+the per-batch cost of the metric logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CONFIGS = ("plain", "tracker", "tensorboard")
+
+
+def worker(reps: int, samples: int, batch: int, epochs: int) -> dict[str, Any]:
+    """Times the configurations in this process (KERAS_BACKEND set by the caller)."""
+    import keras
+    import numpy as np
+
+    import tracker
+    from tracker.hooks.keras import TrackerCallback
+
+    rng = np.random.default_rng(0)
+    x = rng.random((samples, 64), dtype=np.float32)
+    y = rng.integers(0, 10, samples)
+    model = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile(optimizer="adam", metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    work = Path(tempfile.mkdtemp(prefix="bench-keras-"))
+    run = tracker.init("bench-keras", db=work / "tracker.db")
+    hook_ns = [0, 0]  # time inside our per-batch hooks, batches: load-independent evidence
+
+    class Timed(TrackerCallback):
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            t0 = time.perf_counter_ns()
+            super().on_train_batch_begin(batch, logs)
+            hook_ns[0] += time.perf_counter_ns() - t0
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            t0 = time.perf_counter_ns()
+            super().on_train_batch_end(batch, logs)
+            hook_ns[0] += time.perf_counter_ns() - t0
+            hook_ns[1] += 1
+
+    ours = Timed(run, log_every=1, graph=False)
+
+    def callbacks(config: str) -> list[Any]:
+        if config == "tracker":
+            return [ours]
+        if config == "tensorboard":
+            return [keras.callbacks.TensorBoard(str(work / "tb"), update_freq=1,
+                                                write_graph=False, profile_batch=0)]
+        return []
+
+    def fit(config: str) -> float:
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=callbacks(config))
+        return time.perf_counter() - t0
+
+    for config in CONFIGS:
+        fit(config)  # compile, first writes, imports (TensorBoard imports TF on the JAX backend)
+    hook_ns[:] = [0, 0]
+    times: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    for rep in range(reps):
+        order = CONFIGS[rep % 3:] + CONFIGS[: rep % 3]
+        for config in order:
+            times[config].append(fit(config))
+    run.finish()
+    steps = epochs * -(-samples // batch)
+    logged = len(tracker.open_store(run.db_path).series(run.id, "train/loss"))
+    return {"times": times, "steps_per_fit": steps, "tracker_points_loss": logged,
+            "hook_us_per_batch": hook_ns[0] / max(hook_ns[1], 1) / 1e3}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--samples", type=int, default=8192)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.reps, args.samples, args.batch, args.epochs)))
+        return
+    for backend in args.backends.split(","):
+        cmd = [sys.executable, __file__, "--worker", "--reps", str(args.reps), "--samples",
+               str(args.samples), "--batch", str(args.batch), "--epochs", str(args.epochs)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                             env={**os.environ, "KERAS_BACKEND": backend})
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        med = {c: statistics.median(t) for c, t in result["times"].items()}
+        steps = result["steps_per_fit"]
+        print(f"[{backend}] {steps} batches per fit, median of {args.reps} fits "
+              f"(tracker logged {result['tracker_points_loss']} loss points); time inside "
+              f"TrackerCallback's batch hooks: {result['hook_us_per_batch']:.1f} us/batch")
+        for config in CONFIGS:
+            ms = med[config] / steps * 1e3
+            ratio = med[config] / med["plain"]
+            print(f"  {config:<12} {med[config]:7.3f} s  {ms:6.3f} ms/batch  x{ratio:.3f}"
+                  f"  ({(ratio - 1) * 100:+.1f}%)")
+
+
+if __name__ == "__main__":
+    main()
