@@ -32,7 +32,7 @@ def test_scalars_keep_every_point_float64_and_wall_times(db_path: Path, tmp_path
     run.log_series("eval/acc", np.array([0, 1]), np.array([0.5, 0.75]), np.array([WALL0, WALL0 + 1.25]))
     run.finish()
 
-    export_tensorboard(tmp_path / "tb", db=db_path)
+    export_tensorboard(tmp_path / "tb", db=db_path, float64=True)
     got = _only_run(dump(tmp_path / "tb"))
 
     assert got["plugins"]["loss"] == "scalars"
@@ -45,13 +45,13 @@ def test_scalars_keep_every_point_float64_and_wall_times(db_path: Path, tmp_path
     assert _scalar_points(got, "eval/acc") == [(WALL0, 0, 0.5), (WALL0 + 1.25, 1, 0.75)]
 
 
-def test_float32_option_writes_simple_values(db_path: Path, tmp_path: Path, dump) -> None:
+def test_default_writes_float32_simple_values(db_path: Path, tmp_path: Path, dump) -> None:
     run = tracker.init("p", name="r", db=db_path)
     for i in range(50):
         run.log({"a": i / 7, "b": float(i)}, step=i)
     run.finish()
 
-    export_tensorboard(tmp_path / "tb", db=db_path, float64=False)
+    export_tensorboard(tmp_path / "tb", db=db_path)
     got = _only_run(dump(tmp_path / "tb"))
 
     assert [v for _, _, v in got["scalars"]["a"]] == [float(np.float32(i / 7)) for i in range(50)]

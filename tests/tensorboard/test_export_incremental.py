@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tracker
@@ -16,7 +17,7 @@ from tracker.tensorboard.state import STATE_FILE
 
 
 def _points(run: dict, tag: str) -> list[tuple[int, float]]:
-    return [(s, v) for _, s, v, _ in run["tensors"][tag]]
+    return [(s, v) for _, s, v in run["scalars"][tag]]
 
 
 def test_second_export_appends_only_new_points(db_path: Path, tmp_path: Path, dump) -> None:
@@ -42,7 +43,7 @@ def test_second_export_appends_only_new_points(db_path: Path, tmp_path: Path, du
     (got,) = dump(out).values()
     assert len(got["files"]) == 2  # one event file per export that had something new
     assert _points(got, "loss") == [(i, float(i)) for i in range(15)]
-    assert _points(got, "lr") == [(i, 0.1) for i in range(10, 15)]
+    assert _points(got, "lr") == [(i, float(np.float32(0.1))) for i in range(10, 15)]
     assert [t[2] for t in got["tensors"]["log"]] == [["first"], ["second"]]
     assert len(got["tensors"]["h"]) == 1
 

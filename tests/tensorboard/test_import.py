@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tracker
 from tracker.tensorboard.export import export_tensorboard
@@ -37,7 +38,7 @@ def _series(db: Path, key: str, run_index: int = 0) -> tuple:
 
 def test_import_reads_everything_with_wall_times_and_run_times(db_path: Path, tmp_path: Path) -> None:
     _make_run(db_path)
-    export_tensorboard(tmp_path / "tb", db=db_path)
+    export_tensorboard(tmp_path / "tb", db=db_path, float64=True)  # exact values to compare
     back = tmp_path / "back.db"
 
     summary = import_tensorboard(tmp_path / "tb", db=back, project="old")
@@ -72,7 +73,7 @@ def test_importing_twice_adds_nothing(db_path: Path, tmp_path: Path) -> None:
 
 def test_damaged_and_growing_files(db_path: Path, tmp_path: Path) -> None:
     _make_run(db_path, n=50)
-    export_tensorboard(tmp_path / "tb", db=db_path, float64=False)
+    export_tensorboard(tmp_path / "tb", db=db_path)
     (path,) = (tmp_path / "tb").rglob("events.out.tfevents.*")
     full = path.read_bytes()
     back = tmp_path / "back.db"
@@ -113,15 +114,20 @@ def test_nested_runs_and_several_files_per_run(db_path: Path, tmp_path: Path) ->
     assert names[0].startswith("deep/er/p/a-") and names[1].startswith("deep/er/q/b-")
 
 
-def test_round_trip_export_import_export(db_path: Path, tmp_path: Path, dump) -> None:
+@pytest.mark.parametrize("float64", [False, True])
+def test_round_trip_export_import_export(db_path: Path, tmp_path: Path, dump, float64: bool) -> None:
     _make_run(db_path)
-    export_tensorboard(tmp_path / "a", db=db_path)
+    export_tensorboard(tmp_path / "a", db=db_path, float64=float64)
     import_tensorboard(tmp_path / "a", db=tmp_path / "back.db")
-    export_tensorboard(tmp_path / "b", db=tmp_path / "back.db")
+    export_tensorboard(tmp_path / "b", db=tmp_path / "back.db", float64=float64)
 
     (first,) = dump(tmp_path / "a").values()
     (second,) = dump(tmp_path / "b").values()
     for key in ("tensors", "plugins", "scalars", "histograms"):
         assert first[key] == second[key], key
     assert first["hparams"]["values"] == second["hparams"]["values"]
-    assert set(first["tensors"]) == {"loss", "acc", "w", "notes", "_hparams_/session_start_info"}
+    scalars = {"loss", "acc"}
+    assert set(first["scalars"]) == (set() if float64 else scalars)
+    assert set(first["tensors"]) == {"w", "notes", "_hparams_/session_start_info"} | (
+        scalars if float64 else set())
+    assert len(first["scalars"].get("loss", first["tensors"].get("loss"))) == 100

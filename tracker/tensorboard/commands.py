@@ -26,11 +26,12 @@ def export_command() -> None:
 @click.option("--runs", "--run", "runs", multiple=True,
               help="Run id, id prefix or name (repeat, or separate with commas).")
 @click.option("--since", default=None, help="Only runs started since this date (2026-01-31).")
-@click.option("--float32", is_flag=True, help="Scalars as 32-bit simple_value (smaller files).")
+@click.option("--float64", is_flag=True,
+              help="Exact float64 scalars (read by --load_fast=false, not TensorBoard's default loader).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 @_db_option
 def export_tensorboard_command(
-    out_dir: str, project: str | None, runs: tuple[str, ...], since: str | None, float32: bool,
+    out_dir: str, project: str | None, runs: tuple[str, ...], since: str | None, float64: bool,
     quiet: bool, db: str | None,
 ) -> None:
     """Write runs as TensorBoard event files; run it again to add only what is new.
@@ -41,7 +42,7 @@ def export_tensorboard_command(
 
     refs = [r for arg in runs for r in arg.split(",") if r.strip()] or None
     summary = export_tensorboard(out_dir, refs, db=db, project=project, since=since, quiet=quiet,
-                                 float64=not float32)
+                                 float64=float64)
     if not quiet:
         click.echo(
             f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"

@@ -58,15 +58,16 @@ def scalar_records(
     tags: Sequence[str],
     series: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     *,
-    float64: bool = True,
+    float64: bool = False,
     with_metadata: Sequence[bool] | None = None,
 ) -> list[bytes]:
     """Framed event records holding every point of ``series`` (steps, values, walls per tag).
 
     Points with the same (wall, step) share one Event, in wall-time order (ties keep the order
-    given). ``float64`` writes each value as a DT_DOUBLE scalar tensor (exact; the first point of
-    a tag carries the 'scalars' plugin metadata where ``with_metadata`` says so); otherwise as a
-    legacy float32 ``simple_value``.
+    given). By default each value is a float32 ``simple_value`` (every TensorBoard loader reads
+    it). ``float64`` writes DT_DOUBLE scalar tensors instead (exact; the first point of a tag
+    carries the 'scalars' plugin metadata where ``with_metadata`` says so), which TensorBoard's
+    default Rust loader skips: checked against tensorboard 2.21, it takes DT_FLOAT only.
     """
     records: list[bytes] = []
     heads: list[bytes] = []

@@ -55,7 +55,7 @@ def export_tensorboard(
     since: str | float | datetime | None = None,
     quiet: bool = True,
     progress: Progress | None = None,
-    float64: bool = True,
+    float64: bool = False,
 ) -> ExportSummary:
     """Export runs to ``out_dir/<project>/<run name>-<id>/`` for ``tensorboard --logdir out_dir``.
 
@@ -67,8 +67,10 @@ def export_tensorboard(
         since: only runs started at or after this time (unix seconds, datetime or ISO date).
         quiet: False shows a progress bar on stderr.
         progress: called as ``progress(done, total, run_name)`` after each run.
-        float64: scalars as exact float64 scalar tensors (default) or, when False, as the legacy
-            32-bit ``simple_value`` (smaller files).
+        float64: False (default) writes scalars as 32-bit ``simple_value``, the only scalar
+            form TensorBoard's default (Rust) loader reads. True writes exact float64 scalar
+            tensors, which ``EventAccumulator`` and ``tensorboard --load_fast=false`` read but
+            the default loader silently skips.
 
     Running it again appends only what was logged since (state kept in ``out_dir``).
     """
