@@ -235,7 +235,7 @@ async def test_run_detail_tabs(demo_db: Path) -> None:
         await wait_for(pilot, lambda: "step 350: predicted 7" in screen_text(app), "the texts")
 
         await pilot.press("5")  # graph: scopes with totals, search
-        await wait_for(pilot, lambda: "9 nodes" in screen_text(app), "the graph")
+        await wait_for(pilot, lambda: "7 nodes · 6 edges" in screen_text(app), "the graph")
         assert "encoder" in screen_text(app) and "109k params" in screen_text(app)
         screen.query_one("#graph-search").focus()
         await pilot.press(*"relu")
@@ -247,8 +247,11 @@ async def test_run_detail_tabs(demo_db: Path) -> None:
         assert ops.get_row_at(0)[0].plain == "aten::addmm"  # self time, largest first
         assert "10 steps" in screen_text(app)
         ops.focus()
-        await pilot.press("o")  # next sort column: calls
-        assert [ops.get_row_at(i)[2].plain for i in range(4)] == ["300", "200", "100", "100"]
+        await pilot.press("o")  # next sort column: total time
+        assert [ops.get_row_at(i)[4].plain for i in range(4)] == ["5.1ms", "2.2ms", "900µs",
+                                                                   "750µs"]
+        await pilot.press("O")  # reversed
+        assert ops.get_row_at(0)[0].plain == "aten::relu"
         screen.query_one("#profile-filter").focus()
         await pilot.press(*"relu")
         assert ops.row_count == 1
@@ -308,7 +311,7 @@ async def test_small_and_wide_terminals(demo_db: Path) -> None:
             assert table.row_count == len(RUNS)
             assert "baseline" in screen_text(app)
             await open_detail(pilot)
-            await wait_for(pilot, lambda: len(app.screen.query(LineChart)) == 1, "a chart")
+            await wait_for(pilot, lambda: len(pilot.app.screen.query(LineChart)) == 1, "a chart")
 
 
 async def test_errors_are_one_line_notifications(demo_db: Path) -> None:

@@ -25,6 +25,41 @@ class BaseScreen(Screen):
         """The app, typed."""
         return cast("TrackerApp", self.app)
 
+    def action_back(self) -> None:
+        """Leave the screen; first hide a chart's crosshair or leave (and clear) a search box."""
+        from textual.widgets import Input
+
+        from ..widgets.chart import LineChart
+
+        focused = self.focused
+        if isinstance(focused, LineChart) and focused.cursor_x is not None:
+            focused.cursor_x = None
+            return
+        if isinstance(focused, Input):
+            focused.value = ""
+            self.focus_next()  # out of the search box: digits and letters are keys again
+            return
+        self.app.pop_screen()
+
+    def show_tab(self, tab: str) -> None:
+        """Switch tabs and focus the new pane's first focusable widget."""
+        from textual.widgets import Input, Select, TabbedContent, TabPane
+
+        # Focus must leave the old pane first: a focused widget in a pane being hidden hands
+        # focus to its neighbour in that pane, which switches the tab right back.
+        self.set_focus(None)
+        self.query_one(TabbedContent).active = tab
+
+        def focus_pane() -> None:
+            pane = self.query_one(f"#{tab}", TabPane)
+            # The content, not a search box: keys stay keys until the user goes to search.
+            focusable = [w for w in pane.query("*") if w.focusable]
+            content = [w for w in focusable if not isinstance(w, (Input, Select))]
+            if content or focusable:
+                (content or focusable)[0].focus()
+
+        self.call_after_refresh(focus_pane)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.notify(one_line(event.worker.error), severity="error", timeout=6)

@@ -43,7 +43,7 @@ class CompareScreen(BaseScreen):
     """Several runs: shared charts with one colour per run, config diff, last/min/max."""
 
     BINDINGS = [
-        Binding("escape,backspace", "back", "Back"),
+        Binding("escape", "back", "Back", priority=True),
         Binding("1", "tab('compare-charts')", "Charts", show=False),
         Binding("2", "tab('compare-config')", "Config diff", show=False),
         Binding("3", "tab('compare-metrics')", "Metrics", show=False),
@@ -125,10 +125,8 @@ class CompareScreen(BaseScreen):
                 )
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.show_tab(tab)
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
 
 def _refs(runs: list[RunInfo]) -> list[RunRef]:

@@ -48,7 +48,7 @@ class RunScreen(BaseScreen):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     BINDINGS = [
-        Binding("escape,backspace", "back", "Back"),
+        Binding("escape", "back", "Back", priority=True),
         *(Binding(str(i + 1), f"tab('{name}')", name.title(), show=False)
           for i, name in enumerate(TABS)),
     ]
@@ -176,7 +176,5 @@ class RunScreen(BaseScreen):
         self.read("texts", event.key)
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.show_tab(tab)
 
-    def action_back(self) -> None:
-        self.app.pop_screen()

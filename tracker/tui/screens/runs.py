@@ -186,7 +186,8 @@ class RunsScreen(BaseScreen):
         """The selected runs, else the run under the cursor."""
         table = self.table
         if table.selected:
-            return [r for r in table.runs_by_id if r in table.selected]
+            shown = [str(row.key.value) for row in table.ordered_rows]
+            return [r for r in shown if r in table.selected]  # in the order on screen
         key = table.cursor_row_key()
         return [key] if key else []
 

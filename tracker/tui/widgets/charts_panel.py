@@ -134,6 +134,9 @@ class ChartsPanel(Horizontal):
                               classes="chart-hint"))
         for key in first:
             self.show_chart(key)
+        charts = self.query(LineChart)
+        if charts:
+            charts.first().focus()  # arrows move the crosshair right away
 
     # -- charts -----------------------------------------------------------------------------------
     def show_chart(self, key: str) -> None:

@@ -217,7 +217,10 @@ class RunsTable(DataTable):
                 keys[-1] = _flip(keys[-1])  # groups stay in order; missing values stay last
             return tuple(keys) if group else keys[0]
 
+        current = self.cursor_row_key()
         self.sort(*columns, key=key)
+        if current is not None:  # the cursor stays on its run, not on its row number
+            self.move_cursor(row=self.get_row_index(current), scroll=False)
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
