@@ -130,6 +130,32 @@ def test_device_planes_win_and_nested_ops_count_once_in_self_time() -> None:
     assert dot.device_self_ns == 3000.0 and fusion.module == "jit_f"
 
 
+XLA_OPS_LINE = """
+planes {
+  id: 1 name: "/device:GPU:0"
+  lines { id: 1 name: "XLA Ops" timestamp_ns: 0
+    events { metadata_id: 1 offset_ps: 0 duration_ps: 4000000
+      stats { metadata_id: 1 str_value: "fusion.2" } stats { metadata_id: 2 str_value: "jit_g" } }
+  }
+  lines { id: 2 name: "Stream #7(Compute)" timestamp_ns: 0
+    events { metadata_id: 2 offset_ps: 0 duration_ps: 1500000
+      stats { metadata_id: 1 str_value: "fusion.2" } stats { metadata_id: 2 str_value: "jit_g" } }
+    events { metadata_id: 2 offset_ps: 2000000 duration_ps: 1500000
+      stats { metadata_id: 1 str_value: "fusion.2" } stats { metadata_id: 2 str_value: "jit_g" } }
+  }
+  event_metadata { key: 1 value { id: 1 name: "fusion.2" } }
+  event_metadata { key: 2 value { id: 2 name: "loop_fusion_kernel" } }
+  stat_metadata { key: 1 value { id: 1 name: "hlo_op" } }
+  stat_metadata { key: 2 value { id: 2 name: "hlo_module" } }
+}
+"""
+
+
+def test_a_derived_xla_ops_line_is_not_counted_twice_with_its_kernels() -> None:
+    ops, _ = parse_xplane(ProfileData.text_proto_to_serialized_xspace(XLA_OPS_LINE))
+    assert [(o.name, o.calls, o.total_ns) for o in ops] == [("fusion.2", 1, 4000.0)]
+
+
 def test_bytes_that_are_not_a_capture_raise_value_error() -> None:
     with pytest.raises(ValueError, match="not an xplane capture"):
         parse_xplane(b"definitely not protobuf \xff\xff")

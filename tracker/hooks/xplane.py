@@ -27,6 +27,7 @@ from typing import Any
 from ..profile import ProfileOp
 
 HLO, TF_OP = "hlo", "tf_op"
+XLA_OPS = "XLA Ops"
 
 
 @dataclass
@@ -58,7 +59,12 @@ def parse_xplane(data: bytes) -> tuple[list[ProfileOp], list[tuple[int, float]]]
     spans: dict[int, tuple[float, float]] = {}
     for plane in space.planes:
         on_device = plane.name.startswith("/device:")
-        for line in plane.lines:
+        lines = list(plane.lines)
+        if on_device and any(line.name == XLA_OPS for line in lines):
+            # Derived 'XLA Ops' line present: it holds each op once; the streams repeat them
+            # as kernels.
+            lines = [line for line in lines if line.name == XLA_OPS]
+        for line in lines:
             tf_line = line.name.startswith("tf_Compute")
             events: list[_Event] = []
             for event in line.events:
