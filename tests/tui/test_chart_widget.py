@@ -291,3 +291,37 @@ async def test_bindings_are_described_for_the_footer() -> None:
         for key in ("plus", "minus", "left_square_bracket", "right_square_bracket", "left",
                     "right", "0", "L", "s", "S"):
             assert keys.get(key), key
+
+
+async def test_a_kept_view_reload_of_only_the_window_can_still_pan_and_zoom_out() -> None:
+    app = ChartApp(curves())
+    async with app.run_test(size=SIZE) as pilot:
+        chart = app.query_one(LineChart)
+        await pilot.press("plus", "plus")
+        x0, x1 = chart.view
+        # The screen re-reads reduced data for just the window (as on ViewChanged) and keeps it.
+        inside = [ChartSeries(s.name, s.x[int(x0):int(x1) + 1], s.y[int(x0):int(x1) + 1],
+                              color=s.color) for s in curves()]
+        chart.set_series(inside, keep_view=True)
+        assert chart.x_bounds == (0.0, 999.0)
+        await pilot.press("left_square_bracket")
+        assert chart.view[0] < x0  # panning leaves the loaded window
+        await pilot.press("minus", "minus")
+        assert chart.view is None and chart.window() == (0.0, 999.0)
+        chart.set_series(inside)  # a fresh load forgets the old range
+        assert chart.x_bounds == (float(int(x0)), float(int(x1)))
+
+
+@pytest.mark.parametrize(("label", "pattern"), [
+    ("wall time", r"\d\d:\d\d"), ("time since start (s)", r"\d+m(\d\ds)?\b"), ("step", r"\b2k\b"),
+])
+async def test_x_labels_follow_the_kind_of_x(label: str, pattern: str) -> None:
+    import re
+
+    x = np.linspace(1.7e9, 1.7e9 + 3_000, 50) if label == "wall time" else np.linspace(0, 3_000, 50)
+    app = ChartApp([ChartSeries("a", x, np.sin(x))])
+    async with app.run_test(size=SIZE) as pilot:
+        chart = app.query_one(LineChart)
+        chart.x_label = label
+        await pilot.pause()
+        assert re.search(pattern, lines(chart)[-1]), lines(chart)[-1]

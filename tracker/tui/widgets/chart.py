@@ -62,7 +62,9 @@ class LineChart(Widget, can_focus=True):
 
     title: reactive[str] = reactive("")
     x_label: reactive[str] = reactive("step")
-    x_kind: reactive[str] = reactive("step")  # "step" | "wall" (epoch s) | "relative" (s)
+    # How x ticks read: "step", "wall" (epoch seconds), "relative" (seconds) or "auto" (from
+    # x_label: "wall…" -> wall, "time…"/"relative…" -> relative, else step).
+    x_kind: reactive[str] = reactive("auto")
     smoothing: reactive[float] = reactive(0.0)
     log_y: reactive[bool] = reactive(False)
     view: reactive[tuple[float, float] | None] = reactive(None)
@@ -100,12 +102,16 @@ class LineChart(Widget, can_focus=True):
         self._drag: tuple[int, tuple[float, float]] | None = None
         self._dragged = False
         self._view_timer: Timer | None = None
+        self._bounds: tuple[float, float] | None = None
         self.set_reactive(LineChart.title, title)
         self.set_reactive(LineChart.x_label, x_label)
 
     # -- data ------------------------------------------------------------------------------
     def set_series(self, series: list[ChartSeries], *, keep_view: bool = False) -> None:
         """Replace every series; `keep_view` keeps the zoom window and crosshair."""
+        # A reload that keeps the view may hold only the window's points (reduced data read for
+        # it): remember the range seen so far, so zooming out and panning can still leave it.
+        self._bounds = self.x_bounds if keep_view else None
         self._series = [SeriesData(s) for s in series]
         if not keep_view:
             self.set_reactive(LineChart.view, None)
@@ -134,13 +140,34 @@ class LineChart(Widget, can_focus=True):
         return out
 
     # -- view ------------------------------------------------------------------------------
+    @property
+    def x_bounds(self) -> tuple[float, float] | None:
+        """The x range zoom and pan move within: the data, widened by earlier kept-view loads."""
+        data = data_window(self._series)
+        if self._bounds is None or data is None:
+            return data or self._bounds
+        return min(data[0], self._bounds[0]), max(data[1], self._bounds[1])
+
+    @x_bounds.setter
+    def x_bounds(self, value: tuple[float, float] | None) -> None:
+        self._bounds = value
+        self._redraw()
+
     def window(self) -> tuple[float, float] | None:
-        """The x window on screen: `view`, or the data's full extent when `view` is None."""
-        return self.view or data_window(self._series)
+        """The x window on screen: `view`, or `x_bounds` when `view` is None."""
+        return self.view or self.x_bounds
+
+    def resolved_x_kind(self) -> str:
+        if self.x_kind != "auto":
+            return self.x_kind
+        label = self.x_label.lower()
+        if label.startswith("wall"):
+            return "wall"
+        return "relative" if label.startswith(("time", "relative")) else "step"
 
     def zoom(self, factor: float, center: float | None = None) -> None:
         """Narrow the window by `factor` (>1 zooms in) keeping `center` (default: crosshair) put."""
-        win, full = self.window(), data_window(self._series)
+        win, full = self.window(), self.x_bounds
         if win is None or full is None or factor <= 0:
             return
         x0, x1 = win
@@ -156,7 +183,7 @@ class LineChart(Widget, can_focus=True):
 
     def pan(self, fraction: float) -> None:
         """Move the window by `fraction` of its width (negative: left), staying on the data."""
-        win, full = self.window(), data_window(self._series)
+        win, full = self.window(), self.x_bounds
         if win is None or full is None or self.view is None:
             return
         shift = (win[1] - win[0]) * fraction
@@ -275,7 +302,7 @@ class LineChart(Widget, can_focus=True):
         dx = event.screen_x - start_x
         if dx:
             self._dragged = True
-            full = data_window(self._series)
+            full = self.x_bounds
             shift = -dx * (x1 - x0) / self._geometry.cols
             if full is not None and self.view is not None:
                 self.view = self._clamp(x0 + shift, x1 + shift, full)
@@ -338,8 +365,8 @@ class LineChart(Widget, can_focus=True):
         if self._frame is None:
             spec = FrameSpec(
                 width=self.size.width, height=self.size.height, series=self._series,
-                window=self.view, log_y=self.log_y, smoothing=self.smoothing, title=self.title,
-                x_label=self.x_label, x_kind=self.x_kind, cursor_x=self.cursor_x,
+                window=self.window(), log_y=self.log_y, smoothing=self.smoothing, title=self.title,
+                x_label=self.x_label, x_kind=self.resolved_x_kind(), cursor_x=self.cursor_x,
                 notes=self._notes(), left_hint=self._geometry.left if self._geometry else None,
             )
             rows, self._geometry = build_frame(spec, self._styles())

@@ -204,6 +204,8 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
     if w <= 0 or h <= 0:
         return [], None
     window = spec.window or data_window(spec.series)
+    if not any(len(s) for s in spec.series):
+        window = None
     fmt = x_formatter(spec.x_kind, (window[1] - window[0]) if window else 0.0)
     top_rows: list[Row] = []
     if h >= 8:
