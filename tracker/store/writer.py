@@ -56,7 +56,9 @@ class Writer:
         self._retry_scalars: ScalarBatch | None = None
         self._retry_records: list[tuple[str, Any]] = []
         self._series_ids: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()  # one flush at a time (flusher thread, flush(), SIGTERM)
+        # One flush at a time (flusher thread, flush(), finish()). Re-entrant because a SIGTERM
+        # handler may finish the run while the main thread is inside a flush.
+        self._lock = threading.RLock()
         self._taken = threading.Event()
         self._requested = False
         self._closed = False
@@ -105,6 +107,8 @@ class Writer:
         return scalars, records
 
     def _flush_locked(self) -> bool:
+        if self.conn.in_transaction:  # re-entered from a signal handler mid-flush: let it finish
+            return False
         self._requested = False
         self._last_flush = time.monotonic()
         scalars, records = self._take()
