@@ -325,3 +325,20 @@ async def test_x_labels_follow_the_kind_of_x(label: str, pattern: str) -> None:
         chart.x_label = label
         await pilot.pause()
         assert re.search(pattern, lines(chart)[-1]), lines(chart)[-1]
+
+
+async def test_escape_hides_the_crosshair_first_then_reaches_the_screen() -> None:
+    class BackApp(ChartApp):
+        BINDINGS = [("escape", "back", "Back")]
+        backs = 0
+
+        def action_back(self) -> None:
+            self.backs += 1
+
+    app = BackApp(curves())
+    async with app.run_test(size=SIZE) as pilot:
+        chart = app.query_one(LineChart)
+        await pilot.press("right", "escape")
+        assert chart.cursor_x is None and app.backs == 0
+        await pilot.press("escape")
+        assert app.backs == 1

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from rich.cells import cell_len
@@ -13,24 +11,21 @@ from rich.style import Style
 
 from . import chart_axes as axes
 from .chart_data import Layer, SeriesData
-from .chart_raster import braille_bits, braille_row, dot_mask, nearest_index, reduce_columns
+from .chart_raster import braille_bits, braille_row, dot_mask, reduce_columns
+from .chart_text import (
+    FrameSpec,
+    FrameStyles,
+    Row,
+    centered,
+    fit,
+    header,
+    legend,
+    x_axis,
+    x_formatter,
+)
 
-Row = list[tuple[str, Style]]
+__all__ = ["FrameSpec", "FrameStyles", "Geometry", "build_frame", "data_window"]
 CURSOR_FLAG = 1 << 16  # added to a cell's style id when the crosshair column passes through it
-
-
-@dataclass
-class FrameStyles:
-    """Rich styles the widget resolves from its component classes and palette."""
-
-    base: Style
-    axis: Style
-    title: Style
-    note: Style
-    hint: Style
-    cursor: Style
-    series: Callable[[int], Style]  # palette index -> bright curve style
-    dim: Callable[[int], Style]  # palette index -> the raw curve under a smoothed one
 
 
 @dataclass
@@ -51,37 +46,6 @@ class Geometry:
             return None
         return self.x0 + (col + 0.5) / self.cols * (self.x1 - self.x0)
 
-
-@dataclass
-class FrameSpec:
-    width: int
-    height: int
-    series: list[SeriesData]
-    window: tuple[float, float] | None
-    log_y: bool = False
-    smoothing: float = 0.0
-    title: str = ""
-    x_label: str = "step"
-    x_kind: str = "step"
-    cursor_x: float | None = None
-    notes: list[str] = field(default_factory=list)
-    left_hint: int | None = None  # the previous frame's label margin, to reduce only once
-
-
-def literal(text: str) -> str:
-    """Run-provided text made safe to show: control characters become visible symbols."""
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if ch < " " or ch == "\x7f":
-            out.append(chr(0x2400 + ord(ch)) if ch < " " else "\u2421")
-        elif cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            out.append("\ufffd")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def data_window(series: list[SeriesData]) -> tuple[float, float] | None:
     """The x range covering every series; a single x gets a unit-wide window around it."""
     ext = [e for e in (s.extent() for s in series) if e is not None]
@@ -92,78 +56,6 @@ def data_window(series: list[SeriesData]) -> tuple[float, float] | None:
         pad = max(0.5, abs(lo) * 1e-9)
         return lo - pad, hi + pad
     return lo, hi
-
-
-def x_formatter(kind: str, span: float) -> Callable[[float, float], str]:
-    if kind == "wall":
-        return lambda v, step: axes.format_wall(v, span)
-    if kind == "relative":
-        return axes.format_duration
-    return axes.format_number
-
-
-def _fit(row: Row, width: int, style: Style) -> Row:
-    """Crop or pad a row of segments to exactly `width` cells."""
-    out: Row = []
-    used = 0
-    for text, st in row:
-        w = cell_len(text)
-        if used + w > width:
-            text = text[: max(0, width - used)]
-            while cell_len(text) > width - used:
-                text = text[:-1]
-            w = cell_len(text)
-        if text:
-            out.append((text, st))
-            used += w
-        if used >= width:
-            break
-    if used < width:
-        out.append((" " * (width - used), style))
-    return out
-
-
-def _values_at(spec: FrameSpec, at: float | None) -> list[float]:
-    vals = []
-    for s in spec.series:
-        ys = s.smoothed(spec.smoothing) if spec.smoothing > 0 else s.y
-        if at is None:  # the legend shows the latest finite value
-            tail = ys[-64:]
-            tail = tail[np.isfinite(tail)]
-            vals.append(float(tail[-1]) if len(tail) else math.nan)
-        else:
-            i = nearest_index(s.x, at)
-            vals.append(math.nan if i is None else float(ys[i]))
-    return vals
-
-
-def _legend(spec: FrameSpec, st: FrameStyles) -> Row:
-    row: Row = []
-    for s, v in zip(spec.series, _values_at(spec, spec.cursor_x)):
-        row.append(("■ ", st.series(s.color)))
-        row.append((literal(s.name) + " ", st.base))
-        row.append((axes.format_value(v) + "  ", st.note))
-    return row
-
-
-def _header(spec: FrameSpec, st: FrameStyles, fmt: Callable[[float, float], str]) -> Row:
-    row: Row = [(literal(spec.title), st.title)] if spec.title else []
-    if spec.cursor_x is not None:
-        row.append((f"  {literal(spec.x_label)} {fmt(spec.cursor_x, 0.0)}", st.note))
-    flags = (["log y"] if spec.log_y else []) + (
-        [f"smoothing {spec.smoothing:g}"] if spec.smoothing > 0 else []) + spec.notes
-    if flags:
-        text = "  " + " · ".join(flags)
-        used = sum(cell_len(t) for t, _ in row)
-        pad = max(0, spec.width - used - cell_len(text))
-        row.append((" " * pad + text, st.note))
-    return row
-
-
-def _centered(text: str, width: int, style: Style, base: Style) -> Row:
-    pad = max(0, (width - cell_len(text)) // 2)
-    return [(" " * pad, base), (text, style)]
-
 
 def _visible_range(layers: list[tuple[Layer, Style]], x0: float, x1: float) -> tuple[float, float]:
     """The y range of the points inside [x0, x1], without reducing them to columns."""
@@ -209,17 +101,17 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
     fmt = x_formatter(spec.x_kind, (window[1] - window[0]) if window else 0.0)
     top_rows: list[Row] = []
     if h >= 8:
-        top_rows = [_header(spec, st, fmt), _legend(spec, st)]
+        top_rows = [header(spec, st, fmt), legend(spec, st)]
     elif h >= 4:
-        top_rows = [_header(spec, st, fmt)[:1] + [("  ", st.base)] + _legend(spec, st)]
+        top_rows = [header(spec, st, fmt)[:1] + [("  ", st.base)] + legend(spec, st)]
     axis_rows = 2 if h >= 4 else 0
     rows = h - len(top_rows) - axis_rows
     if window is None:
         hint = "no data to plot" if not spec.series else "no points yet"
         body = [blank] * (h - len(top_rows))
         mid = len(body) // 2
-        body[mid] = _centered(hint, w, st.hint, st.base)
-        return [_fit(r, w, st.base) for r in top_rows + body], None
+        body[mid] = centered(hint, w, st.hint, st.base)
+        return [fit(r, w, st.base) for r in top_rows + body], None
     x0, x1 = window
     # Layers, bottom first: raw curves (dimmed when smoothed), then the smoothed ones on top.
     layers = [(s.layer(spec.log_y), st.dim(s.color) if spec.smoothing > 0 else st.series(s.color))
@@ -236,8 +128,8 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
     vmax = max((np.nanmax(hi) for _, hi in spans if not np.all(np.isnan(hi))), default=math.nan)
     if math.isnan(vmin):
         body = [blank] * (h - len(top_rows))
-        body[len(body) // 2] = _centered("no finite values in view", w, st.hint, st.base)
-        return [_fit(r, w, st.base) for r in top_rows + body], Geometry(left, len(top_rows), cols,
+        body[len(body) // 2] = centered("no finite values in view", w, st.hint, st.base)
+        return [fit(r, w, st.base) for r in top_rows + body], Geometry(left, len(top_rows), cols,
                                                                        rows, x0, x1)
     new_left, vmin, vmax, yt, ylabels = _label_width(vmin, vmax, rows, spec.log_y)
     if new_left != left:
@@ -278,38 +170,7 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
                 style = style + st.cursor
             row.append((text[a:b], style))
         body.append(row)
-    body += _x_axis(left, cols, w, x0, x1, spec, fmt, st, ccol)[:axis_rows]
+    body += x_axis(left, cols, w, x0, x1, spec, fmt, st, ccol)[:axis_rows]
     geom = Geometry(left, len(top_rows), cols, rows, x0, x1)
-    return [_fit(r, w, st.base) for r in top_rows + body], geom
+    return [fit(r, w, st.base) for r in top_rows + body], geom
 
-
-def _x_axis(left: int, cols: int, width: int, x0: float, x1: float, spec: FrameSpec,
-            fmt: Callable[[float, float], str], st: FrameStyles, ccol: int | None) -> list[Row]:
-    """The axis line with tick marks and the row of x labels under it."""
-    max_ticks = max(2, cols // 10)
-    if spec.x_kind in ("wall", "relative"):
-        ticks, step = axes.time_ticks(x0, x1, max_ticks)
-    else:
-        ticks, step = axes.linear_ticks(x0, x1, max_ticks)
-    line = ["─"] * cols
-    labels = [" "] * (cols + left + 2)
-    last_end = -1
-    for t in ticks:
-        c = int((t - x0) / (x1 - x0) * cols) if x1 > x0 else 0
-        if not 0 <= c < cols:
-            continue
-        line[c] = "┬"
-        text = fmt(float(t), step)
-        start = left + c - len(text) // 2
-        start = max(0, min(start, len(labels) - len(text)))
-        if start <= last_end + 1:
-            continue
-        labels[start : start + len(text)] = list(text)
-        last_end = start + len(text) - 1
-    if ccol is not None:
-        line[ccol] = "┼" if line[ccol] == "┬" else "┴"
-    xl = literal(spec.x_label)
-    label_text = "".join(labels).rstrip()
-    if xl and cell_len(label_text) + 2 + cell_len(xl) <= width:
-        label_text = label_text.ljust(width - cell_len(xl)) + xl
-    return [[(" " * (left - 1) + "└" + "".join(line), st.axis)], [(label_text, st.axis)]]
