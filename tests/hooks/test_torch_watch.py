@@ -10,7 +10,12 @@ import torch
 
 import tracker
 from tracker.hooks.torch import unwatch, watch
-from tracker.hooks.torch_stats import activation_stats, packed_histogram, unpack_histogram
+from tracker.hooks.torch_stats import (
+    activation_stats,
+    device_histogram,
+    packed_histogram,
+    unpack_histogram,
+)
 from tracker.records import KeyInfo
 
 torch.set_num_threads(1)
@@ -161,7 +166,7 @@ def test_watch_twice_replaces_and_unwatch_all(db_path) -> None:
 def test_stats_never_read_a_value_on_the_training_thread(db_path) -> None:
     """On the meta device any host read (item, bool, nonzero) raises: a stand-in for a GPU sync."""
     x = torch.randn(1000, device="meta")
-    assert packed_histogram(x, 16).shape == (5 + 16,)
+    assert device_histogram(x, 16).shape == (5 + 16,)
     assert all(v.device.type == "meta" for v in activation_stats(x).values())
     model = Net().to("meta")
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -180,9 +185,10 @@ def test_stats_never_read_a_value_on_the_training_thread(db_path) -> None:
     assert keys["grad_norm/fc1.weight"].count == 3  # logged at steps 0, 2, 4 without any read
 
 
-def test_histogram_on_device_matches_numpy() -> None:
+@pytest.mark.parametrize("histogram", [packed_histogram, device_histogram])
+def test_histograms_match_numpy(histogram) -> None:
     values = torch.tensor([0.0, 1.0, 1.0, 2.5, float("nan"), float("inf"), -3.0])
-    hist = unpack_histogram(packed_histogram(values, 4).numpy())
+    hist = unpack_histogram(histogram(values, 4).numpy())
     expected = tracker.Histogram.from_values(values.double().numpy(), bins=4)
     assert hist.counts.tolist() == expected.counts.tolist()
     assert hist.edges == pytest.approx(expected.edges)
@@ -190,10 +196,14 @@ def test_histogram_on_device_matches_numpy() -> None:
     assert hist.sum == pytest.approx(expected.sum) and hist.sum_squares == pytest.approx(
         expected.sum_squares
     )
-    const = unpack_histogram(packed_histogram(torch.full((5,), 2.0), 4).numpy())
+    const = unpack_histogram(histogram(torch.full((5,), 2.0), 4).numpy())
     assert const.counts.sum() == 5 and const.edges[0] == 1.5
-    empty = unpack_histogram(packed_histogram(torch.tensor([float("nan")]), 4).numpy())
-    assert empty.count == 0 and math.isnan(empty.min)
+    for nothing in (torch.tensor([float("nan")]), torch.zeros(0)):
+        empty = unpack_histogram(histogram(nothing, 4).numpy())
+        assert empty.count == 0 and math.isnan(empty.min)
+    big = torch.randn(10_000, dtype=torch.float64)
+    counts = unpack_histogram(histogram(big, 64).numpy()).counts
+    assert counts.tolist() == tracker.Histogram.from_values(big.numpy(), 64).counts.tolist()
 
 
 def test_compiled_model_says_what_it_cannot_see(db_path, capfd) -> None:

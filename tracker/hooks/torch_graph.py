@@ -1,6 +1,6 @@
 """Model graphs of torch modules as ``tracker.Graph``: torch.fx first, module forward hooks second.
 
-``torch.fx.symbolic_trace`` (+ ``ShapeProp`` on an example input) gives the op-level data flow.
+``torch.fx.symbolic_trace`` (+ shapes from running it on an example input) gives the op-level data flow.
 It fails on data-dependent control flow and on inputs it cannot proxy (strings, flags), the case
 ``SummaryWriter.add_graph`` fails on; then one forward with hooks on every module records the
 module tree, call order, shapes and data flow between module calls. Without an example input and
@@ -103,14 +103,14 @@ class _EvalNoGrad:
 
 def _from_fx(model: torch.nn.Module, args: tuple, kwargs: dict[str, Any] | None) -> Graph:
     import torch.fx
-    from torch.fx.passes.shape_prop import ShapeProp
 
     gm = torch.fx.symbolic_trace(model)
+    shapes: dict[str, tuple[str | None, str | None]] = {}
     if kwargs is not None:
         if kwargs:
             raise TypeError("keyword example inputs are not traced by fx")
         with _EvalNoGrad(gm):
-            ShapeProp(gm).propagate(*args)
+            shapes = _record_shapes(gm, args)
     graph = Graph(framework="torch", source="fx", raw=gm.code, raw_format="fx_code")
     index: dict[str, int] = {}
     counted: set[int] = set()
@@ -140,8 +140,7 @@ def _from_fx(model: torch.nn.Module, args: tuple, kwargs: dict[str, Any] | None)
                 params = value.numel()
         else:  # call_function / call_method
             op = getattr(node.target, "__name__", str(node.target))
-        meta = node.meta.get("tensor_meta")
-        shape, dtype = _meta_shape(meta)
+        shape, dtype = shapes.get(node.name, (None, None))
         index[node.name] = graph.add(
             GraphNode(
                 name=node.name, op=op, scope=scope, kind=kind, shape=shape, dtype=dtype,
@@ -160,16 +159,23 @@ def _attr(gm: torch.nn.Module, target: str) -> Any:
     return obj
 
 
-def _meta_shape(meta: Any) -> tuple[str | None, str | None]:
-    if meta is None:
-        return None, None
-    # TensorMetadata is itself a NamedTuple: test for .shape before treating it as a sequence.
-    metas = [meta] if hasattr(meta, "shape") else list(meta) if isinstance(meta, (list, tuple)) else []
-    shapes = [m for m in metas if hasattr(m, "shape")]
-    if not shapes:
-        return None, None
-    text = ", ".join(str(list(m.shape)) for m in shapes[:4])
-    return text, str(shapes[0].dtype).replace("torch.", "")
+def _record_shapes(gm: Any, args: tuple) -> dict[str, tuple[str | None, str | None]]:
+    """Run a GraphModule node by node and return each node's output shapes and dtype.
+
+    Like torch.fx's ShapeProp, without its first-use import of sympy (0.7 s in a training process).
+    """
+    import torch.fx
+
+    out: dict[str, tuple[str | None, str | None]] = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n: Any) -> Any:
+            result = super().run_node(n)
+            out[n.name] = _shape_text(result)
+            return result
+
+    Recorder(gm).run(*args)
+    return out
 
 
 def _scope_of(path: str) -> str:
