@@ -39,7 +39,7 @@ class TrackerApp(App[None]):
         self.db_path: Path = resolve_db_path(db)
         self.live = live  # snapshot tests turn the live timers off
         self.clock = clock
-        self.sub_title = str(self.db_path)
+        self.sub_title = self.db_path.name
 
     def open_store(self) -> Store:
         """A new connection for the calling thread (workers call this; the UI thread never does)."""

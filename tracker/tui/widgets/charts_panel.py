@@ -199,9 +199,9 @@ class ChartsPanel(Horizontal):
                 data.maxs = np.concatenate([data.maxs, new.values])
             data.count = new.count
             x = self._x(data)[-len(new.steps):]
-            chart.append_points(self._name(new.run_id), x, new.values)
+            chart.append_points(self._legend_name(new.run_id), x, new.values)
 
-    def _name(self, run_id: str) -> str:
+    def _legend_name(self, run_id: str) -> str:
         return next(r.name for r in self.runs if r.id == run_id)
 
     def _x(self, data: CurveData) -> np.ndarray:

@@ -1,0 +1,99 @@
+"""Live mode: a trainer in another process logs while the app is open; new runs and points appear."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import tracker
+from tracker.tui.app import make_app
+from tracker.tui.screens.run import RunScreen
+from tracker.tui.screens.runs import RunsScreen
+from tracker.tui.widgets.chart import LineChart
+from tracker.tui.widgets.runs_table import RunsTable
+
+# The trainer logs 10 steps per line it reads on stdin, flushes, and says how far it got.
+TRAINER = """
+import sys, tracker
+run = tracker.init("live", "live-run", db=sys.argv[1])
+step = 0
+for line in sys.stdin:
+    if line.strip() == "finish":
+        break
+    for _ in range(10):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+        step += 1
+    run.flush()
+    print(step, flush=True)
+run.finish()
+print("done", flush=True)
+"""
+
+
+async def wait_for(pilot, condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def test_new_runs_and_points_appear_while_training(db_path: Path) -> None:
+    with tracker.init("live", "earlier", db=db_path) as run:
+        run.log({"loss": 2.0})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", TRAINER, str(db_path),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    async def train(command: str = "go") -> str:
+        proc.stdin.write(f"{command}\n".encode())
+        await proc.stdin.drain()
+        return (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
+
+    try:
+        app = make_app(db_path, live=True)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                           and app.screen.loaded, "the runs")
+            table = app.screen.query_one(RunsTable)
+            assert table.row_count == 1
+            assert await train() == "10"
+
+            def row_of(name: str) -> str | None:
+                return next((str(r.key.value) for r in table.ordered_rows
+                             if table.get_cell(r.key, "name").plain == name), None)
+
+            await wait_for(pilot, lambda: row_of("live-run") is not None, "the new run")
+            live_id = row_of("live-run")
+            assert table.get_cell(live_id, "status").plain == "● running"
+            assert await train() == "20"
+            await wait_for(pilot, lambda: table.get_cell(live_id, "step").plain == "19",
+                           "the step to move on")
+
+            table.move_cursor(row=table.get_row_index(live_id))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen)
+                           and len(app.screen.query(LineChart)) == 1, "the chart")
+            chart = app.screen.query_one(LineChart)
+            await wait_for(pilot, lambda: chart.series_names == ["live-run"], "the curve")
+            assert np.isclose(chart.values_at(19)["live-run"], 1 / 20)
+            assert await train() == "30"
+            await wait_for(pilot, lambda: np.isclose(chart.values_at(29)["live-run"], 1 / 30),
+                           "new points on the open chart")
+            assert chart.values_at(25)["live-run"] == 1 / 26  # appended, not rebuilt wrong
+
+            await pilot.press("escape")
+            assert await train("finish") == "done"
+            await wait_for(pilot, lambda: table.get_cell(live_id, "status").plain == "✓ finished",
+                           "the run to finish")
+            assert table.get_cell(live_id, "step").plain == "29"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
