@@ -342,3 +342,16 @@ async def test_escape_hides_the_crosshair_first_then_reaches_the_screen() -> Non
         assert chart.cursor_x is None and app.backs == 0
         await pilot.press("escape")
         assert app.backs == 1
+
+
+@pytest.mark.parametrize(("height", "legend_rows"), [(12, 1), (20, 2)])
+async def test_a_long_legend_wraps_then_counts_what_is_left(height: int,
+                                                            legend_rows: int) -> None:
+    app = ChartApp(curves(100, k=12))
+    async with app.run_test(size=(80, height + 1)) as pilot:  # +1 for the footer
+        await pilot.pause()
+        chart = app.query_one(LineChart)
+        text = lines(chart)
+        shown = sum(line.count("■ run-") for line in text[1 : 1 + legend_rows])
+        more = text[legend_rows].rstrip().rsplit("+", 1)[-1]
+        assert more == f"{12 - shown} more" and "■" not in text[1 + legend_rows]

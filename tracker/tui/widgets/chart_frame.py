@@ -101,9 +101,9 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
     fmt = x_formatter(spec.x_kind, (window[1] - window[0]) if window else 0.0)
     top_rows: list[Row] = []
     if h >= 8:
-        top_rows = [header(spec, st, fmt), legend(spec, st)]
+        top_rows = [header(spec, st, fmt), *legend(spec, st, w, 1 + (h >= 16) + (h >= 30))]
     elif h >= 4:
-        top_rows = [header(spec, st, fmt)[:1] + [("  ", st.base)] + legend(spec, st)]
+        top_rows = [header(spec, st, fmt)[:1] + [("  ", st.base)] + legend(spec, st)[0]]
     axis_rows = 2 if h >= 4 else 0
     rows = h - len(top_rows) - axis_rows
     if window is None:

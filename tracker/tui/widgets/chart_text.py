@@ -102,13 +102,35 @@ def values_at(spec: FrameSpec, at: float | None) -> list[float]:
     return vals
 
 
-def legend(spec: FrameSpec, st: FrameStyles) -> Row:
-    row: Row = []
+def legend(spec: FrameSpec, st: FrameStyles, width: int = 0, max_rows: int = 1) -> list[Row]:
+    """One entry per series (swatch, literal name, value at the crosshair or the latest value),
+    wrapped to `max_rows` rows of `width` cells; entries that do not fit are counted."""
+    entries: list[Row] = []
     for s, v in zip(spec.series, values_at(spec, spec.cursor_x)):
-        row.append(("■ ", st.series(s.color)))
-        row.append((literal(s.name) + " ", st.base))
-        row.append((axes.format_value(v) + "  ", st.note))
-    return row
+        entries.append([("■ ", st.series(s.color)), (literal(s.name) + " ", st.base),
+                        (axes.format_value(v) + "  ", st.note)])
+    if width <= 0:
+        return [[seg for e in entries for seg in e]]
+
+    def cells(entry: Row) -> int:
+        return sum(cell_len(t) for t, _ in entry)
+
+    rows: list[list[Row]] = [[]]
+    used = 0
+    for i, entry in enumerate(entries):
+        if rows[-1] and used + cells(entry) > width:
+            if len(rows) == max_rows:  # out of rows: end the last one with a count of the rest
+                hidden = len(entries) - i
+                while rows[-1] and used + len(f"+{hidden} more") > width:
+                    used -= cells(rows[-1].pop())
+                    hidden += 1
+                rows[-1].append([(f"+{hidden} more", st.note)])
+                break
+            rows.append([])
+            used = 0
+        rows[-1].append(entry)
+        used += cells(entry)
+    return [[seg for entry in row for seg in entry] for row in rows]
 
 
 def header(spec: FrameSpec, st: FrameStyles, fmt: Callable[[float, float], str]) -> Row:
