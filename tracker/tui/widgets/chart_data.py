@@ -103,6 +103,7 @@ class SeriesData:
         self._bad = _Buffer(bad, np.int64)
         self._log: dict[float, tuple[_Buffer, _Buffer, _Buffer, _Buffer]] = {}
         self._ema: tuple[float, EmaState, _Buffer] | None = None
+        self._nonpos = (0, 0)  # (points counted, how many were <= 0)
 
     def __len__(self) -> int:
         return self._x.n
@@ -191,5 +192,9 @@ class SeriesData:
         return Layer(self.x, bufs[1].view, bufs[2].view, bufs[0].view, bufs[3].view)
 
     def hidden_on_log(self) -> int:
-        """How many values a log axis drops (<= 0)."""
-        return int(np.count_nonzero(self.y <= 0))
+        """How many values a log axis drops (<= 0); counted once, then only for new points."""
+        done, count = self._nonpos
+        if done < self._x.n:
+            count += int(np.count_nonzero(self._y.data[done : self._x.n] <= 0))
+            self._nonpos = (self._x.n, count)
+        return count

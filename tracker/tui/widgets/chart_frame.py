@@ -78,7 +78,7 @@ def _label_width(vmin: float, vmax: float, rows: int, log_y: bool
     span = vmax - vmin
     pad = span * 0.05 if span > 0 else (0.05 if log_y else max(abs(vmin) * 0.05, 1e-9))
     vmin, vmax = vmin - pad, vmax + pad
-    max_ticks = max(2, rows // 2)
+    max_ticks = max(2, rows // 3)  # a label every 3+ rows keeps their spacing even
     if log_y:
         ticks = axes.log_ticks(vmin, vmax, max_ticks)
         labels = [axes.format_number(10.0**t) for t in ticks]
