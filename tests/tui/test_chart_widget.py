@@ -355,3 +355,33 @@ async def test_a_long_legend_wraps_then_counts_what_is_left(height: int,
         shown = sum(line.count("■ run-") for line in text[1 : 1 + legend_rows])
         more = text[legend_rows].rstrip().rsplit("+", 1)[-1]
         assert more == f"{12 - shown} more" and "■" not in text[1 + legend_rows]
+
+
+async def test_a_one_step_spike_in_a_million_points_is_drawn() -> None:
+    n = 1_000_000
+    x = np.arange(n, dtype=np.float64)
+    y = np.random.default_rng(5).normal(1.0, 0.01, n)
+    y[777_777] = 50.0
+    app = ChartApp([ChartSeries("big", x, y)])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        chart = app.query_one(LineChart)
+        geom = chart._geometry
+        col = geom.left + int(777_777 / (n - 1) * geom.cols)
+        plot = lines(chart)[geom.top : geom.top + geom.rows]
+        lit = [[i for i, ch in enumerate(row) if 0x2801 <= ord(ch) <= 0x28FF] for row in plot]
+        highest = next(cells for cells in lit if cells)  # only the spike reaches this high
+        assert all(abs(i - col) <= 1 for i in highest), (highest, col)
+        assert sum(1 for cells in lit if cells and all(abs(i - col) <= 1 for i in cells)) > 10
+
+
+async def test_a_theme_change_restyles_the_chart() -> None:
+    app = ChartApp(curves())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        chart = app.query_one(LineChart)
+        before = list(chart.render_frame()[5])[0].style.bgcolor
+        app.theme = "textual-light"
+        await pilot.pause()
+        after = list(chart.render_frame()[5])[0].style.bgcolor
+        assert before != after
