@@ -67,9 +67,10 @@ def test_trainer_logs_metrics_hyperparameters_and_graph(db_path) -> None:
 
 def test_logger_into_an_existing_run(db_path) -> None:
     run = tracker.init("lit", config={"seed": 1}, db=db_path)
-    _fit(TrackerLogger(run=run), epochs=1)
+    _fit(TrackerLogger(run=run, graph=False), epochs=1)
     with tracker.open_store(db_path) as store:
         info = store.run(run.id)
+        assert store.graphs(run.id) == []
     assert info.config["seed"] == 1 and info.config["lr"] == 0.05  # merged, not replaced
     assert info.status == "finished" and "train/loss" in info.last
 

@@ -53,11 +53,14 @@ if LIGHTNING:
             config: Any = None,
             db: str | os.PathLike[str] | None = None,
             run: Any = None,
+            graph: bool = True,
             **init_kwargs: Any,
         ) -> None:
             """Args: ``project``/``name``/``config``/``db`` and other ``tracker.init`` keywords
-            (tags, group, notes...); or ``run=`` an existing run to log into."""
+            (tags, group, notes...); or ``run=`` an existing run to log into; ``graph=False``
+            skips the model graph."""
             super().__init__()
+            self._graph = graph
             self._project, self._name, self._config = project, name, config
             self._db, self._init_kwargs = db, init_kwargs
             self._run = run
@@ -107,6 +110,8 @@ if LIGHTNING:
         @rank_zero_only
         def log_graph(self, model: Any, input_array: Any = None) -> None:
             """Store the model graph (example input: ``input_array`` or ``model.example_input_array``)."""
+            if not self._graph:
+                return
             from .torch import log_graph
 
             example = input_array if input_array is not None else getattr(

@@ -100,7 +100,8 @@ def _all_reduce_mean(metrics: Mapping[str, Any], world_size: int) -> dict[str, t
                 raise ValueError(f"metric {k!r}: expected a single number, got shape {tuple(v.shape)}")
             parts.append(v.detach().reshape(()).to(device=device, dtype=torch.float64))
         else:
-            parts.append(torch.tensor(float(v), dtype=torch.float64).to(device))
+            # a fill on the device, not a copy from pageable host memory (which would sync)
+            parts.append(torch.full((), float(v), dtype=torch.float64, device=device))
     if not parts:
         return {}
     packed = torch.stack(parts)
