@@ -96,11 +96,13 @@ class TrackerCallback(keras.callbacks.Callback):
         self.op_graph_signature = op_graph_signature
         self.profile_batches = profile_batches
         self._queue: collections.deque[tuple[int, dict[str, Any]]] = collections.deque()
-        self._keys: dict[str, str] = {}  # metric name -> 'train/<name>' (no f-string per batch)
+        # metric names -> ('train/<name>'..., all numbers): no string formatting per batch
+        self._keys: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
         self._base: int | None = None  # step of batch 0 of the current epoch
         self._max_batch = -1
         self._graph_done = False
         self._profiler: ProfilerWindow | None = None
+        self._pending = True  # work left for on_train_batch_begin (graph, profile window)
         self._epoch_start = 0.0
         self._warned: set[str] = set()
         self._last_epoch_logs: dict[str, float] = {}
@@ -120,6 +122,7 @@ class TrackerCallback(keras.callbacks.Callback):
             else:
                 self._warn("profile", f"profile_batches needs the tensorflow or jax backend, "
                                       f"not {backend}; no profile is taken")
+        self._pending = True
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch_start = time.perf_counter()
@@ -129,17 +132,29 @@ class TrackerCallback(keras.callbacks.Callback):
         if self._queue:
             self._drain()
         self._max_batch = batch  # batch begins are always called in order on this thread
-        step = self._step(batch)
-        if self._profiler is not None and not self._profiler.done:
-            self._guard("profile", self._profile_step, step)
-        if batch > 0 and self.want_graph and not self._graph_done:
-            self._guard("graph", self._log_graphs)  # subclassed models are built by now
+        if self._pending:  # a profile window or a graph still to take: off the common path
+            if self._profiler is not None and not self._profiler.done:
+                self._guard("profile", self._profile_step, self._step(batch))
+            if batch > 0 and self.want_graph and not self._graph_done:
+                self._guard("graph", self._log_graphs)  # subclassed models are built by now
+            self._pending = (self._profiler is not None and not self._profiler.done) or (
+                self.want_graph and not self._graph_done)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Maybe on a Keras worker thread: only append (deque appends are atomic).
         step = self._step(batch)
         if self.log_every and logs and step % self.log_every == 0:
-            self._queue.append((step, logs))
+            names = tuple(logs)
+            entry = self._keys.get(names)
+            if entry is None:  # once per set of metric names (racing threads write the same)
+                numeric = all(_is_number(v) for v in logs.values())
+                entry = self._keys[names] = (tuple(f"train/{n}" for n in names), numeric)
+            keys, numeric = entry
+            if numeric:
+                self._queue.append((step, dict(zip(keys, logs.values()))))
+            else:
+                self._queue.append((step, {k: v for k, v in zip(keys, logs.values())
+                                           if _is_number(v)}))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._drain()  # Keras has waited for every batch callback before calling this
@@ -180,18 +195,13 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def _drain(self) -> None:
         """Log the queued batch metrics (training thread only: the run is not thread-safe)."""
-        queue, keys = self._queue, self._keys
-        while queue:
-            step, logs = queue.popleft()
-            metrics: dict[str, Any] = {}
-            for name, value in logs.items():
-                key = keys.get(name)
-                if key is None:
-                    if not _is_number(value):
-                        continue
-                    key = keys[name] = f"train/{name}"
-                metrics[key] = value
-            self._guard("metrics", self.run.log, metrics, step)
+        queue, log = self._queue, self.run.log
+        try:
+            while queue:
+                step, metrics = queue.popleft()
+                log(metrics, step)
+        except Exception as exc:
+            self._warn("metrics", f"could not log metrics: {type(exc).__name__}: {exc}")
 
     def _learning_rate(self) -> Any:
         optimizer = getattr(self.model, "optimizer", None)
