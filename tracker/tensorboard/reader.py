@@ -1,8 +1,10 @@
 """The own fast event reader: a TensorBoard logdir's runs, decoded into plain Python data.
 
 No TensorFlow and no EventAccumulator: records come from ``records.read_records`` and each Event is
-parsed once with the protobuf class; every value is sorted into scalars, histograms, texts,
-hparams and graphs as it is met. Unsupported summaries (images, audio...) are counted, not kept.
+parsed once with the protobuf class, except the bulk of scalar-only events, which
+``fastscalars`` decodes without protobuf once their layout is known. Every value is sorted into
+scalars, histograms, texts, hparams and graphs. Unsupported summaries (images, audio...) are
+counted, not kept.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
 from ..records import Histogram
+from .fastscalars import FastScalars
 from .records import RecordProblem, read_records
 
 _DT_FLOAT, _DT_DOUBLE, _DT_HALF = 1, 2, 19
@@ -30,7 +33,7 @@ _D = struct.Struct("<d")
 class RunData:
     """Everything read from one TensorBoard run directory."""
 
-    scalars: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
+    scalars: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     histograms: dict[str, list[tuple[int, float, Histogram]]] = field(default_factory=dict)
     texts: dict[str, list[tuple[int, float, str]]] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
@@ -74,7 +77,9 @@ def read_run(
     """
     data = RunData(offsets=dict(offsets), plugins=dict(plugins or {}))
     plugins = data.plugins
-    fast: dict[str, Any] = {}  # tag -> (steps, values, walls, is_double_tensor)
+    slow: dict[str, tuple[list, list, list, list]] = {}  # tag -> seqs, steps, values, walls
+    fast = FastScalars()
+    seq = 0  # event number across the run's files: merges both paths back into file order
     for path in files:
         start = offsets.get(path.name, 0)
         try:
@@ -85,41 +90,48 @@ def read_run(
         if size <= start:
             continue
         for payload, end in read_records(path, start, problems):
+            seq += 1
+            data.offsets[path.name] = end
+            if fast.take(payload, seq):
+                continue
             try:
                 event = event_pb2.Event.FromString(payload)
             except Exception:  # protobuf's DecodeError: a record that is not an Event
                 problems.append(RecordProblem(str(path), end, "record is not an Event: skipped"))
-            else:
-                _event(event, data, plugins, fast)
-            data.offsets[path.name] = end
+                continue
+            _event(event, seq, data, slow)
+            fast.learn(payload, event, plugins)
+    _merge_scalars(data, slow, fast)
     return data
 
 
-def _event(event: Any, data: RunData, plugins: dict[str, str], fast: dict[str, Any]) -> None:
+def _merge_scalars(
+    data: RunData, slow: dict[str, tuple[list, list, list, list]], fast: FastScalars
+) -> None:
+    """Both paths' points of each tag as arrays in file order; widen the run's time span."""
+    blocks = fast.columns()
+    for tag, (seqs, steps, values, walls) in slow.items():
+        blocks.setdefault(tag, []).insert(0, (
+            np.asarray(seqs, dtype=np.int64), np.asarray(steps, dtype=np.int64),
+            np.asarray(values, dtype=np.float64), np.asarray(walls, dtype=np.float64)))
+    for tag, parts in blocks.items():
+        if len(parts) == 1:
+            _, steps, values, walls = parts[0]
+        else:
+            order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
+            steps, values, walls = (np.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3))
+        data.scalars[tag] = (steps, values, walls)
+        if len(walls):
+            _seen(data, float(walls.min()))
+            _seen(data, float(walls.max()))
+
+
+def _event(event: Any, seq: int, data: RunData, slow: dict[str, Any]) -> None:
     wall = event.wall_time
     if event.HasField("summary"):
         _seen(data, wall)
-        step = event.step
         for value in event.summary.value:
-            # Fast path, taken by nearly every value: a tag already known to hold scalars of one
-            # form. The checks on 0.0 / an empty double_val send anything unusual the slow way.
-            known = fast.get(value.tag)
-            if known is not None:
-                if known[3]:
-                    doubles = value.tensor.double_val
-                    if doubles:
-                        known[0].append(step)
-                        known[1].append(doubles[0])
-                        known[2].append(wall)
-                        continue
-                else:
-                    number = value.simple_value
-                    if number != 0.0:
-                        known[0].append(step)
-                        known[1].append(number)
-                        known[2].append(wall)
-                        continue
-            _value(value, step, wall, data, plugins, fast)
+            _value(value, seq, event.step, wall, data, slow)
     elif event.HasField("graph_def"):
         _seen(data, wall)
         data.graphs.append((wall, event.graph_def))
@@ -134,27 +146,24 @@ def _seen(data: RunData, wall: float) -> None:
 
 
 def _value(
-    value: Any, step: int, wall: float, data: RunData, plugins: dict[str, str], fast: dict[str, Any]
+    value: Any, seq: int, step: int, wall: float, data: RunData, slow: dict[str, Any]
 ) -> None:
     which = value.WhichOneof("value")
     tag = value.tag
-    if which == "simple_value":
-        series = data.scalars.setdefault(tag, ([], [], []))
-        series[0].append(step)
-        series[1].append(value.simple_value)
-        series[2].append(wall)
-        fast[tag] = (*series, False)
-        return
-    if value.HasField("metadata") and value.metadata.plugin_data.plugin_name:
-        plugins.setdefault(tag, value.metadata.plugin_data.plugin_name)
+    plugins = data.plugins
+    if which != "simple_value" and value.HasField("metadata"):
+        if value.metadata.plugin_data.plugin_name:
+            plugins.setdefault(tag, value.metadata.plugin_data.plugin_name)
     plugin = plugins.get(tag, "")
-    if which == "tensor" and plugin == "scalars":
-        series = data.scalars.setdefault(tag, ([], [], []))
-        series[0].append(step)
-        series[1].append(_scalar(value.tensor))
-        series[2].append(wall)
-        if value.tensor.dtype == _DT_DOUBLE and value.tensor.double_val:
-            fast[tag] = (*series, True)
+    if which == "simple_value" or (which == "tensor" and plugin == "scalars"):
+        number = value.simple_value if which == "simple_value" else _scalar(value.tensor)
+        series = slow.get(tag)
+        if series is None:
+            series = slow[tag] = ([], [], [], [])
+        series[0].append(seq)
+        series[1].append(step)
+        series[2].append(number)
+        series[3].append(wall)
     else:
         _other(value, which, plugin, step, wall, data)
 
