@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -131,3 +132,32 @@ def test_round_trip_export_import_export(db_path: Path, tmp_path: Path, dump, fl
     assert set(first["tensors"]) == {"w", "notes", "_hparams_/session_start_info"} | (
         scalars if float64 else set())
     assert len(first["scalars"].get("loss", first["tensors"].get("loss"))) == 100
+
+
+def test_graphs_come_back(db_path: Path, tmp_path: Path) -> None:
+    model = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [None, 4]}},
+        {"class_name": "Dense", "config": {"name": "d1", "units": 8}}]}}
+    keras = tracker.Graph(name="seq", framework="keras", source="keras_config",
+                          raw=json.dumps(model), raw_format="keras_json")
+    keras.connect(keras.add(tracker.GraphNode("input", "InputLayer", kind="input")),
+                  keras.add(tracker.GraphNode("d1", "Dense", params=40)))
+    run = tracker.init("p", name="r", db=db_path)
+    run.log({"loss": 1.0})
+    run.log_graph(keras)
+    run.finish()
+    export_tensorboard(tmp_path / "tb", db=db_path)
+
+    summary = import_tensorboard(tmp_path / "tb", db=tmp_path / "back.db")
+
+    assert summary.graphs == 2  # the op graph and the Keras conceptual graph
+    with tracker.open_store(tmp_path / "back.db") as store:
+        (info,) = store.runs()
+        graphs = [store.graph(g.id) for g in store.graphs(info.id)]
+    op_graph = next(g for g in graphs if g.raw_format == "graphdef")
+    assert [(n.name, n.op) for n in op_graph.nodes] == [("input", "InputLayer"), ("d1", "Dense")]
+    assert op_graph.edges == [(0, 1)]
+    conceptual = next(g for g in graphs if g.raw_format == "keras_json")
+    assert json.loads(conceptual.raw) == model
+    assert [(n.name, n.op) for n in conceptual.nodes] == [("seq/input", "InputLayer"),
+                                                          ("seq/d1", "Dense")]

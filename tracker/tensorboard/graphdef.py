@@ -108,7 +108,8 @@ def from_graphdef(data: bytes, name: str = "model") -> Graph:
                 dtype = _DTYPES.get(node.attr[key].type, str(node.attr[key].type))
                 break
         attrs = {"device": node.device} if node.device else {}
-        nodes.append(GraphNode(name=node.name, op=node.op, scope=scope,
+        op = node.op or node.attr["keras_class"].s.decode("utf-8", "replace")  # Keras: no op
+        nodes.append(GraphNode(name=node.name, op=op, scope=scope,
                                kind=_KINDS.get(node.op, "op"), shape=shape, dtype=dtype,
                                attrs=attrs))
         for source in node.input:
