@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tracker
 from tracker.tensorboard.export import export_tensorboard
@@ -162,3 +164,32 @@ def test_second_graph_goes_to_a_sub_run(db_path: Path, tmp_path: Path, dump) -> 
     assert len(graphs) == 2
     sub = [rel for rel in graphs if Path(rel).name.startswith("graph-eval_step")]
     assert len(sub) == 1 and graphs[sub[0]][1] == ["b", "add", ["a"], []]
+
+
+@pytest.mark.slow
+def test_real_keras_model_conceptual_graph(db_path: Path, tmp_path: Path, dump) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="hidden"),
+                              keras.layers.Dense(2, name="out")], name="tiny")
+    graph = tracker.Graph(name="tiny", framework="keras", source="keras_config",
+                          raw=model.to_json(), raw_format="keras_json")
+    for layer in model.layers:
+        graph.add(tracker.GraphNode(layer.name, type(layer).__name__, kind="module",
+                                    params=layer.count_params()))
+    graph.connect(0, 1)
+    run = tracker.init("p", name="r", db=db_path)
+    run.log({"loss": 1.0})
+    run.log_graph(graph)
+    run.finish()
+
+    export_tensorboard(tmp_path / "tb", db=db_path)
+    got = _only_run(dump(tmp_path / "tb"))
+
+    assert got["plugins"]["keras"] == "graph_keras_model"
+    assert "hidden" in got["tensors"]["keras"][0][2][0]
+    assert [n[:3] for n in got["graph"]] == [["hidden", "Dense", []], ["out", "Dense", ["hidden"]]]
+    from tensorboard.plugins.graph import keras_util
+
+    conceptual = keras_util.keras_model_to_graph_def(json.loads(got["tensors"]["keras"][0][2][0]))
+    assert {n.name.split("/")[-1] for n in conceptual.node} >= {"hidden", "out"}

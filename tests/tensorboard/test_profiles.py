@@ -60,3 +60,28 @@ def test_real_torch_profiler_trace(db_path: Path, tmp_path: Path) -> None:
     assert path.parent.name.startswith("r-")  # next to the run's event files
     trace = json.loads(gzip.decompress(path.read_bytes()))
     assert any(e.get("name", "").startswith("aten::") for e in trace["traceEvents"])
+
+
+def test_real_jax_xplane_is_copied_as_is(db_path: Path, tmp_path: Path) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.jit(lambda x: jnp.tanh(x @ x).sum())
+    step(jnp.ones((8, 8))).block_until_ready()
+    with jax.profiler.trace(str(tmp_path / "jaxtrace")):
+        for _ in range(3):
+            step(jnp.ones((8, 8))).block_until_ready()
+    (xplane,) = (tmp_path / "jaxtrace").rglob("*.xplane.pb")
+    run = tracker.init("p", name="r", db=db_path)
+    run.log({"loss": 1.0})
+    run.log_profile(tracker.Profile(name="jax", framework="jax", trace=xplane.read_bytes(),
+                                    trace_format="xplane", trace_name=xplane.name.split(".")[0]))
+    run.finish()
+
+    export_tensorboard(tmp_path / "tb", db=db_path)
+
+    (exported,) = (tmp_path / "tb").rglob("*.xplane.pb")
+    assert exported.read_bytes() == xplane.read_bytes()
+    assert exported.name == xplane.name
+    parsed = jax.profiler.ProfileData.from_file(str(exported))
+    assert any(plane.name for plane in parsed.planes)
