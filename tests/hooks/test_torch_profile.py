@@ -54,6 +54,7 @@ def test_profile_over_optimizer_steps_stores_op_rows_and_trace(db_path) -> None:
     assert any(e.get("name") == "aten::addmm" for e in trace["traceEvents"])
 
 
+@pytest.mark.filterwarnings("ignore:Profiler won't be using warmup")  # warmup=0 on purpose
 def test_manual_steps_and_a_window_cut_short(db_path) -> None:
     model, opt = _model()
     run = tracker.init("prof", db=db_path)
