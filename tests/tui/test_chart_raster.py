@@ -199,3 +199,14 @@ def test_time_labels() -> None:
     ticks, step = axes.time_ticks(0, 3600, 6)
     assert step == 600 and ticks[0] == 0 and ticks[-1] == 3600
     assert len(axes.format_wall(1.7e9, 100)) == 8 and len(axes.format_wall(1.7e9, 5 * 86400)) == 11
+
+
+def test_column_spans_are_reused_until_data_window_or_width_change() -> None:
+    s = SeriesData(ChartSeries("a", np.arange(100.0), np.arange(100.0)))
+    first = s.spans(False, 0.0, 0.0, 99.0, 40)
+    assert s.spans(False, 0.0, 0.0, 99.0, 40) is first  # a crosshair move redraws from this
+    assert s.spans(False, 0.0, 0.0, 50.0, 40) is not first
+    again = s.spans(False, 0.0, 0.0, 99.0, 40)
+    s.append(np.array([100.0]), np.array([500.0]))
+    grown = s.spans(False, 0.0, 0.0, 100.0, 40)
+    assert grown is not again and np.nanmax(grown[1]) == 500.0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .chart_raster import reduce_columns
 from .chart_smooth import EmaState, ema
 
 
@@ -104,6 +106,7 @@ class SeriesData:
         self._log: dict[float, tuple[_Buffer, _Buffer, _Buffer, _Buffer]] = {}
         self._ema: tuple[float, EmaState, _Buffer] | None = None
         self._nonpos = (0, 0)  # (points counted, how many were <= 0)
+        self._spans: dict[tuple[bool, float], tuple[tuple[int, float, float, int], Any]] = {}
 
     def __len__(self) -> int:
         return self._x.n
@@ -190,6 +193,19 @@ class SeriesData:
             bufs[2].extend(lmid if same else _log(hi[done:n]))
             bufs[3].extend(np.flatnonzero(np.isnan(lmid)) + done)
         return Layer(self.x, bufs[1].view, bufs[2].view, bufs[0].view, bufs[3].view)
+
+    def spans(self, log: bool, smoothing: float, x0: float, x1: float,
+              ncols: int) -> tuple[np.ndarray, np.ndarray]:
+        """`reduce_columns` of a layer, remembered until the data, window or width change (so a
+        crosshair move or a legend update redraws without touching the points again)."""
+        key = (self._x.n, x0, x1, ncols)
+        hit = self._spans.get((log, smoothing))
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        la = self.layer(log, smoothing)
+        spans = reduce_columns(la.x, la.lo, la.hi, la.mid, la.bad, x0, x1, ncols)
+        self._spans[(log, smoothing)] = (key, spans)
+        return spans
 
     def hidden_on_log(self) -> int:
         """How many values a log axis drops (<= 0); counted once, then only for new points."""

@@ -11,7 +11,7 @@ from rich.style import Style
 
 from . import chart_axes as axes
 from .chart_data import Layer, SeriesData
-from .chart_raster import braille_bits, braille_row, dot_mask, reduce_columns
+from .chart_raster import braille_bits, braille_row, dot_mask
 from .chart_text import (
     FrameSpec,
     FrameStyles,
@@ -57,10 +57,10 @@ def data_window(series: list[SeriesData]) -> tuple[float, float] | None:
         return lo - pad, hi + pad
     return lo, hi
 
-def _visible_range(layers: list[tuple[Layer, Style]], x0: float, x1: float) -> tuple[float, float]:
+def _visible_range(layers: list[Layer], x0: float, x1: float) -> tuple[float, float]:
     """The y range of the points inside [x0, x1], without reducing them to columns."""
     lows, highs = [], []
-    for la, _ in layers:
+    for la in layers:
         i0, i1 = np.searchsorted(la.x, [x0, x1], side="left")
         i1 = max(i1, min(i0 + 1, len(la.x)))
         if i1 > i0:
@@ -114,16 +114,21 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
         return [fit(r, w, st.base) for r in top_rows + body], None
     x0, x1 = window
     # Layers, bottom first: raw curves (dimmed when smoothed), then the smoothed ones on top.
-    layers = [(s.layer(spec.log_y), st.dim(s.color) if spec.smoothing > 0 else st.series(s.color))
+    layers = [(s, 0.0, st.dim(s.color) if spec.smoothing > 0 else st.series(s.color))
               for s in spec.series]
     if spec.smoothing > 0:
-        layers += [(s.layer(spec.log_y, spec.smoothing), st.series(s.color)) for s in spec.series]
+        layers += [(s, spec.smoothing, st.series(s.color)) for s in spec.series]
+
+    def reduce_all(cols: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [s.spans(spec.log_y, sm, x0, x1, 2 * cols) for s, sm, _ in layers]
+
     # The y labels' width sets the plot's width, which sets the columns the data is reduced to:
     # start from last frame's width (or a cheap estimate), reduce again only if it changed.
-    left = spec.left_hint or _label_width(*_visible_range(layers, x0, x1), rows, spec.log_y)[0]
+    left = spec.left_hint or _label_width(
+        *_visible_range([s.layer(spec.log_y, sm) for s, sm, _ in layers], x0, x1), rows,
+        spec.log_y)[0]
     cols = max(1, w - left - 2)
-    spans = [reduce_columns(la.x, la.lo, la.hi, la.mid, la.bad, x0, x1, 2 * cols)
-             for la, _ in layers]
+    spans = reduce_all(cols)
     vmin = min((np.nanmin(lo) for lo, _ in spans if not np.all(np.isnan(lo))), default=math.nan)
     vmax = max((np.nanmax(hi) for _, hi in spans if not np.all(np.isnan(hi))), default=math.nan)
     if math.isnan(vmin):
@@ -135,12 +140,11 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
     if new_left != left:
         left = new_left
         cols = max(1, w - left - 2)
-        spans = [reduce_columns(la.x, la.lo, la.hi, la.mid, la.bad, x0, x1, 2 * cols)
-                 for la, _ in layers]
+        spans = reduce_all(cols)
     sid = np.zeros((rows, cols), dtype=np.int64)
     bits = np.zeros((rows, cols), dtype=np.uint8)
     styles: dict[int, Style] = {}
-    for k, ((lo, hi), (_, style)) in enumerate(zip(spans, layers), start=1):
+    for k, ((lo, hi), (_, _, style)) in enumerate(zip(spans, layers), start=1):
         b = braille_bits(dot_mask(lo, hi, vmin, vmax, 4 * rows))
         bits |= b
         sid[b > 0] = k
