@@ -177,6 +177,8 @@ async def ours(data, tail) -> list[tuple[str, float, str]]:
     fill = chart_filler(as_series(data))
     rows.append(("ours: 5 x 1M, zoom key -> drawn", await time_action(fill, lambda w: w.zoom(2)),
                  "ms"))
+    rows.append(("ours: 5 x 1M, crosshair key -> drawn",
+                 await time_action(fill, lambda w: w.action_cursor(1)), "ms"))
     rows.append(("ours: 5 x 1M, smoothing key (EMA of 5M points) -> drawn",
                  await time_action(fill, lambda w: w.action_smooth(1)), "ms"))
     with tempfile.TemporaryDirectory() as tmp:
