@@ -150,11 +150,12 @@ class PendingHistograms:
         if packed.device.type == "cpu":
             self.items.append(_Copy(key, step, packed, None))
             return
-        host = packed.to("cpu", non_blocking=True)
-        event = None
-        if packed.device.type == "cuda":
-            event = torch.cuda.Event()
-            event.record()
+        if packed.device.type != "cuda":  # no event to wait on: a plain (waiting) copy
+            self.items.append(_Copy(key, step, packed.to("cpu"), None))
+            return
+        host = packed.to("cpu", non_blocking=True)  # lands in pinned memory, asynchronously
+        event = torch.cuda.Event()
+        event.record()
         self.items.append(_Copy(key, step, host, event))
 
     def drain(self, run: Any, *, block: bool = False) -> None:
