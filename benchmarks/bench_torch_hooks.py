@@ -1,9 +1,9 @@
 """Step-time overhead of the torch hooks: ``run.log`` of tensors every step + ``watch(log_every=100)``.
 
-    .venv/bin/python benchmarks/bench_torch_hooks.py [--device cpu|cuda] [--steps 1500] [--reps 5]
+    .venv/bin/python benchmarks/bench_torch_hooks.py [--device cpu|cuda] [--blocks 15]
 
-Configurations, each a fresh model trained for ``--steps`` steps (a 3-layer MLP, batch 128,
-``torch.set_num_threads(1)`` on CPU):
+Four trainers live side by side in one process, each with its own copy of the same model (a
+3-layer MLP 256-512-512-10, batch 128, SGD with momentum; ``torch.set_num_threads(1)`` on CPU):
 
 - ``none``: no tracking (the baseline);
 - ``log``: ``run.log({"loss": loss, "acc": acc, "lr": lr}, step=i)`` every step, tensors as they are;
@@ -11,16 +11,18 @@ Configurations, each a fresh model trained for ``--steps`` steps (a 3-layer MLP,
 - ``tbx``: the peer, tensorboardX ``add_scalar`` of the same three values every step and, every
   100 steps, ``add_histogram`` of every weight and gradient (what a TensorBoard user writes by hand).
 
-Repetitions take turns (rotated order) so load drift on the machine hits every configuration alike;
-medians per configuration are printed with the ratio to ``none``, for wall time and for the
-process's CPU time (all threads, so the writer thread counts; steadier than wall time on a busy
-machine). The target is under 2% overhead (ratio < 1.02) for ``log+watch``. ``our µs/step`` is the
-CPU time of the training thread inside ``run.log`` and the watch pre-hook (logging steps included).
+They take turns in blocks of 100 steps (one ``watch`` logging step per block), in a rotated order,
+so the load of a busy machine hits all of them alike; the figure per configuration is the median
+over blocks of the time per step, as wall time and as the training thread's CPU time, with the
+ratio to ``none``. The first block of each (graph capture, allocator warm-up) is left out. The
+target is under 2% overhead (ratio < 1.02) for ``log+watch``. ``our µs/step`` is the training
+thread's CPU time inside ``run.log`` and the watch pre-hook (where the logging steps' statistics
+are computed and logged).
 
-With ``--device cuda`` the tracked loops also run under ``torch.cuda.set_sync_debug_mode("warn")``
-and the number of synchronizing calls per step on the training thread is counted (the target is
-zero; the writer thread's batched reads are off-thread by design); the peer, which reads every
-value on the training thread, is counted the same way.
+With ``--device cuda`` the loops run under ``torch.cuda.set_sync_debug_mode("warn")`` and the
+synchronizing calls on the training thread are counted per step (the target is zero; the writer
+thread's batched reads are off-thread by design); the peer, which reads every value on the
+training thread, is counted the same way.
 """
 
 from __future__ import annotations
@@ -41,153 +43,144 @@ from tracker.hooks import torch_watch
 from tracker.hooks.torch import unwatch, watch
 
 CONFIGS = ("none", "log", "log+watch", "tbx")
+BLOCK = 100
 _our_ns = [0]
 
 
-def _model(device: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Linear(256, 512), torch.nn.ReLU(),
-        torch.nn.Linear(512, 512), torch.nn.ReLU(),
-        torch.nn.Linear(512, 10),
-    ).to(device)
-
-
-def _timed_log(run: Any) -> Any:
-    log = run.log
-
-    def timed(metrics: Any, step: Any = None) -> None:
-        t0 = time.thread_time_ns()
-        log(metrics, step)
-        _our_ns[0] += time.thread_time_ns() - t0
-
-    return timed
-
-
 def _patch_prehook() -> None:
-    """Count the time inside watch()'s per-step pre-hook (the off-step cost) as ours too."""
+    """Count the time inside watch()'s per-step pre-hook as ours (logging steps included)."""
     original = torch_watch.Watcher._pre_forward
-    if getattr(original, "_timed", False):
-        return
 
     def timed(self: Any, module: Any, args: tuple, kwargs: dict) -> None:
         t0 = time.thread_time_ns()
         original(self, module, args, kwargs)
         _our_ns[0] += time.thread_time_ns() - t0
 
-    timed._timed = True  # type: ignore[attr-defined]
     torch_watch.Watcher._pre_forward = timed  # type: ignore[method-assign]
 
 
-def one_run(config: str, steps: int, device: str, work: Path, count_syncs: bool) -> dict[str, float]:
-    model = _model(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1000)
-    xs = torch.randn(16, 128, 256, device=device)
-    ys = torch.randint(0, 10, (16, 128), device=device)
-    run: Any = None
-    writer: Any = None
-    log: Any = None
-    if config in ("log", "log+watch"):
-        run = tracker.init("bench-torch", config={"config": config}, db=work / "tracker.db")
-        log = _timed_log(run)
-        if config == "log+watch":
-            watch(model, run, log_every=100)
-    elif config == "tbx":
-        from tensorboardX import SummaryWriter
+class Trainer:
+    """One configuration: its model, optimizer, data and (maybe) run or writer."""
 
-        writer = SummaryWriter(str(work / f"tbx-{time.time_ns()}"))
-    _our_ns[0] = 0
-    if count_syncs:
-        torch.cuda.set_sync_debug_mode("warn")
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    caught: list[tuple[str, str]] = []
-    main = threading.current_thread().name
+    def __init__(self, config: str, device: str, work: Path) -> None:
+        torch.manual_seed(0)
+        self.config, self.device, self.step = config, device, 0
+        self.model = torch.nn.Sequential(
+            torch.nn.Linear(256, 512), torch.nn.ReLU(),
+            torch.nn.Linear(512, 512), torch.nn.ReLU(),
+            torch.nn.Linear(512, 10),
+        ).to(device)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1000)
+        self.xs = torch.randn(16, 128, 256, device=device)
+        self.ys = torch.randint(0, 10, (16, 128), device=device)
+        self.run: Any = None
+        self.writer: Any = None
+        if config in ("log", "log+watch"):
+            self.run = tracker.init("bench-torch", config={"config": config}, db=work / "tracker.db")
+            if config == "log+watch":
+                watch(self.model, self.run, log_every=BLOCK)
+        elif config == "tbx":
+            from tensorboardX import SummaryWriter
 
-    def show(message: Any, category: Any, filename: Any, lineno: Any, *rest: Any) -> None:
-        # sync warnings come from the thread that synced: the writer thread's reads are fine
-        caught.append((threading.current_thread().name, str(message)))
+            self.writer = SummaryWriter(str(work / "tbx"))
+        self.walls: list[float] = []
+        self.cpus: list[float] = []
+        self.ours: list[float] = []
+        self.syncs: list[float] = []
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = show
-        for step in range(steps):
-            x, y = xs[step % 16], ys[step % 16]
-            out = model(x)
-            loss = torch.nn.functional.cross_entropy(out, y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            sched.step()
-            acc = (out.detach().argmax(1) == y).float().mean()
-            lr = sched.get_last_lr()[0]
-            if log is not None:
-                log({"loss": loss, "acc": acc, "lr": lr}, step=step)
-            elif writer is not None:
-                writer.add_scalar("loss", loss, step)
-                writer.add_scalar("acc", acc, step)
-                writer.add_scalar("lr", lr, step)
-                if step % 100 == 0:
-                    for name, p in model.named_parameters():
-                        writer.add_histogram(f"weights/{name}", p, step)
-                        if p.grad is not None:
-                            writer.add_histogram(f"grads/{name}", p.grad, step)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - t0
-        cpu = time.process_time() - cpu0  # all threads: the writer thread's work counts too
-        syncs = [m for thread, m in caught if thread == main and "synchroniz" in m]
-    if count_syncs:
-        torch.cuda.set_sync_debug_mode(0)
-    ours = _our_ns[0]
-    if run is not None:
-        unwatch(model)
-        run.finish()
-    if writer is not None:
-        writer.close()
-    return {
-        "step_ms": elapsed / steps * 1e3,
-        "cpu_ms": cpu / steps * 1e3,
-        "our_us": ours / steps / 1e3,
-        "syncs_per_step": len(syncs) / steps,
-    }
+    def block(self, count_syncs: bool, record: bool) -> None:
+        """Train BLOCK steps and record their time per step."""
+        caught: list[tuple[str, str]] = []
+        main = threading.current_thread().name
+
+        def show(message: Any, category: Any, filename: Any, lineno: Any, *rest: Any) -> None:
+            caught.append((threading.current_thread().name, str(message)))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = show
+            if count_syncs:
+                torch.cuda.set_sync_debug_mode("warn")
+            _our_ns[0] = 0
+            t0, c0 = time.perf_counter(), time.thread_time()
+            for _ in range(BLOCK):
+                self._step()
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
+            if count_syncs:
+                torch.cuda.set_sync_debug_mode(0)
+        if record:
+            self.walls.append(wall / BLOCK * 1e3)
+            self.cpus.append(cpu / BLOCK * 1e3)
+            self.ours.append(_our_ns[0] / BLOCK / 1e3)
+            syncs = [m for thread, m in caught if thread == main and "synchroniz" in m]
+            self.syncs.append(len(syncs) / BLOCK)
+
+    def _step(self) -> None:
+        step = self.step
+        self.step += 1
+        x, y = self.xs[step % 16], self.ys[step % 16]
+        out = self.model(x)
+        loss = torch.nn.functional.cross_entropy(out, y)
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad()
+        self.sched.step()
+        acc = (out.detach().argmax(1) == y).float().mean()
+        lr = self.sched.get_last_lr()[0]
+        if self.run is not None:
+            t0 = time.thread_time_ns()
+            self.run.log({"loss": loss, "acc": acc, "lr": lr}, step=step)
+            _our_ns[0] += time.thread_time_ns() - t0
+        elif self.writer is not None:
+            self.writer.add_scalar("loss", loss, step)
+            self.writer.add_scalar("acc", acc, step)
+            self.writer.add_scalar("lr", lr, step)
+            if step % BLOCK == 0:
+                for name, p in self.model.named_parameters():
+                    self.writer.add_histogram(f"weights/{name}", p, step)
+                    if p.grad is not None:
+                        self.writer.add_histogram(f"grads/{name}", p.grad, step)
+
+    def close(self) -> None:
+        if self.run is not None:
+            unwatch(self.model)
+            self.run.finish()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--blocks", type=int, default=15, help="blocks of 100 steps per config")
     args = parser.parse_args()
     torch.set_num_threads(1)
     _patch_prehook()
     work = Path(tempfile.mkdtemp(prefix="bench-torch-"))
     count_syncs = args.device == "cuda"
-    one_run("log+watch", 50, args.device, work, False)  # warm-up: allocator, imports, first graph
-    one_run("tbx", 50, args.device, work, False)
-    results: dict[str, list[dict[str, float]]] = {c: [] for c in CONFIGS}
-    for rep in range(args.reps):
-        order = CONFIGS[rep % len(CONFIGS):] + CONFIGS[: rep % len(CONFIGS)]
-        for config in order:
-            results[config].append(one_run(config, args.steps, args.device, work, count_syncs))
-    base = statistics.median(r["step_ms"] for r in results["none"])
-    cpu_base = statistics.median(r["cpu_ms"] for r in results["none"])
-    device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu, 1 thread"
-    print(f"torch {torch.__version__} on {device}; {args.steps} steps x {args.reps} reps, medians")
+    trainers = [Trainer(c, args.device, work) for c in CONFIGS]
+    for b in range(args.blocks + 1):
+        shift = b % len(trainers)
+        for trainer in trainers[shift:] + trainers[:shift]:
+            trainer.block(count_syncs, record=b > 0)
+    for trainer in trainers:
+        trainer.close()
+    base_wall = statistics.median(trainers[0].walls)
+    base_cpu = statistics.median(trainers[0].cpus)
+    device = torch.cuda.get_device_name() if count_syncs else "cpu, 1 thread"
+    print(f"torch {torch.__version__} on {device}; {args.blocks} blocks of {BLOCK} steps, medians")
     print(f"{'config':<10} {'wall ms/step':>12} {'ratio':>6} {'cpu ms/step':>12} {'ratio':>6} "
           f"{'our µs/step':>12} {'syncs/step':>11}")
-    for config in CONFIGS:
-        rows = results[config]
-        ms = statistics.median(r["step_ms"] for r in rows)
-        cpu = statistics.median(r["cpu_ms"] for r in rows)
-        ours = statistics.median(r["our_us"] for r in rows)
-        syncs = statistics.median(r["syncs_per_step"] for r in rows)
-        sync_text = f"{syncs:.2f}" if count_syncs else "-"
-        our_text = f"{ours:.1f}" if config in ("log", "log+watch") else "-"
-        print(f"{config:<10} {ms:>12.3f} {ms / base:>6.3f} {cpu:>12.3f} {cpu / cpu_base:>6.3f} "
-              f"{our_text:>12} {sync_text:>11}")
+    for t in trainers:
+        wall, cpu = statistics.median(t.walls), statistics.median(t.cpus)
+        ours = f"{statistics.median(t.ours):.1f}" if t.run is not None else "-"
+        syncs = f"{statistics.median(t.syncs):.2f}" if count_syncs else "-"
+        print(f"{t.config:<10} {wall:>12.3f} {wall / base_wall:>6.3f} {cpu:>12.3f} "
+              f"{cpu / base_cpu:>6.3f} {ours:>12} {syncs:>11}")
+
 
 if __name__ == "__main__":
     main()
