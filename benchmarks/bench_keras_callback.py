@@ -5,9 +5,12 @@ Keras's own TensorBoard callback (update_freq=1) as the peer, per backend. Targe
 
 Each backend runs in a fresh process (KERAS_BACKEND is fixed at import). In it, one warm-up fit
 compiles the model; then every repetition times one fit() per configuration, the configurations
-taking turns (rotated) so that load drift on the machine hits them alike. Medians are printed,
-and each configuration's ratio to the plain fit(). No weight histograms, graphs or profiles: this is
-the per-batch cost of the metric logging.
+taking turns (rotated) so that load drift on the machine hits them alike. Printed per
+configuration: median wall time and its ratio to the plain fit(), the median of the per-repetition
+(paired) wall ratios, the process-CPU ratio, and the training thread's own CPU time (the work the
+loop's thread does; least disturbed by other jobs on a shared machine). Also the time spent
+inside the callback's batch hooks. No weight histograms, graphs or profiles: this is the per-batch
+cost of the metric logging.
 """
 
 from __future__ import annotations
@@ -74,26 +77,29 @@ def worker(reps: int, samples: int, batch: int, epochs: int, units: int) -> dict
                                                 write_graph=False, profile_batch=0)]
         return []
 
-    def fit(config: str) -> tuple[float, float]:
-        c0, t0 = time.process_time(), time.perf_counter()
+    def fit(config: str) -> tuple[float, float, float]:
+        c0, m0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
         model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=callbacks(config))
-        return time.perf_counter() - t0, time.process_time() - c0
+        wall = time.perf_counter() - t0
+        return wall, time.process_time() - c0, time.thread_time() - m0
 
     for config in CONFIGS:
         fit(config)  # compile, first writes, imports (TensorBoard imports TF on the JAX backend)
     hook_ns[:] = [0, 0, 0]
     times: dict[str, list[float]] = {c: [] for c in CONFIGS}
     cpu: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    main: dict[str, list[float]] = {c: [] for c in CONFIGS}
     for rep in range(reps):
         order = CONFIGS[rep % 3:] + CONFIGS[: rep % 3]
         for config in order:
-            wall, cpu_s = fit(config)
+            wall, cpu_s, main_s = fit(config)
             times[config].append(wall)
             cpu[config].append(cpu_s)
+            main[config].append(main_s)
     run.finish()
     steps = epochs * -(-samples // batch)
     logged = len(tracker.open_store(run.db_path).series(run.id, "train/loss"))
-    return {"times": times, "cpu": cpu, "steps_per_fit": steps, "tracker_points_loss": logged,
+    return {"times": times, "cpu": cpu, "main": main, "steps_per_fit": steps, "tracker_points_loss": logged,
             "begin_us": hook_ns[0] / max(hook_ns[2], 1) / 1e3,
             "end_us": hook_ns[1] / max(hook_ns[2], 1) / 1e3}
 
@@ -119,6 +125,12 @@ def main() -> None:
         result = json.loads(out.stdout.strip().splitlines()[-1])
         med = {c: statistics.median(t) for c, t in result["times"].items()}
         cpu = {c: statistics.median(t) for c, t in result["cpu"].items()}
+        main = {c: statistics.median(t) for c, t in result["main"].items()}
+        # Each repetition ran every configuration back to back: the median of the per-repetition
+        # ratios is less exposed to load drift than the ratio of the medians.
+        paired = {c: statistics.median(a / b for a, b in zip(result["times"][c],
+                                                           result["times"]["plain"]))
+                  for c in CONFIGS}
         steps = result["steps_per_fit"]
         print(f"[{backend}, MLP 64-{args.units}-{args.units}-10, batch {args.batch}] {steps} batches per fit, median of {args.reps} fits "
               f"(tracker logged {result['tracker_points_loss']} loss points)")
@@ -129,9 +141,10 @@ def main() -> None:
             ms = med[config] / steps * 1e3
             ratio = med[config] / med["plain"]
             cpu_ratio = cpu[config] / cpu["plain"]
-            print(f"  {config:<12} wall {med[config]:7.3f} s  {ms:6.3f} ms/batch  x{ratio:.3f}"
-                  f" ({(ratio - 1) * 100:+.1f}%)   process CPU {cpu[config]:7.3f} s"
-                  f"  x{cpu_ratio:.3f} ({(cpu_ratio - 1) * 100:+.1f}%)")
+            main_ratio = main[config] / main["plain"]
+            print(f"  {config:<12} wall {med[config]:6.3f} s {ms:6.3f} ms/batch x{ratio:.3f}"
+                  f"  paired x{paired[config]:.3f}  process CPU x{cpu_ratio:.3f}"
+                  f"  training-thread CPU {main[config]:6.3f} s x{main_ratio:.3f}")
 
 
 if __name__ == "__main__":

@@ -233,3 +233,17 @@ def test_a_disabled_run_takes_the_callback_and_stores_nothing(tmp_path) -> None:
         TrackerCallback(run, histograms=True, profile_batches=(1, 2), op_graph=True)])
     assert len(history.history["loss"]) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_a_nested_model_is_one_node_that_owns_its_parameters() -> None:
+    block = keras.Sequential([keras.layers.Dense(6, name="inner1"),
+                              keras.layers.Dense(5, name="inner2")], name="block")
+    inp = keras.Input((4,), name="x")
+    model = keras.Model(inp, keras.layers.Dense(2, name="head")(block(inp)), name="outer")
+    for use_config in (True, False):
+        graph = layer_graph(model, use_config=use_config)
+        names = [n.name for n in graph.nodes]
+        assert names == ["x", "block", "head"]
+        assert {(names[s], names[d]) for s, d in graph.edges} == {("x", "block"), ("block", "head")}
+        assert graph.nodes[1].attrs["layers"] == ["inner1", "inner2"]
+        assert graph.total_params == model.count_params() == (4 * 6 + 6) + (6 * 5 + 5) + 12

@@ -146,3 +146,5 @@ def test_bad_arguments(db_path) -> None:
             TFLogger(run, log_every=0)
         with pytest.raises(ValueError, match="profile steps"):
             TFLogger(run, profile_steps=(3, 1))
+        with pytest.raises(ValueError, match=r"such as \(20, 25\)"):
+            TFLogger(run, profile_steps=5)  # type: ignore[arg-type]

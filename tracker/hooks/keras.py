@@ -22,7 +22,7 @@ from typing import Any
 import keras
 
 from .keras_graph import layer_graph, op_graph
-from .keras_profile import ProfilerWindow
+from .keras_profile import ProfilerWindow, check_window
 
 __all__ = ["TrackerCallback"]
 
@@ -81,8 +81,7 @@ class TrackerCallback(keras.callbacks.Callback):
         if not isinstance(histograms, int) or histograms < 0:
             raise ValueError(f"histograms must be True/False or every N epochs, not {histograms!r}")
         if profile_batches is not None:
-            first, last = profile_batches
-            ProfilerWindow("jax", first, last)  # validates the range before fit() starts
+            profile_batches = check_window(profile_batches)  # fail here, not inside fit()
         if getattr(run, "disabled", False):  # a DDP rank that does not log: capture nothing
             histograms, graph, op_graph, profile_batches = 0, False, False, None
         # Measured: with Keras's async dispatch (JAX) the JAX profiler captured no XLA op events,

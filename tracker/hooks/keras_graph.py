@@ -217,8 +217,7 @@ def _output_dtype(layer: Any) -> str | None:
 
 
 def _count_params(layer: Any) -> int:
-    if getattr(layer, "layers", None):
-        return 0  # a nested model: its layers own the parameters
+    # A nested model is one node here (its layers are named in attrs), so it owns all of them.
     try:
         return int(layer.count_params())
     except Exception:  # not built yet

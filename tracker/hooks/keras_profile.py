@@ -35,10 +35,7 @@ class ProfilerWindow:
     def __init__(self, framework: str, first: int, last: int, *, name: str = "train") -> None:
         if framework not in ("tensorflow", "jax"):
             raise ValueError(f"profiling needs the tensorflow or jax backend, not {framework!r}")
-        if not (isinstance(first, int) and isinstance(last, int)) or not 0 <= first <= last:
-            raise ValueError(
-                f"profile steps must be (first, last) with 0 <= first <= last, not {(first, last)}"
-            )
+        first, last = check_window((first, last))
         self.framework = framework
         self.first, self.last = first, last
         self.name = name
@@ -149,6 +146,20 @@ class ProfilerWindow:
             trace_name=files[-1].name[: -len(".xplane.pb")],
             meta={"profiler": self.framework, "steps": len(steps)},
         )
+
+
+def check_window(steps: Any) -> tuple[int, int]:
+    """Validate a ``(first, last)`` pair of steps to profile; raise a message that shows one."""
+    try:
+        first, last = steps
+    except (TypeError, ValueError):
+        first = last = None
+    if not (type(first) is int and type(last) is int) or not 0 <= first <= last:
+        raise ValueError(
+            f"profile steps must be (first, last) with 0 <= first <= last, such as (20, 25);"
+            f" got {steps!r}"
+        )
+    return first, last
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .keras_graph import graph_from_graphdef
-from .keras_profile import ProfilerWindow
+from .keras_profile import ProfilerWindow, check_window
 
 __all__ = ["TFLogger"]
 
@@ -56,7 +56,8 @@ class TFLogger:
         self.run = run
         self.log_every = log_every
         self._profiler = (
-            ProfilerWindow("tensorflow", *profile_steps) if profile_steps is not None else None
+            ProfilerWindow("tensorflow", *check_window(profile_steps))
+            if profile_steps is not None else None
         )
         self._warned: set[str] = set()
 
