@@ -265,15 +265,15 @@ async def test_charts_picker_grid_and_x_axis(demo_db: Path) -> None:
         screen = await open_detail(pilot, "high-lr")
         await wait_for(pilot, lambda: len(screen.query(LineChart)) == 1, "a chart")
         first = screen.query_one(LineChart)
-        assert first.title == "lr"  # keys sorted: lr, train/acc, train/loss, val/loss
-        await pilot.press("p")  # to the metric picker; pick train/loss
+        assert first.title == "train/loss"  # a loss first
+        await pilot.press("p")  # to the metric picker; pick lr, the first key
         tree = screen.query_one("#metric-tree", Tree)
         assert app.focused is tree
-        await pilot.press("home", "down", "down", "down", "enter")
+        await pilot.press("home", "enter")
         await wait_for(pilot, lambda: len(screen.query(LineChart)) == 2, "a second chart")
         titles = [c.title for c in screen.query(LineChart)]
-        assert titles == ["lr", "train/loss"]
-        loss = screen.query(LineChart).last()
+        assert titles == ["train/loss", "lr"]
+        loss = screen.query(LineChart).first()
         await wait_for(pilot, lambda: loss.series_names == ["high-lr"], "the loss curve")
         assert loss.values_at(150.0)["high-lr"] == pytest.approx(4.0)  # the spike survives
         await pilot.press("enter")  # the same key again hides its chart

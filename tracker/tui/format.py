@@ -56,11 +56,14 @@ def duration(seconds: float) -> str:
 
 
 def when(ts: float, now: float | None = None) -> str:
-    """A start time: 'HH:MM' today, else 'YYYY-MM-DD HH:MM' (local time)."""
+    """A start time, short: 'HH:MM:SS' today, 'Mon DD HH:MM' this year, else 'YYYY-MM-DD'."""
     now = time.time() if now is None else now
-    if time.localtime(ts)[:3] == time.localtime(now)[:3]:
-        return time.strftime("%H:%M:%S", time.localtime(ts))
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+    then, today = time.localtime(ts), time.localtime(now)
+    if then[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", then)
+    if then[0] == today[0]:
+        return time.strftime("%b %d %H:%M", then)
+    return time.strftime("%Y-%m-%d", then)
 
 
 def count(n: float) -> str:
@@ -104,7 +107,8 @@ def sparklines(rows: list[np.ndarray], width: int = 8) -> list[str]:
         values = values[np.isfinite(values)]
         if values.size == 0:
             continue
-        idx = np.minimum((np.arange(values.size) * width) // values.size, width - 1)
+        slices = min(width, values.size)  # a short series fills the first slices, no holes
+        idx = (np.arange(values.size) * slices) // values.size
         sums = np.bincount(idx, values, minlength=width)
         counts = np.bincount(idx, minlength=width)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -54,7 +54,8 @@ class BaseScreen(Screen):
             pane = self.query_one(f"#{tab}", TabPane)
             # The content, not a search box: keys stay keys until the user goes to search.
             focusable = [w for w in pane.query("*") if w.focusable]
-            content = [w for w in focusable if not isinstance(w, (Input, Select))]
+            content = [w for w in focusable
+                       if not any(isinstance(a, (Input, Select)) for a in w.ancestors_with_self)]
             if content or focusable:
                 (content or focusable)[0].focus()
 

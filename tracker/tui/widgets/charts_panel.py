@@ -125,7 +125,9 @@ class ChartsPanel(Horizontal):
             for info in infos:
                 self.counts[(run_id, info.key)] = info.count
         self.keys = sorted({k for _, k in self.counts})
-        first = self.keys[: GRID_DEFAULT if self.grid else 1]
+        # Losses first: they are what people open a run to look at.
+        preferred = sorted(self.keys, key=lambda k: ("loss" not in k.lower(), k))
+        first = preferred[: GRID_DEFAULT if self.grid else 1]
         self.query_one(MetricPicker).set_keys(self.keys, set(first))
         area = self.query_one("#chart-area")
         area.remove_children()
@@ -252,7 +254,8 @@ class ChartsPanel(Horizontal):
         self.grid = not self.grid
         self.query_one("#chart-area").set_class(self.grid, "grid")
         if self.grid:
-            for key in self.keys[:GRID_DEFAULT]:
+            preferred = sorted(self.keys, key=lambda k: ("loss" not in k.lower(), k))
+            for key in preferred[:GRID_DEFAULT]:
                 self.show_chart(key)
             self.query_one(MetricPicker).set_shown(set(self.charts))
 

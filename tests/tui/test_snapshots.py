@@ -1,0 +1,155 @@
+"""Snapshot tests of the main screens on a seeded store with fixed ids, times and values."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import tracker.run
+from tracker.tui.app import make_app
+from tracker.tui.demo import BASE_WALL, seed_demo
+from tracker.tui.screens.runs import RunsScreen
+from tracker.tui.widgets.chart import LineChart
+from tracker.tui.widgets.runs_table import RunsTable
+
+SIZE = (100, 30)
+NOW = BASE_WALL + 86_400.0  # the app's "now": a day after the runs
+
+
+@pytest.fixture(scope="module")
+def snap_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo store with ids, times, host and pid fixed, so every frame is reproducible."""
+    path = tmp_path_factory.mktemp("snap") / "snap.db"
+    ticks = itertools.count()
+    ids = (f"run{i:05d}" for i in itertools.count())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tracker.run, "_now", lambda: BASE_WALL + 37.0 * next(ticks))
+        mp.setattr(tracker.run, "new_run_id", lambda: next(ids))
+        mp.setattr(tracker.run.os, "getpid", lambda: 4242)  # shown in the config tab
+        mp.setattr(tracker.run.socket, "gethostname", lambda: "gpu-box")
+        seed_demo(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start times are shown in local time: make it UTC."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def app_on(db: Path):
+    app = make_app(db, live=False, clock=lambda: NOW)
+    app.animation_level = "none"  # a tab underline caught mid-slide would differ run to run
+    return app
+
+
+def steps(*actions: str | Callable[[object], bool]):
+    """A run_before that presses keys and waits for conditions on the app, in order.
+
+    It starts by waiting for the runs to load; it ends when every worker is done.
+    """
+
+    async def run_before(pilot) -> None:
+        deadline = time.monotonic() + 15
+        for action in (_runs_loaded, *actions):
+            if isinstance(action, str):
+                await pilot.press(action)
+                continue
+            while not action(pilot.app):
+                assert time.monotonic() < deadline, f"the app did not settle ({action})"
+                await pilot.pause(0.02)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+def _runs_loaded(app) -> bool:
+    screen = app.screen_stack[1] if len(app.screen_stack) > 1 else None
+    return isinstance(screen, RunsScreen) and screen.loaded
+
+
+def _charts_drawn(count: int = 1) -> Callable[[object], bool]:
+    def check(app) -> bool:
+        charts = list(app.screen.query(LineChart))
+        return len(charts) == count and all(c.series_names for c in charts)
+
+    return check
+
+
+def _text_shown(text: str) -> Callable[[object], bool]:
+    return lambda app: text in app.export_screenshot().replace("&#160;", " ")
+
+
+def _sparks_loaded(app) -> bool:
+    return bool(app.screen.query_one(RunsTable).sparks)
+
+
+SPARKS = _sparks_loaded
+BASELINE = ("s", "s", "s", "down")  # sorted by name, the cursor on "baseline"
+
+
+def test_runs_screen(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(SPARKS))
+
+
+def test_runs_screen_small_terminal(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=(80, 24), run_before=steps(SPARKS))
+
+
+def test_runs_screen_light_filtered_selected(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        SPARKS, "slash", *"project == mnist", "enter", *BASELINE, "space", "ctrl+t", SPARKS))
+
+
+def test_run_charts(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "enter", _charts_drawn()))
+
+
+def test_run_config(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "enter", _charts_drawn(), "2", _text_shown("best_acc")))
+
+
+def test_run_histograms(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "enter", _charts_drawn(), "3", _text_shown("(8 steps)")))
+
+
+def test_run_graph(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "enter", _charts_drawn(), "5", _text_shown("7 nodes"), "down", "enter",
+        "down", "enter", _text_shown("block0")))
+
+
+def test_run_profile(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "enter", _charts_drawn(), "6", _text_shown("aten::addmm")))
+
+
+def test_compare_charts(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "space", "space", "c", _charts_drawn()))
+
+
+def test_compare_config_diff(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "space", "space", "space", "c", _charts_drawn(), "2",
+        _text_shown("batch_size")))
+
+
+def test_help_screen(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps("question_mark"))
+
+
+def test_delete_confirmation(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(*BASELINE, "d"))
