@@ -247,3 +247,18 @@ def test_a_nested_model_is_one_node_that_owns_its_parameters() -> None:
         assert {(names[s], names[d]) for s, d in graph.edges} == {("x", "block"), ("block", "head")}
         assert graph.nodes[1].attrs["layers"] == ["inner1", "inner2"]
         assert graph.total_params == model.count_params() == (4 * 6 + 6) + (6 * 5 + 5) + 12
+
+
+def test_a_dataset_of_unknown_length_keeps_steps_contiguous(db_path) -> None:
+    import tensorflow as tf
+
+    x, y = _data(40)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(8)
+    run = tracker.init("keras-test", db=db_path)
+    model = _residual_model()
+    model.fit(dataset, epochs=2, verbose=0, callbacks=[TrackerCallback(run)])
+    run.finish()
+    store = tracker.open_store(db_path)
+    # Keras begins a sixth batch that runs out of data; it must not leave a gap in the steps.
+    assert store.series(run.id, "train/loss").steps.tolist() == list(range(10))
+    assert store.series(run.id, "epoch/loss").steps.tolist() == [4, 9]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import sys
+import threading
 import time
 import warnings
 from typing import Any
@@ -98,7 +99,8 @@ class TrackerCallback(keras.callbacks.Callback):
         # metric names -> ('train/<name>'..., all numbers): no string formatting per batch
         self._keys: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
         self._base: int | None = None  # step of batch 0 of the current epoch
-        self._max_batch = -1
+        self._last_batch = -1  # the highest batch ended in this epoch
+        self._batch_lock = threading.Lock()  # batch ends may run on several Keras worker threads
         self._graph_done = False
         self._profiler: ProfilerWindow | None = None
         self._pending = True  # work left for on_train_batch_begin (graph, profile window)
@@ -125,12 +127,11 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch_start = time.perf_counter()
-        self._max_batch = -1  # the last batch begun in this epoch
+        self._last_batch = -1
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self._queue:
             self._drain()
-        self._max_batch = batch  # batch begins are always called in order on this thread
         if self._pending:  # a profile window or a graph still to take: off the common path
             if self._profiler is not None and not self._profiler.done:
                 self._guard("profile", self._profile_step, self._step(batch))
@@ -141,6 +142,9 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Maybe on a Keras worker thread: only append (deque appends are atomic).
+        if batch > self._last_batch:
+            with self._batch_lock:
+                self._last_batch = max(self._last_batch, batch)
         step = self._step(batch)
         if self.log_every and logs and step % self.log_every == 0:
             names = tuple(logs)
@@ -157,7 +161,7 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._drain()  # Keras has waited for every batch callback before calling this
-        step = self._step(max(self._max_batch, 0))
+        step = self._step(max(self._last_batch, 0))
         metrics: dict[str, Any] = {"epoch": epoch, "epoch/time_s": time.perf_counter()
                                    - self._epoch_start}
         for name, value in (logs or {}).items():
@@ -176,8 +180,9 @@ class TrackerCallback(keras.callbacks.Callback):
             if self._profiler.last <= step:
                 self._guard("profile", self._finish_profile)
         assert self._base is not None
-        # steps_per_execution > 1 begins batches in strides: params["steps"] counts them all.
-        self._base += max(self._max_batch + 1, (self.params or {}).get("steps") or 0)
+        # Counted from batch ends: a dataset of unknown length begins one batch that never ends,
+        # and with steps_per_execution > 1 the end carries the last step of each stride.
+        self._base += self._last_batch + 1
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._drain()
