@@ -6,6 +6,7 @@ google-crc32c is used when installed (C speed); otherwise a table-driven pure-Py
 
 from __future__ import annotations
 
+import mmap
 import os
 import socket
 import struct
@@ -127,29 +128,38 @@ def read_records(
     offsets yielded so far say where a later read can pick up.
     """
     with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read()
-    pos, end = 0, len(data)
+        size = os.fstat(f.fileno()).st_size
+        if size <= offset:
+            return
+        # mapped, not read: a multi-GB event file (images) must not be copied into memory
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            yield from _records(data, offset, size, path, problems)
+
+
+def _records(
+    data: mmap.mmap, pos: int, end: int, path: Path, problems: list[RecordProblem] | None
+) -> Iterator[tuple[bytes, int]]:
+    """The records of ``data[pos:end]``; positions are file offsets."""
     unpack_qi, unpack_i = _QI.unpack_from, _I.unpack_from
-    check = HAVE_FAST_CRC or len(data) < (8 << 20)  # pure-Python crc of a huge file takes minutes
+    check = HAVE_FAST_CRC or end < (8 << 20)  # pure-Python crc of a huge file takes minutes
     while pos < end:
         if end - pos < 12:
-            _report(problems, path, offset + pos, "truncated record header (file still being written?)")
+            _report(problems, path, pos, "truncated record header (file still being written?)")
             return
         length, len_crc = unpack_qi(data, pos)
         if masked_crc(data[pos : pos + 8]) != len_crc:
-            _report(problems, path, offset + pos, "corrupt record header (bad length CRC)")
+            _report(problems, path, pos, "corrupt record header (bad length CRC)")
             return
         start, stop = pos + 12, pos + 12 + length
         if stop + 4 > end:
-            _report(problems, path, offset + pos, "truncated record (file still being written?)")
+            _report(problems, path, pos, "truncated record (file still being written?)")
             return
         payload = data[start:stop]
         pos = stop + 4
         if check and masked_crc(payload) != unpack_i(data, stop)[0]:
-            _report(problems, path, offset + start, "bad data CRC: record skipped")
+            _report(problems, path, start, "bad data CRC: record skipped")
             continue
-        yield payload, offset + pos
+        yield payload, pos
 
 
 def _report(problems: list[RecordProblem] | None, path: Path, offset: int, reason: str) -> None:
