@@ -327,3 +327,22 @@ async def test_errors_are_one_line_notifications(demo_db: Path) -> None:
         app.push_screen(RunScreen("no-such-run"))
         await wait_for(pilot, lambda: bool(notes), "a notification")
         assert "no run matches 'no-such-run'" in notes[0] and "\n" not in notes[0]
+
+
+async def test_export_selected_runs_to_tensorboard(demo_db: Path, tmp_path: Path) -> None:
+    from tracker.tui.screens.export import ExportScreen
+
+    out = tmp_path / "tb"
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await runs_ready(pilot)
+        await pilot.press("s", "s", "s", "down", "space", "space", "x")  # baseline, high-lr
+        assert isinstance(app.screen, ExportScreen)
+        app.screen.query_one("#export-dir").value = str(out)  # a long path: not typed key by key
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "exported 2 run(s)" in screen_text(app), "the export")
+        assert "tensorboard --logdir" in screen_text(app)
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+    events = sorted(p.parent.name for p in out.rglob("events.out.tfevents.*"))
+    assert len(events) == 2 and events[0].startswith("baseline") and events[1].startswith("high-lr")

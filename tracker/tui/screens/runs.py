@@ -15,17 +15,17 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from ...records import RunInfo
 from ..filters import FilterError, FilterRow, Predicate, compile_filter
 from ..loader import spark_texts
-from ..messages import RunsEdited, RunsLoaded, SparksLoaded
+from ..messages import RunsLoaded, SparksLoaded
 from ..widgets.runs_table import RunsTable
 from .base import BaseScreen, one_line
 from .columns import ColumnsScreen, default_columns
-from .dialogs import ConfirmScreen, PromptScreen
+from .run_edits import RunEditsMixin
 
 LIVE_MIN_INTERVAL = 1.0  # seconds between run-list reloads; more when a reload is slow
 GROUPS = (None, "project", "group")
 
 
-class RunsScreen(BaseScreen):
+class RunsScreen(RunEditsMixin, BaseScreen):
     """Every run in the store; the starting screen."""
 
     BINDINGS = [
@@ -41,6 +41,7 @@ class RunsScreen(BaseScreen):
         Binding("t", "tags", "Tags"),
         Binding("n", "notes", "Note"),
         Binding("d,delete", "delete", "Delete"),
+        Binding("x", "export", "Export"),
         Binding("a", "select_all", "Select all", show=False),
         Binding("escape", "clear_selection", "Clear selection", show=False),
     ]
@@ -271,64 +272,6 @@ class RunsScreen(BaseScreen):
                    [c.arg for c in table.columns_spec if c.kind == "config"])
         self.app.push_screen(ColumnsScreen(self.all_runs, *current), chosen)
 
-    def _prompt_edit(self, title: str, value: str, edit: str) -> None:
-        ids = self.targets()
-        if not ids:
-            return
-
-        def done(text: str | None) -> None:
-            if text is not None:
-                self.edit_runs(edit, ids, text)
-
-        self.app.push_screen(PromptScreen(title, value), done)
-
-    def action_rename(self) -> None:
-        key = self.table.cursor_row_key()
-        if key:
-            run = self.table.runs_by_id[key]
-            self.app.push_screen(PromptScreen("Rename run", run.name),
-                                 lambda text: text and self.edit_runs("rename", [key], text))
-
-    def action_tags(self) -> None:
-        ids = self.targets()
-        value = ", ".join(self.table.runs_by_id[ids[0]].tags) if len(ids) == 1 else ""
-        self._prompt_edit(f"Tags for {len(ids)} run(s), comma-separated", value, "tags")
-
-    def action_notes(self) -> None:
-        ids = self.targets()
-        value = self.table.runs_by_id[ids[0]].notes or "" if len(ids) == 1 else ""
-        self._prompt_edit(f"Note for {len(ids)} run(s)", value, "notes")
-
-    def action_delete(self) -> None:
-        ids = self.targets()
-        if not ids:
-            return
-        names = ", ".join(self.table.runs_by_id[i].name for i in ids[:5])
-        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-        question = f"Delete {len(ids)} run(s): {names}{more}? This cannot be undone."
-        self.app.push_screen(ConfirmScreen(question),
-                             lambda yes: yes and self.edit_runs("delete", ids, ""))
-
-    @work(thread=True, group="edit", exit_on_error=False)
-    def edit_runs(self, edit: str, run_ids: list[str], text: str) -> None:
-        with self.tracker.open_store() as store:
-            if edit == "rename":
-                store.rename_run(run_ids[0], text)
-            elif edit == "tags":
-                tags = [t.strip() for t in text.split(",") if t.strip()]
-                for run_id in run_ids:
-                    store.set_tags(run_id, tags)
-            elif edit == "notes":
-                for run_id in run_ids:
-                    store.set_notes(run_id, text or None)
-            elif edit == "delete":
-                store.delete_runs(run_ids)
-        self.post_message(RunsEdited(f"{edit}: {len(run_ids)} run(s)"))
-
-    def on_runs_edited(self, message: RunsEdited) -> None:
-        self.notify(message.summary)
-        self.load_runs()
-
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Screen actions offered in the command palette."""
         for title, help_text, action in (
@@ -336,6 +279,8 @@ class RunsScreen(BaseScreen):
             ("Group runs", "Cycle grouping: none, project, group", self.action_group),
             ("Choose columns", "Pick metric and config columns", self.action_columns),
             ("Delete runs", "Delete the selected runs (asks first)", self.action_delete),
+            ("Export to TensorBoard", "Write the selected runs to a TensorBoard logdir",
+             self.action_export),
             ("Select all shown runs", "Select every run that passes the filter",
              self.action_select_all),
         ):
