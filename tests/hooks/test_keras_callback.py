@@ -262,3 +262,23 @@ def test_a_dataset_of_unknown_length_keeps_steps_contiguous(db_path) -> None:
     # Keras begins a sixth batch that runs out of data; it must not leave a gap in the steps.
     assert store.series(run.id, "train/loss").steps.tolist() == list(range(10))
     assert store.series(run.id, "epoch/loss").steps.tolist() == [4, 9]
+
+
+def test_batch_metrics_reach_the_store_during_an_epoch(db_path) -> None:
+    seen: dict[int, int] = {}
+
+    class Reader(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):  # after TrackerCallback's own
+            if batch in (70, 150):
+                run.flush()
+                with tracker.open_store(db_path) as store:
+                    seen[batch] = len(store.series(run.id, "train/loss"))
+
+    run = tracker.init("keras-test", db=db_path)
+    x, y = _data(8 * 160)
+    _residual_model().fit(x, y, batch_size=8, epochs=1, verbose=0,
+                          callbacks=[TrackerCallback(run), Reader()])
+    run.finish()
+    assert 64 <= seen[70] <= 70 and 128 <= seen[150] <= 150  # logged in bulk, not at epoch end
+    store = tracker.open_store(db_path)
+    assert store.series(run.id, "train/loss").steps.tolist() == list(range(160))

@@ -21,12 +21,15 @@ import warnings
 from typing import Any
 
 import keras
+import numpy as np
 
 from .keras_graph import layer_graph, op_graph
 from .keras_profile import ProfilerWindow, check_window
 
 __all__ = ["TrackerCallback"]
 
+DRAIN_EVERY = 64  # queued batches logged at once...
+DRAIN_AFTER_S = 0.5  # ...or sooner, so a live view lags by half a second at most
 _FIT_ARGS = ("batch_size", "epochs", "initial_epoch", "steps_per_epoch", "validation_split",
              "validation_steps", "validation_batch_size", "validation_freq", "shuffle")
 
@@ -95,7 +98,9 @@ class TrackerCallback(keras.callbacks.Callback):
         self.want_op_graph = op_graph
         self.op_graph_signature = op_graph_signature
         self.profile_batches = profile_batches
-        self._queue: collections.deque[tuple[int, dict[str, Any]]] = collections.deque()
+        # (step, wall, keys, values) per logged batch, logged in bulk by the training thread
+        self._queue: collections.deque[tuple[int, float, tuple[str, ...], tuple[Any, ...]]] = (
+            collections.deque())
         # metric names -> ('train/<name>'..., all numbers): no string formatting per batch
         self._keys: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
         self._base: int | None = None  # step of batch 0 of the current epoch
@@ -130,7 +135,8 @@ class TrackerCallback(keras.callbacks.Callback):
         self._last_batch = -1
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self._queue:
+        queue = self._queue
+        if queue and (len(queue) >= DRAIN_EVERY or time.time() - queue[0][1] > DRAIN_AFTER_S):
             self._drain()
         if self._pending:  # a profile window or a graph still to take: off the common path
             if self._profiler is not None and not self._profiler.done:
@@ -154,10 +160,12 @@ class TrackerCallback(keras.callbacks.Callback):
                 entry = self._keys[names] = (tuple(f"train/{n}" for n in names), numeric)
             keys, numeric = entry
             if numeric:
-                self._queue.append((step, dict(zip(keys, logs.values()))))
+                self._queue.append((step, time.time(), keys, tuple(logs.values())))
             else:
-                self._queue.append((step, {k: v for k, v in zip(keys, logs.values())
-                                           if _is_number(v)}))
+                kept = [(k, v) for k, v in zip(keys, logs.values()) if _is_number(v)]
+                if kept:
+                    names, values = zip(*kept)
+                    self._queue.append((step, time.time(), names, values))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._drain()  # Keras has waited for every batch callback before calling this
@@ -198,12 +206,26 @@ class TrackerCallback(keras.callbacks.Callback):
         return (self._base or 0) + batch
 
     def _drain(self) -> None:
-        """Log the queued batch metrics (training thread only: the run is not thread-safe)."""
-        queue, log = self._queue, self.run.log
+        """Log the queued batch metrics (training thread only: the run is not thread-safe).
+
+        One ``log_series`` per key for the whole queue: about 10x cheaper per point than a
+        ``log()`` per batch, which matters when a batch takes a fraction of a millisecond.
+        """
+        queue = self._queue
+        groups: dict[tuple[str, ...], tuple[list[int], list[float], list[tuple[Any, ...]]]] = {}
+        while queue:
+            step, wall, keys, values = queue.popleft()
+            group = groups.get(keys)
+            if group is None:
+                group = groups[keys] = ([], [], [])
+            group[0].append(step)
+            group[1].append(wall)
+            group[2].append(values)
         try:
-            while queue:
-                step, metrics = queue.popleft()
-                log(metrics, step)
+            for keys, (steps, walls, rows) in groups.items():
+                table = np.array(rows, dtype=np.float64).reshape(len(rows), len(keys))
+                for column, key in enumerate(keys):
+                    self.run.log_series(key, steps, table[:, column], walls)
         except Exception as exc:
             self._warn("metrics", f"could not log metrics: {type(exc).__name__}: {exc}")
 
