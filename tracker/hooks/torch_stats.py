@@ -39,20 +39,20 @@ def total_norm(parts: list[torch.Tensor]) -> torch.Tensor:
 
 def activation_stats(x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Mean, std and fractions of zeros / NaN / Inf of one activation, as 0-d tensors."""
-    x = x.detach()
-    if not x.is_floating_point():
-        x = x.float()
-    flat = x.reshape(-1)
+    flat = x.detach().reshape(-1)
+    xf = flat if flat.dtype in (torch.float32, torch.float64) else flat.float()  # fp16: no overflow
     n = max(flat.numel(), 1)
-    xf = flat.float()
-    stats = {
-        "mean": xf.mean(),
-        "std": xf.std() if flat.numel() > 1 else torch.zeros((), device=flat.device),
-        "zeros": (flat == 0).sum() / n,
-        "nan": torch.isnan(flat).sum() / n,
-        "inf": torch.isinf(flat).sum() / n,
+    if flat.numel() > 1:
+        std, mean = torch.std_mean(xf)
+    else:
+        std, mean = torch.zeros((), device=flat.device), xf.float().mean()
+    return {
+        "mean": mean,
+        "std": std,
+        "zeros": torch.count_nonzero(flat == 0) / n,
+        "nan": torch.count_nonzero(torch.isnan(xf)) / n,
+        "inf": torch.count_nonzero(torch.isinf(xf)) / n,
     }
-    return stats
 
 
 def packed_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
