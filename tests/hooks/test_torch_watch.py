@@ -265,3 +265,21 @@ def test_watch_needs_a_run_and_a_module(db_path) -> None:
     with pytest.raises(ValueError, match="log_every"):
         watch(Net(), run, log_every=0)
     run.finish()
+
+
+def test_an_error_inside_a_hook_never_stops_training(db_path, monkeypatch, capfd) -> None:
+    from tracker.hooks import torch_watch
+
+    def broken(x: torch.Tensor, bins: int) -> torch.Tensor:
+        raise RuntimeError("simulated statistics bug")
+
+    monkeypatch.setattr(torch_watch, "packed_histogram", broken)  # used in the backward hook
+    model = Net()
+    run = tracker.init("watch", db=db_path)
+    watcher = watch(model, run, log_every=1, weights=False, graph=False)
+    losses = _train(model, run, 3)  # the loop goes on
+    assert len(losses) == 3 and watcher.closed
+    assert "simulated statistics bug" in capfd.readouterr().err
+    assert len(model._forward_pre_hooks) == 0
+    assert all(len(p._post_accumulate_grad_hooks or {}) == 0 for p in model.parameters())
+    run.finish()

@@ -117,6 +117,7 @@ class Watcher:
         self._grads: dict[str, torch.Tensor] = {}
         self._grad_hists: dict[str, torch.Tensor] = {}
         self._acts: dict[str, dict[str, torch.Tensor]] = {}
+        self._failed: BaseException | None = None  # an error inside a forward/backward hook
         if getattr(run, "disabled", False):
             self.closed = True  # a rank that does not log: no hooks, no cost
             return
@@ -129,6 +130,8 @@ class Watcher:
             return  # eval/inference passes (and our own graph capture) are not training steps
         self._busy = True
         try:
+            if self._failed is not None:
+                raise self._failed
             if self._record_step is not None:
                 self._finalize()
             elif self.pending.items:
@@ -167,12 +170,15 @@ class Watcher:
     def _grad_hook(self, name: str) -> Callable[[torch.Tensor], None]:
         def hook(p: torch.Tensor) -> None:
             g = p.grad
-            if g is None or g.is_sparse:
+            if g is None or g.is_sparse or self._failed is not None:
                 return
-            with torch.no_grad():  # later backward passes (accumulation) overwrite: last one wins
-                self._grads[name] = torch.linalg.vector_norm(g.detach()).float()
-                if self.histograms:
-                    self._grad_hists[name] = packed_histogram(g, self.bins)
+            try:
+                with torch.no_grad():  # later backward passes (accumulation) overwrite
+                    self._grads[name] = torch.linalg.vector_norm(g.detach()).float()
+                    if self.histograms:
+                        self._grad_hists[name] = packed_histogram(g, self.bins)
+            except Exception as exc:  # inside backward: note it, the next forward turns us off
+                self._failed = exc
 
         return hook
 
@@ -181,9 +187,13 @@ class Watcher:
             if name in self._acts:
                 return  # the first call of the step (a module used twice keeps its first output)
             t = _first_tensor(output)
-            if t is not None and not t.is_complex():
+            if t is None or t.is_complex() or self._failed is not None:
+                return
+            try:
                 with torch.no_grad():
                     self._acts[name] = activation_stats(t)
+            except Exception as exc:  # inside the model's forward: note it, never raise
+                self._failed = exc
 
         return hook
 
