@@ -99,9 +99,34 @@ def worker(reps: int, samples: int, batch: int, epochs: int, units: int) -> dict
     run.finish()
     steps = epochs * -(-samples // batch)
     logged = len(tracker.open_store(run.db_path).series(run.id, "train/loss"))
-    return {"times": times, "cpu": cpu, "main": main, "steps_per_fit": steps, "tracker_points_loss": logged,
-            "begin_us": hook_ns[0] / max(hook_ns[2], 1) / 1e3,
-            "end_us": hook_ns[1] / max(hook_ns[2], 1) / 1e3}
+    return {"times": times, "cpu": cpu, "main": main, "steps_per_fit": steps,
+            "tracker_points_loss": logged, "begin_us": hook_ns[0] / max(hook_ns[2], 1) / 1e3,
+            "end_us": hook_ns[1] / max(hook_ns[2], 1) / 1e3,
+            "isolated_cpu_us": isolated(model, work / "isolated.db")}
+
+
+def isolated(model: Any, db: Path, batches: int = 50_000) -> float:
+    """Process CPU per batch of the callback alone (hooks, bulk logging, the writer thread's
+    SQLite writes) driven by a loop that does nothing else: CPU time, so other jobs on the
+    machine barely move it."""
+    import tracker
+    from tracker.hooks.keras import TrackerCallback
+
+    run = tracker.init("bench-keras-isolated", db=db)
+    callback = TrackerCallback(run, log_every=1, graph=False)
+    callback.set_model(model)
+    callback.set_params({"epochs": 1, "steps": batches, "verbose": 0})
+    logs = {"accuracy": 0.5, "loss": 1.25}
+    c0 = time.process_time()
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    for i in range(batches):
+        callback.on_train_batch_begin(i)
+        callback.on_train_batch_end(i, logs)
+    callback.on_epoch_end(0, logs)
+    callback.on_train_end(logs)
+    run.finish()  # the writer thread has stored every point when this returns
+    return (time.process_time() - c0) / batches * 1e6
 
 
 def main() -> None:
@@ -137,6 +162,9 @@ def main() -> None:
         print(f"  time inside TrackerCallback per batch: {result['begin_us']:.1f} us in "
               f"on_train_batch_begin (training thread, logs the queue) + {result['end_us']:.1f} us"
               " in on_train_batch_end (a Keras worker thread on JAX)")
+        iso = result["isolated_cpu_us"]
+        print(f"  callback alone, all threads (hooks + bulk logging + SQLite writes): {iso:.1f} us"
+              f" CPU per batch = {iso / (med['plain'] / steps * 1e6) * 100:.1f}% of a plain batch")
         for config in CONFIGS:
             ms = med[config] / steps * 1e3
             ratio = med[config] / med["plain"]
