@@ -93,3 +93,15 @@ print(heavy)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_progress_is_reported_per_run(db_path: Path, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        run = tracker.init("p", name=name, db=db_path)
+        run.log({"x": 1.0})
+        run.finish()
+    calls: list[tuple[int, int, str]] = []
+
+    export_tensorboard(tmp_path / "tb", db=db_path, progress=lambda *a: calls.append(a))
+
+    assert calls == [(1, 2, "a"), (2, 2, "b")]
