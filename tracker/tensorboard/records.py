@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 try:  # optional C implementation: about 2x faster export
-    from google_crc32c import value as _fast_crc32c
+    import google_crc32c
+
+    # google-crc32c has its own pure-Python fallback when its C extension is missing: not fast
+    _fast_crc32c = google_crc32c.value if google_crc32c.implementation == "c" else None
 except ImportError:  # pragma: no cover - exercised by test_records through the fallback directly
     _fast_crc32c = None
 
