@@ -21,6 +21,7 @@ import numpy as np
 MAX_KEY_LENGTH = 256
 _KEY_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_JAX_TYPES: dict[type, bool] = {}  # concrete JAX array types met so far
 
 
 class Deferred:
@@ -76,6 +77,10 @@ def to_scalar(key: str, value: Any) -> float | Deferred:
         return value
     if t is int or t is bool:
         return _int_to_float(key, value)
+    if _JAX_TYPES.get(t):  # seen before: skip the isinstance chain (JAX logs every step)
+        if value.ndim:
+            _check_size(key, value.size, value.shape)
+        return Deferred(value, "jax")
     if isinstance(value, (float, int, np.integer, np.floating, np.bool_)):
         return float(value)
     if isinstance(value, np.ndarray):
@@ -133,6 +138,7 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
     jax = modules.get("jax")
     if jax is not None and isinstance(value, jax.Array):
         _check_size(key, value.size, value.shape)
+        _JAX_TYPES[type(value)] = True
         return Deferred(value, "jax")  # dispatch is async even on CPU: never block here
     tf = modules.get("tensorflow")
     if tf is not None and isinstance(value, (tf.Tensor, tf.Variable)):
@@ -177,8 +183,13 @@ def _resolve_batch(kind: str, handles: list[Any]) -> list[float]:
                 result[i] = float(v)
         return result
     if kind == "jax":
-        jax = sys.modules["jax"]
-        return [float(np.asarray(v).reshape(())) for v in jax.device_get(handles)]
+        # Start every device-to-host copy, then read: one wait overall, and on CPU np.asarray
+        # is ~1.7 µs a value where jax.device_get(list) took ~15 µs.
+        for h in handles:
+            copy = getattr(h, "copy_to_host_async", None)
+            if copy is not None:
+                copy()
+        return [float(np.asarray(h).reshape(())) for h in handles]
     return [float(np.asarray(h).reshape(())) for h in handles]
 
 
