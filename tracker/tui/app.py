@@ -49,7 +49,17 @@ class TrackerApp(App[None]):
         from .screens.runs import RunsScreen
 
         self.theme = DARK
+        self._pin_console_size()
         self.push_screen(RunsScreen())
+
+    def on_resize(self) -> None:
+        self._pin_console_size()
+
+    def _pin_console_size(self) -> None:
+        # Rich asks the terminal for its size (3 system calls) every time a cell is measured;
+        # a 10k-run table measures 100k+ cells. Textual passes widths explicitly, so the console
+        # only needs to know the current size.
+        self.console.size = (self.size.width, self.size.height)
 
     def action_help(self) -> None:
         from .screens.dialogs import HelpScreen

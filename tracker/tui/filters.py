@@ -35,9 +35,9 @@ class FilterRow:
     config: dict[str, Any]
 
     @classmethod
-    def of(cls, run: RunInfo) -> FilterRow:
-        """Prepare ``run`` (flattens its config once)."""
-        return cls(run, flatten(run.config))
+    def of(cls, run: RunInfo, config: dict[str, Any] | None = None) -> FilterRow:
+        """Prepare ``run``; ``config`` is its flattened config if the caller has it."""
+        return cls(run, flatten(run.config) if config is None else config)
 
     def field(self, name: str) -> Any:
         """The value a name in a filter stands for, or None when the run has none."""
@@ -92,6 +92,11 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 _SHORTCUTS = ("tag", "project", "group", "status", "name")
 
 
+def match_all(row: FilterRow) -> bool:
+    """The empty filter (callers may skip preparing rows for it)."""
+    return True
+
+
 def compile_filter(source: str) -> Predicate:
     """Compile a filter; an empty one matches every run.
 
@@ -100,7 +105,7 @@ def compile_filter(source: str) -> Predicate:
     """
     tokens = _tokenize(source)
     if not tokens:
-        return lambda row: True
+        return match_all
     parser = _Parser(tokens)
     pred = parser.expression()
     if parser.pos < len(tokens):

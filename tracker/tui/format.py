@@ -20,6 +20,8 @@ SPARK_GLYPHS = np.array(list("▁▂▃▄▅▆▇█"))
 def clean(value: Any, *, multiline: bool = False) -> str:
     """``value`` as text with every terminal control character replaced by a visible mark."""
     text = "" if value is None else str(value)
+    if text.isprintable():  # the common case, checked in C: nothing to replace
+        return text
     if multiline:
         return _CONTROL.sub("\ufffd", text)
     return _CONTROL_LINE.sub(lambda m: "⏎" if m.group() == "\n" else "\ufffd", text)

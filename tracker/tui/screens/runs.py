@@ -13,7 +13,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ...records import RunInfo
-from ..filters import FilterError, FilterRow, Predicate, compile_filter
+from ..filters import FilterError, FilterRow, Predicate, compile_filter, match_all
 from ..loader import spark_texts
 from ..messages import RunsLoaded, SparksLoaded
 from ..widgets.runs_table import RunsTable
@@ -49,7 +49,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.all_runs: list[RunInfo] = []
-        self.predicate: Predicate = lambda row: True
+        self.predicate: Predicate = match_all
         self.filter_error = ""
         self.loaded = False
         self._filter_timer: Timer | None = None
@@ -89,6 +89,9 @@ class RunsScreen(RunEditsMixin, BaseScreen):
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         table = self.table
         self.all_runs = message.runs
+        if self.loaded and self.app.screen is not self:
+            self._live_timer = None  # shown again, it reloads (see on_screen_resume)
+            return
         if not self.loaded:
             self.loaded = True
             table.loading = False
@@ -102,9 +105,23 @@ class RunsScreen(RunEditsMixin, BaseScreen):
             table.update_runs(shown)
         self.request_sparks(refresh_running=True)
         self.show_status()
-        if self.tracker.live:
-            delay = max(LIVE_MIN_INTERVAL, 10 * message.elapsed)  # reloads take <10% of a core
+        self._schedule_reload(message.elapsed)
+
+    def _schedule_reload(self, elapsed: float) -> None:
+        # Under another screen the table stays as it is: a background screen's repaint would
+        # repaint the whole screen on top. It catches up when it is shown again.
+        if self.tracker.live and self.app.screen is self:
+            delay = max(LIVE_MIN_INTERVAL, 10 * elapsed)  # reloads take <10% of a core
             self._live_timer = self.set_timer(delay, self.load_runs)
+        else:
+            self._live_timer = None
+
+    def on_screen_resume(self) -> None:
+        if self.loaded and self.tracker.live and self._live_timer is None:
+            self.load_runs()
+
+    def on_runs_table_filled(self, event: RunsTable.Filled) -> None:
+        self.show_status()
 
     def on_sparks_loaded(self, message: SparksLoaded) -> None:
         for run_id, glyphs in message.sparks.items():
@@ -133,7 +150,10 @@ class RunsScreen(RunEditsMixin, BaseScreen):
     def visible(self, runs: list[RunInfo]) -> list[RunInfo]:
         """The runs that pass the filter."""
         pred = self.predicate
-        return [r for r in runs if pred(FilterRow.of(r))]
+        if pred is match_all:
+            return list(runs)
+        flat = self.table.flat_config
+        return [r for r in runs if pred(FilterRow.of(r, flat(r)))]
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
@@ -168,7 +188,9 @@ class RunsScreen(RunEditsMixin, BaseScreen):
 
     def show_status(self) -> None:
         table = self.table
-        parts = [f"{table.row_count} of {len(self.all_runs)} runs"]
+        parts = [f"{table.row_count + table.pending_count} of {len(self.all_runs)} runs"]
+        if table.pending_count:
+            parts.append(f"adding {table.pending_count}…")
         if table.selected:
             parts.append(f"{len(table.selected)} selected")
         if table.sort_column:

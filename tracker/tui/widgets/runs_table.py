@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
+from rich.cells import cell_len
+from rich.measure import Measurement
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -20,12 +23,20 @@ STATUS_STYLE = {"running": "bold green", "finished": "", "failed": "red", "crash
                 "killed": "yellow"}
 STATUS_MARK = {"running": "●", "finished": "✓", "failed": "✗", "crashed": "✗", "killed": "■"}
 SELECTED_MARK = "◆"
+FIRST_ROWS = 300  # rows added before the first paint (a 200-line terminal shows them all)
+ROWS_PER_CHUNK = 1000  # rows added per repaint after that
 
 
 class Cell(Text):
     """A table cell that carries the value it sorts by (numbers before text, missing last)."""
 
     sort_key: tuple
+
+    def __rich_measure__(self, console: Any, options: Any) -> Measurement:
+        # One line, no wrapping: its width is its length. Rich's general measure splits the
+        # text into words, and the table measures every cell of every run on first paint.
+        width = cell_len(self.plain)
+        return Measurement(width, width)
 
 
 def cell(text: str, sort: Any = None, style: str = "", justify: str | None = None) -> Cell:
@@ -59,8 +70,9 @@ class Column:
                                                  "duration": "time"}.get(self.kind, self.kind)
 
 
-BASE_COLUMNS = [Column(k) for k in
-                ("sel", "status", "project", "name", "group", "tags", "started", "duration", "step")]
+# Metrics come right after the step so that they stay in view on an 80-column terminal.
+LEAD_COLUMNS = [Column(k) for k in ("sel", "status", "name", "project", "step")]
+TAIL_COLUMNS = [Column(k) for k in ("group", "tags", "started", "duration")]
 
 
 class RunsTable(DataTable):
@@ -70,6 +82,9 @@ class RunsTable(DataTable):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
+
+    class Filled(Message):
+        """Every run of the last ``fill`` is in the table."""
 
     class SortChanged(Message):
         """The user sorted by a column (header click)."""
@@ -81,37 +96,67 @@ class RunsTable(DataTable):
     def __init__(self, clock: Callable[[], float], **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.clock = clock
-        self.columns_spec: list[Column] = list(BASE_COLUMNS)
+        self.columns_spec: list[Column] = [*LEAD_COLUMNS, *TAIL_COLUMNS]
         self.selected: set[str] = set()
         self.sparks: dict[tuple[str, str], str] = {}  # (run id, metric) -> glyphs
         self.runs_by_id: dict[str, RunInfo] = {}
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.group_by: str | None = None  # None | "project" | "group"
+        self._flat: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, RunInfo] = {}  # runs of the last fill still to be added
+        self._generation = 0
+        self._cursor_run: str | None = None
 
     # -- building --------------------------------------------------------------------------------
     def set_columns(self, metrics: list[str], config: list[str]) -> None:
         """Choose the metric and config columns (rebuild with ``fill`` afterwards)."""
-        self.columns_spec = [*BASE_COLUMNS, *(Column("metric", m) for m in metrics),
-                             *(Column("config", c) for c in config)]
+        self.columns_spec = [*LEAD_COLUMNS, *(Column("metric", m) for m in metrics),
+                             *(Column("config", c) for c in config), *TAIL_COLUMNS]
 
     def fill(self, runs: list[RunInfo]) -> None:
-        """Show exactly ``runs`` (a rebuild: used on first load, filter and column changes)."""
-        current = self.cursor_row_key()
+        """Show exactly ``runs`` (a rebuild: used on first load, filter and column changes).
+
+        The first rows go in at once and the rest in chunks after each repaint, so the screen
+        is drawn and answers keys while thousands of rows are still being added.
+        """
+        self._cursor_run = self.cursor_row_key() or self._cursor_run
         self.clear(columns=True)
         for col in self.columns_spec:
             self.add_column(Text(col.label, style="bold"), key=col.key)
-        self.runs_by_id = {r.id: r for r in runs}
-        for run in runs:
-            self.add_row(*self.cells(run), key=run.id)
+        self.runs_by_id = {}
+        self._pending = {r.id: r for r in runs}
+        self._generation += 1
+        self._add_pending(self._generation, FIRST_ROWS)
+
+    @property
+    def pending_count(self) -> int:
+        """Runs of the last ``fill`` not added to the table yet."""
+        return len(self._pending)
+
+    def _add_pending(self, generation: int, count: int = ROWS_PER_CHUNK) -> None:
+        if generation != self._generation:
+            return  # a newer fill took over
+        for run_id in list(islice(self._pending, count)):
+            run = self._pending.pop(run_id)
+            self.runs_by_id[run_id] = run
+            self.add_row(*self.cells(run), key=run_id)
+        if self._pending:
+            self.call_after_refresh(self._add_pending, generation)
+            return
         self.apply_sort()
+        current = self._cursor_run
         if current is not None and current in self.runs_by_id:
             self.move_cursor(row=self.get_row_index(current))
+        self.post_message(self.Filled())
 
     def update_runs(self, runs: list[RunInfo]) -> bool:
         """Update changed cells of shown runs and add ``runs`` not shown yet; True if rows came."""
         added = False
         for run in runs:
+            if run.id in self._pending:  # not added yet: it goes in with its newest values
+                self._pending[run.id] = run
+                continue
             old = self.runs_by_id.get(run.id)
             self.runs_by_id[run.id] = run
             if old is None:
@@ -130,6 +175,7 @@ class RunsTable(DataTable):
     def remove_runs(self, run_ids: list[str]) -> None:
         """Drop rows (deleted runs)."""
         for run_id in run_ids:
+            self._pending.pop(run_id, None)
             if run_id in self.runs_by_id:
                 del self.runs_by_id[run_id]
                 self.remove_row(run_id)
@@ -163,12 +209,19 @@ class RunsTable(DataTable):
                 spark = self.sparks.get((run.id, col.arg), "")
                 out.append(cell(f"{number(value):>9} {spark:<8}", value))
             else:
-                flat = flatten(run.config) if flat is None else flat
+                flat = self.flat_config(run) if flat is None else flat
                 value = flat.get(col.arg)
                 text = "" if value is None else (number(value) if isinstance(value, float)
                                                  else str(value))
                 out.append(cell(text, value if isinstance(value, (int, float)) else text))
         return out
+
+    def flat_config(self, run: RunInfo) -> dict[str, Any]:
+        """A run's flattened config, computed once per run (configs do not change)."""
+        flat = self._flat.get(run.id)
+        if flat is None:
+            flat = self._flat[run.id] = flatten(run.config)
+        return flat
 
     def set_spark(self, run_id: str, metric: str, glyphs: str) -> None:
         """Show a sparkline beside a run's last value of ``metric``."""
@@ -205,8 +258,8 @@ class RunsTable(DataTable):
     def apply_sort(self) -> None:
         """Re-apply the current grouping and sort (after rows came or values changed)."""
         columns = [c for c in (self.group_by, self.sort_column) if c]
-        if not columns or not self.row_count:
-            return
+        if not columns or not self.row_count or self._pending:
+            return  # while rows are still coming, the last chunk sorts
         group = self.group_by
 
         def key(values: Any) -> tuple:
