@@ -124,3 +124,39 @@ def test_the_example_runs_and_logs_graph_and_profile(db_path: Path) -> None:
     (profile,) = store.profiles(info.id)
     assert (profile.step_from, profile.step_to) == (20, 25) and profile.op_count > 0
     assert info.last["epoch/val_accuracy"] > 0
+
+
+SCHEDULE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras
+    import tracker
+    from tracker.hooks.keras import TrackerCallback
+
+    run = tracker.init("schedule", db=sys.argv[1])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=0.8), loss="mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 2), "float32"), batch_size=4, epochs=2,
+              verbose=0, callbacks=[TrackerCallback(run, log_every=0)])
+    run.finish()
+    print(json.dumps({"run": run.id, "tensorflow_loaded": "tensorflow" in sys.modules}))
+    """
+)
+
+
+def test_a_learning_rate_schedule_on_jax_is_described_without_tensorflow(db_path: Path) -> None:
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run([sys.executable, "-c", SCHEDULE_SCRIPT, str(db_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["tensorflow_loaded"] is False  # Keras's get_config() would have loaded it
+    store = tracker.open_store(db_path)
+    optimizer = store.run(result["run"]).config["keras"]["optimizer"]
+    assert optimizer["class"] == "Adam" and optimizer["beta_1"] == pytest.approx(0.8)
+    assert optimizer["learning_rate"]["class"] == "ExponentialDecay"
+    assert optimizer["learning_rate"]["decay_rate"] == 0.5
+    # The schedule is evaluated at each epoch end: 2 steps per epoch halve it each epoch.
+    assert store.series(result["run"], "epoch/lr").values.tolist() == pytest.approx([0.05, 0.025])

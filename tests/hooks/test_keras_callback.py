@@ -282,3 +282,20 @@ def test_batch_metrics_reach_the_store_during_an_epoch(db_path) -> None:
     assert 64 <= seen[70] <= 70 and 128 <= seen[150] <= 150  # logged in bulk, not at epoch end
     store = tracker.open_store(db_path)
     assert store.series(run.id, "train/loss").steps.tolist() == list(range(160))
+
+
+def test_optimizer_settings_read_from_attributes_match_get_config() -> None:
+    from tracker.hooks import keras_config
+
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9)
+    for optimizer in (keras.optimizers.Adam(schedule, beta_1=0.8),
+                      keras.optimizers.SGD(schedule, momentum=0.5, nesterov=True)):
+        full = keras_config.optimizer_config(optimizer)  # TensorFlow is loaded: get_config()
+        assert full["learning_rate"] == {"class": "ExponentialDecay", "initial_learning_rate": 1e-3,
+                                         "decay_steps": 10, "decay_rate": 0.9, "staircase": False,
+                                         "name": "ExponentialDecay"}
+        # The TensorFlow-free path (JAX/torch backends) agrees on every setting it reads.
+        from_attributes = keras_config._settings_from_attributes(optimizer)
+        assert {"name", "ema_momentum"} <= set(from_attributes) and len(from_attributes) >= 5
+        for key, value in from_attributes.items():
+            assert full[key] == (pytest.approx(value) if isinstance(value, float) else value), key

@@ -14,7 +14,6 @@ never TensorFlow on the JAX or torch backends.
 from __future__ import annotations
 
 import collections
-import sys
 import threading
 import time
 import warnings
@@ -23,6 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .keras_config import fit_config, is_number
 from .keras_graph import layer_graph, op_graph
 from .keras_profile import ProfilerWindow, check_window
 
@@ -30,8 +30,6 @@ __all__ = ["TrackerCallback"]
 
 DRAIN_EVERY = 64  # queued batches logged at once...
 DRAIN_AFTER_S = 0.5  # ...or sooner, so a live view lags by half a second at most
-_FIT_ARGS = ("batch_size", "epochs", "initial_epoch", "steps_per_epoch", "validation_split",
-             "validation_steps", "validation_batch_size", "validation_freq", "shuffle")
 
 
 class TrackerCallback(keras.callbacks.Callback):
@@ -156,13 +154,13 @@ class TrackerCallback(keras.callbacks.Callback):
             names = tuple(logs)
             entry = self._keys.get(names)
             if entry is None:  # once per set of metric names (racing threads write the same)
-                numeric = all(_is_number(v) for v in logs.values())
+                numeric = all(is_number(v) for v in logs.values())
                 entry = self._keys[names] = (tuple(f"train/{n}" for n in names), numeric)
             keys, numeric = entry
             if numeric:
                 self._queue.append((step, time.time(), keys, tuple(logs.values())))
             else:
-                kept = [(k, v) for k, v in zip(keys, logs.values()) if _is_number(v)]
+                kept = [(k, v) for k, v in zip(keys, logs.values()) if is_number(v)]
                 if kept:
                     names, values = zip(*kept)
                     self._queue.append((step, time.time(), names, values))
@@ -173,13 +171,13 @@ class TrackerCallback(keras.callbacks.Callback):
         metrics: dict[str, Any] = {"epoch": epoch, "epoch/time_s": time.perf_counter()
                                    - self._epoch_start}
         for name, value in (logs or {}).items():
-            if _is_number(value):
+            if is_number(value):
                 metrics[f"epoch/{name}"] = value
         lr = self._learning_rate()
         if lr is not None:
             metrics["epoch/lr"] = lr
         self._guard("metrics", self.run.log, metrics, step)
-        self._last_epoch_logs = {k: v for k, v in (logs or {}).items() if _is_number(v)}
+        self._last_epoch_logs = {k: v for k, v in (logs or {}).items() if is_number(v)}
         if self.want_graph and not self._graph_done:
             self._guard("graph", self._log_graphs)
         if self.histogram_every and (epoch + 1) % self.histogram_every == 0:
@@ -197,7 +195,7 @@ class TrackerCallback(keras.callbacks.Callback):
         if self._profiler is not None and self._profiler.active:
             self._guard("profile", self._finish_profile)
         summary = dict(self._last_epoch_logs)
-        summary.update({k: v for k, v in (logs or {}).items() if _is_number(v)})
+        summary.update({k: v for k, v in (logs or {}).items() if is_number(v)})
         if summary:
             self._guard("summary", lambda: self.run.set_summary(**summary))
 
@@ -242,19 +240,8 @@ class TrackerCallback(keras.callbacks.Callback):
             return None
 
     def _log_config(self) -> None:
-        model = self.model
-        section: dict[str, Any] = {"backend": keras.backend.backend()}
-        section["fit"] = _fit_arguments(self.params)
-        optimizer = getattr(model, "optimizer", None)
-        if optimizer is not None:
-            section["optimizer"] = _optimizer_config(optimizer)
-        loss = getattr(model, "loss", None)
-        if loss is not None:
-            section["loss"] = _name_of(loss)
-        section["model"] = {"name": model.name, "class": type(model).__name__}
-        if getattr(model, "built", False):
-            section["model"]["params"] = int(model.count_params())
-        self.run.update_config({"keras": section})
+        self.run.update_config({"keras": fit_config(self.model, self.params,
+                                                    keras.backend.backend())})
 
     def _log_graphs(self) -> None:
         self._graph_done = True
@@ -294,59 +281,4 @@ class TrackerCallback(keras.callbacks.Callback):
         if what not in self._warned:
             self._warned.add(what)
             warnings.warn(f"tracker: {message}", RuntimeWarning, stacklevel=3)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) or (
-        hasattr(value, "shape") and getattr(value, "ndim", 1) == 0
-    )
-
-
-def _fit_arguments(params: dict[str, Any] | None) -> dict[str, Any]:
-    """fit()'s settings: Keras hands callbacks only epochs/steps, so read the rest from fit()."""
-    out: dict[str, Any] = {}
-    if params:
-        out["epochs"] = params.get("epochs")
-        out["steps_per_epoch"] = params.get("steps")
-    frame = sys._getframe(1)
-    for _ in range(12):  # fit() -> CallbackList.on_train_begin -> ... -> here
-        frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            break
-        if frame.f_code.co_name == "fit" and "epochs" in frame.f_locals:
-            local = frame.f_locals
-            for name in _FIT_ARGS:
-                value = local.get(name)
-                if value is not None and (out.get(name) is None):
-                    out[name] = value if isinstance(value, (int, float, bool, str)) else str(value)
-            iterator = local.get("epoch_iterator")
-            size = getattr(iterator, "_batch_size", None) if iterator is not None else None
-            if out.get("batch_size") is None and isinstance(size, int):
-                out["batch_size"] = size
-            break
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def _optimizer_config(optimizer: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"class": type(optimizer).__name__}
-    try:
-        config = optimizer.get_config()
-    except Exception:
-        config = {}
-    for key, value in config.items():
-        if isinstance(value, dict):  # a learning-rate schedule: keep its class and settings
-            value = {"class": value.get("class_name"), **value.get("config", {})}
-        if value is not None:
-            out[key] = value
-    return out
-
-
-def _name_of(obj: Any) -> Any:
-    if isinstance(obj, (str, int, float)):
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): _name_of(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_name_of(v) for v in obj]
-    return getattr(obj, "name", None) or getattr(obj, "__name__", None) or type(obj).__name__
 
