@@ -17,6 +17,9 @@ from tracker.errors import NoActiveRunError  # noqa: E402
 from tracker.hooks.keras import TrackerCallback  # noqa: E402
 from tracker.hooks.keras_graph import edges_from_config, layer_graph  # noqa: E402
 
+# Keras fixes its backend at first import; the other backends are tested in subprocesses.
+assert keras.backend.backend() == "tensorflow", "keras was imported with another KERAS_BACKEND"
+
 
 def _residual_model() -> keras.Model:
     inp = keras.Input((8,), name="x")
@@ -249,6 +252,7 @@ def test_a_nested_model_is_one_node_that_owns_its_parameters() -> None:
         assert graph.total_params == model.count_params() == (4 * 6 + 6) + (6 * 5 + 5) + 12
 
 
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")  # Keras's, and expected here
 def test_a_dataset_of_unknown_length_keeps_steps_contiguous(db_path) -> None:
     import tensorflow as tf
 
