@@ -9,6 +9,7 @@ indexing (which syncs to learn the result size). Reading happens later, off the 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +43,16 @@ def activation_stats(x: torch.Tensor) -> dict[str, torch.Tensor]:
     flat = x.detach().reshape(-1)
     xf = flat if flat.dtype in (torch.float32, torch.float64) else flat.float()  # fp16: no overflow
     n = max(flat.numel(), 1)
-    if flat.numel() > 1:
-        std, mean = torch.std_mean(xf)
-    else:
-        std, mean = torch.zeros((), device=flat.device), xf.float().mean()
+    # sum and dot: one fast pass each (torch.std_mean is 10x slower on CPU); var = E[x²] - mean²
+    # is plenty for monitoring (clamped at 0 against rounding), unbiased like torch.std
+    mean = xf.sum() / n
+    square = torch.dot(xf, xf) / n
+    var = (square - mean * mean).clamp_(min=0) * (n / max(n - 1, 1))
+    std = var.sqrt()
     return {
         "mean": mean,
         "std": std,
-        "zeros": torch.count_nonzero(flat == 0) / n,
+        "zeros": (flat.numel() - torch.count_nonzero(flat)) / n,  # NaN counts as non-zero
         "nan": torch.count_nonzero(torch.isnan(xf)) / n,
         "inf": torch.count_nonzero(torch.isinf(xf)) / n,
     }
@@ -89,6 +92,23 @@ def device_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
     return torch.cat((head, counts[:bins]))
 
 
+_SCRATCH_MAX = 1 << 24  # elements; larger tensors get a temporary instead of a kept buffer
+_local = threading.local()
+
+
+def scratch(name: str, dtype: torch.dtype, n: int) -> torch.Tensor:
+    """A reused CPU buffer of ``n`` elements (per thread), grown as needed."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {}
+    buf = buffers.get(name)
+    if buf is None or buf.numel() < n:
+        buf = torch.empty(n, dtype=dtype)
+        if n <= _SCRATCH_MAX:
+            buffers[name] = buf
+    return buf[:n]
+
+
 def _cpu_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
     """The CPU version: no device to wait for, so read min/max and skip the masking passes.
 
@@ -108,8 +128,13 @@ def _cpu_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
             return empty
         lo, hi = (float(v) for v in torch.aminmax(flat))
     lo_e, hi_e = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
-    # one temporary, scaled in place, int32: 3.5x faster than the obvious expression
-    idx = torch.sub(flat, lo_e).mul_(bins / (hi_e - lo_e)).to(torch.int32).clamp_(0, bins - 1)
+    # Into reused buffers, scaled in place: a fresh 1 MB temporary costs a page fault per page
+    # (0.4 ms), more than the binning itself.
+    n = flat.numel()
+    scaled = torch.sub(flat, lo_e, out=scratch(f"hist_{flat.dtype}", flat.dtype, n))
+    scaled.mul_(bins / (hi_e - lo_e))
+    idx = scratch("hist_idx", torch.int32, n)
+    idx.copy_(scaled).clamp_(0, bins - 1)
     counts = torch.bincount(idx, minlength=bins).to(torch.float64)
     head = torch.tensor(
         [lo, hi, float(flat.sum()), float(torch.dot(flat, flat)), float(flat.numel())],
