@@ -303,3 +303,26 @@ def test_optimizer_settings_read_from_attributes_match_get_config() -> None:
         assert {"name", "ema_momentum"} <= set(from_attributes) and len(from_attributes) >= 5
         for key, value in from_attributes.items():
             assert full[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+
+
+def test_gradient_histograms_from_a_sample_batch(db_path) -> None:
+    import tensorflow as tf
+
+    x, y = _data()
+    run = tracker.init("keras-test", db=db_path)
+    model = _residual_model()
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
+        TrackerCallback(run, log_every=0, histograms=True, gradient_sample=(x[:16], y[:16]))])
+    run.finish()
+    with tf.GradientTape() as tape:  # the same gradient, by hand, on the final weights
+        loss = keras.losses.sparse_categorical_crossentropy(y[:16], model(x[:16]))
+        loss = tf.reduce_mean(loss)
+    expected = tape.gradient(loss, model.get_layer("d1").kernel.value)
+    store = tracker.open_store(db_path)
+    keys = {k.key for k in store.keys(run.id, kind="histogram")}
+    assert {"grads/d1/kernel", "grads/out/bias"} <= keys
+    points = store.histograms(run.id, "grads/d1/kernel")
+    assert [p.step for p in points] == [5, 11]
+    assert points[-1].histogram.sum == pytest.approx(float(tf.reduce_sum(expected)), rel=1e-4)
+    assert points[-1].histogram.sum_squares == pytest.approx(
+        float(tf.reduce_sum(expected * expected)), rel=1e-4)

@@ -43,6 +43,8 @@ class TrackerCallback(keras.callbacks.Callback):
         run: the run to log into; default the current run (``tracker.init()``).
         log_every: log batch metrics every this many batches (0: epoch metrics only).
         histograms: log weight histograms per layer every N epochs (True: every epoch).
+        gradient_sample: ``(x, y)``, a batch to compute gradient histograms on at the same
+            epochs (TensorFlow backend: one extra forward and backward pass each time).
         graph: store the layer graph once the model is built.
         op_graph: also store the traced op graph (TensorFlow backend only).
         op_graph_signature: the ``tf.TensorSpec`` input(s) for the op graph when the model has
@@ -60,6 +62,7 @@ class TrackerCallback(keras.callbacks.Callback):
         *,
         log_every: int = 1,
         histograms: bool | int = False,
+        gradient_sample: tuple[Any, Any] | None = None,
         graph: bool = True,
         op_graph: bool = False,
         op_graph_signature: Any = None,
@@ -92,6 +95,7 @@ class TrackerCallback(keras.callbacks.Callback):
         self.run = run
         self.log_every = log_every
         self.histogram_every = histograms
+        self.gradient_sample = gradient_sample
         self.want_graph = graph
         self.want_op_graph = op_graph
         self.op_graph_signature = op_graph_signature
@@ -182,6 +186,8 @@ class TrackerCallback(keras.callbacks.Callback):
             self._guard("graph", self._log_graphs)
         if self.histogram_every and (epoch + 1) % self.histogram_every == 0:
             self._guard("histograms", self._log_histograms, step)
+            if self.gradient_sample is not None:
+                self._guard("gradients", self._log_gradients, step)
         if self._profiler is not None and self._profiler.active:
             if self._profiler.last <= step:
                 self._guard("profile", self._finish_profile)
@@ -257,6 +263,26 @@ class TrackerCallback(keras.callbacks.Callback):
         for variable in self.model.weights:
             # The backend value (tf.Variable, jax.Array, torch tensor): the run reads it now.
             self.run.log_histogram(f"weights/{variable.path}", variable.value, step)
+
+    def _log_gradients(self, step: int) -> None:
+        # Keras hands callbacks no gradients; on TensorFlow a tape over one sample batch is cheap.
+        if keras.backend.backend() != "tensorflow":
+            self.gradient_sample = None
+            self._warn("gradients", "gradient histograms need the tensorflow backend; "
+                                    "only weights are logged")
+            return
+        import tensorflow as tf
+
+        x, y = self.gradient_sample  # type: ignore[misc]
+        model = self.model
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        variables = model.trainable_weights
+        grads = tape.gradient(loss, [v.value for v in variables])
+        for variable, grad in zip(variables, grads):
+            if grad is not None:
+                self.run.log_histogram(f"grads/{variable.path}", grad, step)
 
     def _profile_step(self, step: int) -> None:
         assert self._profiler is not None
