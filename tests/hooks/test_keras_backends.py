@@ -35,6 +35,7 @@ SCRIPT = textwrap.dedent(
     rng = np.random.default_rng(0)
     x, y = rng.random((48, 8), dtype=np.float32), rng.integers(0, 3, 48)
     kwargs = {"profile_batches": (1, 3)} if profile else {}
+    kwargs["gradient_sample"] = (x[:16], y[:16])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, y, batch_size=8, epochs=2, validation_data=(x[:16], y[:16]), verbose=0,
@@ -81,9 +82,11 @@ def _check_metrics_graph_histograms(store: tracker.query.Store, run_id: str, bac
 def test_jax_backend_logs_everything_without_importing_tensorflow(db_path: Path) -> None:
     result = _fit_in("jax", db_path, profile=True)
     assert result["tensorflow_loaded"] is False
-    assert result["warnings"] == []
+    (warning,) = result["warnings"]  # gradients are TensorFlow/torch only: said once, then weights
+    assert "gradient histograms need the tensorflow or torch backend" in warning
     store = tracker.open_store(db_path)
     _check_metrics_graph_histograms(store, result["run"], "jax")
+    assert not [k for k in store.keys(result["run"], kind="histogram") if k.key.startswith("grads/")]
     (info,) = store.profiles(result["run"])
     assert (info.framework, info.step_from, info.step_to) == ("jax", 1, 3)
     profile = store.profile(info.id)
@@ -101,6 +104,9 @@ def test_torch_backend_logs_metrics_graph_and_says_profiles_need_tf_or_jax(db_pa
     store = tracker.open_store(db_path)
     _check_metrics_graph_histograms(store, result["run"], "torch")
     assert store.profiles(result["run"]) == []
+    grads = store.histograms(result["run"], "grads/d1/kernel")
+    assert [p.step for p in grads] == [5, 11] and grads[0].histogram.count == 128
+    assert grads[0].histogram.sum_squares > 0
 
 
 def test_importing_the_hook_on_jax_does_not_import_tensorflow() -> None:

@@ -23,6 +23,8 @@ import keras
 import numpy as np
 
 from .keras_config import fit_config, is_number
+from .keras_grads import BACKENDS as GRADIENT_BACKENDS
+from .keras_grads import sample_gradients
 from .keras_graph import layer_graph, op_graph
 from .keras_profile import ProfilerWindow, check_window
 
@@ -44,7 +46,7 @@ class TrackerCallback(keras.callbacks.Callback):
         log_every: log batch metrics every this many batches (0: epoch metrics only).
         histograms: log weight histograms per layer every N epochs (True: every epoch).
         gradient_sample: ``(x, y)``, a batch to compute gradient histograms on at the same
-            epochs (TensorFlow backend: one extra forward and backward pass each time).
+            epochs (TensorFlow and torch backends: one extra forward and backward pass each time).
         graph: store the layer graph once the model is built.
         op_graph: also store the traced op graph (TensorFlow backend only).
         op_graph_signature: the ``tf.TensorSpec`` input(s) for the op graph when the model has
@@ -265,22 +267,13 @@ class TrackerCallback(keras.callbacks.Callback):
             self.run.log_histogram(f"weights/{variable.path}", variable.value, step)
 
     def _log_gradients(self, step: int) -> None:
-        # Keras hands callbacks no gradients; on TensorFlow a tape over one sample batch is cheap.
-        if keras.backend.backend() != "tensorflow":
+        if keras.backend.backend() not in GRADIENT_BACKENDS:
             self.gradient_sample = None
-            self._warn("gradients", "gradient histograms need the tensorflow backend; "
-                                    "only weights are logged")
+            self._warn("gradients", f"gradient histograms need the tensorflow or torch backend, "
+                                    f"not {keras.backend.backend()}; only weights are logged")
             return
-        import tensorflow as tf
-
         x, y = self.gradient_sample  # type: ignore[misc]
-        model = self.model
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=False)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
-        variables = model.trainable_weights
-        grads = tape.gradient(loss, [v.value for v in variables])
-        for variable, grad in zip(variables, grads):
+        for variable, grad in sample_gradients(self.model, x, y):
             if grad is not None:
                 self.run.log_histogram(f"grads/{variable.path}", grad, step)
 
