@@ -69,31 +69,44 @@ def test_four_processes_and_a_reader_share_one_store(db_path):
             assert [t.text for t in store.texts(run_id, "done")] == ["yes"]
 
 
-def _child_logs(db_path: str, queue) -> None:
-    run = tracker.init("fork", name="child", db=db_path, ranks="all")
-    for i in range(100):
-        run.log({"c": float(i)})
-    run.finish()
-    queue.put(run.id)
+FORK_SCENARIO = textwrap.dedent(
+    """
+    import multiprocessing, sys
+    import tracker
+
+    def child(db, queue):
+        run = tracker.init("fork", name="child", db=db, ranks="all")
+        for i in range(100):
+            run.log({"c": float(i)})
+        run.finish()
+        queue.put(run.id)
+
+    db = sys.argv[1]
+    parent = tracker.init("fork", name="parent", db=db)
+    parent.log({"p": 1.0})
+    parent.flush()
+    tracker.init("fork", name="pooled", db=db).finish()  # leaves an idle connection behind
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=child, args=(db, queue))
+    proc.start()
+    child_id = queue.get(timeout=60)
+    proc.join(60)
+    parent.log({"p": 2.0})
+    parent.finish()
+    print(parent.id, child_id, proc.exitcode)
+    """
+)
 
 
 def test_a_forked_child_logs_without_reusing_the_parents_connection(db_path):
-    import multiprocessing
-
-    parent = tracker.init("fork", name="parent", db=db_path)
-    parent.log({"p": 1.0})
-    parent.flush()
-    tracker.init("fork", name="pooled", db=db_path).finish()  # leaves an idle connection behind
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_child_logs, args=(str(db_path), queue))
-    child.start()
-    child_id = queue.get(timeout=60)
-    child.join(60)
-    assert child.exitcode == 0
-    parent.log({"p": 2.0})
-    parent.finish()
+    # In a fresh process: forking the test process (which has JAX's threads) could deadlock.
+    out = subprocess.run([sys.executable, "-c", FORK_SCENARIO, str(db_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    parent_id, child_id, exitcode = out.stdout.split()
+    assert exitcode == "0"
     with tracker.open_store(db_path) as store:
         assert store.series(child_id, "c").values.tolist() == [float(i) for i in range(100)]
-        assert store.series(parent.id, "p").values.tolist() == [1.0, 2.0]
-        assert store.run(parent.id).status == "finished"
+        assert store.series(parent_id, "p").values.tolist() == [1.0, 2.0]
+        assert store.run(parent_id).status == "finished"
