@@ -237,7 +237,7 @@ class Watcher:
         self._snapshot, self._weight_norms = [], []
         self._grads, self._grad_hists, self._acts = {}, {}, {}
         if metrics and not getattr(self.run, "finished", False):
-            self.run.log(metrics, step=step)
+            self.run.log(_as_floats_on_cpu(metrics), step=step)
         self.pending.drain(self.run)
 
     def _group(
@@ -287,6 +287,15 @@ class Watcher:
         if flush and not getattr(self.run, "finished", False):
             self.pending.drain(self.run, block=True)
         self.pending.items = []
+
+
+def _as_floats_on_cpu(metrics: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """CPU statistics as Python floats in one conversion (run.log would convert one by one);
+    anything on a device stays a tensor for the writer thread to read."""
+    if not all(v.device.type == "cpu" for v in metrics.values()):
+        return metrics
+    values = torch.stack([v.reshape(()).to(torch.float64) for v in metrics.values()]).tolist()
+    return dict(zip(metrics, values))
 
 
 def _warn(message: str) -> None:
