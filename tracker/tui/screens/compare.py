@@ -49,16 +49,17 @@ class CompareScreen(BaseScreen):
         Binding("3", "tab('compare-metrics')", "Metrics", show=False),
     ]
 
-    def __init__(self, run_ids: list[str]) -> None:
+    def __init__(self, runs: list[RunInfo]) -> None:
         super().__init__()
-        self.run_ids = run_ids
+        self.run_ids = [r.id for r in runs]
+        self.refs = _refs(runs)
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(Text("loading…"), classes="run-header", id="compare-header")
+        yield Static(classes="run-header", id="compare-header")
         with TabbedContent(id="compare-tabs"):
             with TabPane("Charts", id="compare-charts"):
-                yield Static(Text("loading…"), classes="chart-hint", id="compare-wait")
+                yield ChartsPanel(self.refs)
             with TabPane("Config diff", id="compare-config"):
                 yield DataTable(id="config-diff", zebra_stripes=True, cursor_type="row")
             with TabPane("Metrics", id="compare-metrics"):
@@ -66,6 +67,10 @@ class CompareScreen(BaseScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        header = Text(f"{len(self.refs)} runs: ")
+        for ref in self.refs:
+            header.append(f"■ {clean(ref.name)}  ", style=f"bold {_palette_style(ref.color)}")
+        self.query_one("#compare-header", Static).update(header)
         self.load()
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
@@ -79,14 +84,7 @@ class CompareScreen(BaseScreen):
 
     def on_loaded(self, message: Loaded) -> None:
         runs, keys = message.data
-        refs = _refs(runs)
-        header = Text(f"{len(runs)} runs: ")
-        for ref in refs:
-            header.append(f"■ {clean(ref.name)}  ", style=f"bold {_palette_style(ref.color)}")
-        self.query_one("#compare-header", Static).update(header)
-        pane = self.query_one("#compare-charts", TabPane)
-        pane.query("#compare-wait").remove()
-        pane.mount(ChartsPanel(refs))
+        refs = [next(r for r in self.refs if r.id == run.id) for run in runs]
         self._fill_diff(runs, refs)
         self._fill_stats(runs, refs, keys)
 

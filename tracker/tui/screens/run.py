@@ -53,9 +53,11 @@ class RunScreen(BaseScreen):
           for i, name in enumerate(TABS)),
     ]
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, run: RunInfo | None = None) -> None:
+        """``run``, when the opener has it, lets the charts start before the run is re-read."""
         super().__init__()
         self.run_id = run_id
+        self.run_info = run
         self.detail: loader.RunDetail | None = None
         self.loaded_tabs: set[str] = set()
 
@@ -64,7 +66,10 @@ class RunScreen(BaseScreen):
         yield Static(Text("loading…"), classes="run-header", id="run-header")
         with TabbedContent(initial="charts", id="run-tabs"):
             with TabPane("Charts", id="charts"):
-                yield Static(Text("loading…"), classes="chart-hint", id="charts-wait")
+                if self.run_info is not None:
+                    yield self._charts(self.run_info)
+                else:
+                    yield Static(Text("loading…"), classes="chart-hint", id="charts-wait")
             with TabPane("Config", id="config"):
                 yield ConfigView()
             with TabPane("Histograms", id="histograms"):
@@ -113,14 +118,19 @@ class RunScreen(BaseScreen):
         elif message.what == "profile":
             self.query_one(ProfileView).show(message.data)
 
+    @staticmethod
+    def _charts(run: RunInfo) -> ChartsPanel:
+        return ChartsPanel([RunRef(run.id, run.name, 0, run.status == "running")])
+
     def _detail_loaded(self, detail: loader.RunDetail) -> None:
         self.detail = detail
         run = detail.run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
         self.sub_title = clean(run.name)
-        pane = self.query_one("#charts", TabPane)
-        pane.query("#charts-wait").remove()
-        pane.mount(ChartsPanel([RunRef(run.id, run.name, 0, run.status == "running")]))
+        if self.run_info is None:
+            pane = self.query_one("#charts", TabPane)
+            pane.query("#charts-wait").remove()
+            pane.mount(self._charts(run))
         self._tab_shown(self.query_one(TabbedContent).active)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:

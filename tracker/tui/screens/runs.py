@@ -220,7 +220,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
     def open_run(self, run_id: str) -> None:
         from .run import RunScreen
 
-        self.app.push_screen(RunScreen(run_id))
+        self.app.push_screen(RunScreen(run_id, self.table.runs_by_id.get(run_id)))
 
     def action_open(self) -> None:
         key = self.table.cursor_row_key()
@@ -258,7 +258,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         if not ids:
             self.notify("no run to compare: select runs with space first", severity="warning")
             return
-        self.app.push_screen(CompareScreen(ids))
+        self.app.push_screen(CompareScreen([self.table.runs_by_id[i] for i in ids]))
 
     def action_sort_next(self) -> None:
         keys = [c.key for c in self.table.columns_spec if c.kind != "sel"]

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from ...records import KeyInfo
 from ..loader import CurveData, curve, scalar_keys, tail
 from ..messages import Loaded
 from .chart import ChartSeries, LineChart
@@ -28,6 +29,22 @@ if TYPE_CHECKING:
 X_MODES = ("step", "wall", "relative")
 LIVE_INTERVAL = 0.25  # 4 Hz
 GRID_DEFAULT = 4  # charts shown at first in grid mode
+
+
+def preferred_keys(keys: list[str]) -> list[str]:
+    """Keys in the order charts open by default: losses first (what people look for)."""
+    return sorted(keys, key=lambda k: ("loss" not in k.lower(), k))
+
+
+def first_key(keys_by_run: dict[str, list[KeyInfo]]) -> str | None:
+    """The key whose chart opens first."""
+    keys = preferred_keys(sorted({k.key for infos in keys_by_run.values() for k in infos}))
+    return keys[0] if keys else None
+
+
+def chart_buckets(screen_width: int) -> int:
+    """Min/max buckets for a chart on a screen this wide: about one per braille pixel column."""
+    return max(256, 4 * screen_width)
 
 
 @dataclass
@@ -46,6 +63,7 @@ class ChartState:
 
     key: str
     curves: dict[str, CurveData] = field(default_factory=dict)
+    window: tuple[float, float] | None = None  # the x range the reduced curves were read for
 
 
 class ChartsPanel(Horizontal):
@@ -73,7 +91,10 @@ class ChartsPanel(Horizontal):
     def compose(self) -> ComposeResult:
         yield MetricPicker()
         with Vertical(id="chart-area"):
-            yield Static(Text("loading metrics…"), classes="chart-hint")
+            # Laid out before any data comes, so the first curves only need a redraw.
+            chart = LineChart(id="chart-first")
+            chart.title = "loading…"
+            yield chart
 
     def on_mount(self) -> None:
         self.load_keys()
@@ -83,9 +104,15 @@ class ChartsPanel(Horizontal):
     # -- reading ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="chart-keys", exit_on_error=False)
     def load_keys(self) -> None:
+        # The keys and the first chart's curves in one read: one trip through the event loop.
         with self.tracker.open_store() as store:
             keys = scalar_keys(store, [r.id for r in self.runs])
-        self.post_message(Loaded("keys", keys))
+            key = first_key(keys)
+            counts = {(r, k.key): k.count for r, infos in keys.items() for k in infos}
+            buckets = chart_buckets(self.app.size.width)
+            curves = [curve(store, r.id, key, buckets, count=counts.get((r.id, key)))
+                      for r in self.runs if (r.id, key) in counts] if key else []
+        self.post_message(Loaded("keys", (keys, curves)))
 
     @work(thread=True, group="chart-curves", exit_on_error=False)
     def load_curves(self, key: str, buckets: int, window: tuple[float, float] | None) -> None:
@@ -114,31 +141,36 @@ class ChartsPanel(Horizontal):
     def on_loaded(self, message: Loaded) -> None:
         message.stop()
         if message.what == "keys":
-            self._keys_loaded(message.data)
+            self._keys_loaded(*message.data)
         elif message.what == "curves":
             self._curves_loaded(message.token, message.data)
         elif message.what == "tails":
             self._tails_loaded(message.data)
 
-    def _keys_loaded(self, keys_by_run: dict[str, list[Any]]) -> None:
+    def _keys_loaded(self, keys_by_run: dict[str, list[Any]], curves: list[CurveData]) -> None:
         for run_id, infos in keys_by_run.items():
             for info in infos:
                 self.counts[(run_id, info.key)] = info.count
         self.keys = sorted({k for _, k in self.counts})
-        # Losses first: they are what people open a run to look at.
-        preferred = sorted(self.keys, key=lambda k: ("loss" not in k.lower(), k))
-        first = preferred[: GRID_DEFAULT if self.grid else 1]
+        first = preferred_keys(self.keys)[: GRID_DEFAULT if self.grid else 1]
         self.query_one(MetricPicker).set_keys(self.keys, set(first))
-        area = self.query_one("#chart-area")
-        area.remove_children()
+        placeholder = self.query_one("#chart-first", LineChart)
         if not self.keys:
-            area.mount(Static(Text("no scalar metrics logged yet", style="dim"),
-                              classes="chart-hint"))
-        for key in first:
+            placeholder.remove()
+            self.query_one("#chart-area").mount(
+                Static(Text("no scalar metrics logged yet", style="dim"), classes="chart-hint"))
+            return
+        self.charts[first[0]] = ChartState(first[0])
+        self._label(placeholder, first[0])
+        self._curves_loaded((first[0], None), curves)
+        for key in first[1:]:
             self.show_chart(key)
-        charts = self.query(LineChart)
-        if charts:
-            charts.first().focus()  # arrows move the crosshair right away
+        placeholder.focus()  # arrows move the crosshair right away
+
+    def _label(self, chart: LineChart, key: str) -> None:
+        chart.title = key
+        chart.x_label = self.x_mode
+        chart.chart_key = key  # type: ignore[attr-defined]
 
     # -- charts -----------------------------------------------------------------------------------
     def show_chart(self, key: str) -> None:
@@ -149,9 +181,7 @@ class ChartsPanel(Horizontal):
         area.query(".chart-hint").remove()
         self.charts[key] = ChartState(key)
         chart = LineChart(id=f"chart-{len(self.charts)}-{abs(hash(key)) % 10**8}")
-        chart.title = key
-        chart.x_label = self.x_mode
-        chart.chart_key = key  # type: ignore[attr-defined]
+        self._label(chart, key)
         area.mount(chart)
         self.load_curves(key, self._buckets(), None)
 
@@ -169,8 +199,7 @@ class ChartsPanel(Horizontal):
         return None
 
     def _buckets(self) -> int:
-        width = self.query_one("#chart-area").size.width or 120
-        return max(256, 4 * width)  # min/max per braille pixel column, with room to zoom a bit
+        return chart_buckets(self.query_one("#chart-area").size.width or self.app.size.width)
 
     def _curves_loaded(self, token: tuple[str, Any], curves: list[CurveData]) -> None:
         key, window = token
@@ -238,8 +267,11 @@ class ChartsPanel(Horizontal):
         state = self.charts.get(key or "")
         if state is None or self.x_mode != "step":
             return
+        if event.chart.view is None and state.window is None:
+            return  # the whole range, as already read
         if any(d.reduced for d in state.curves.values()):
             window = None if event.chart.view is None else (event.x_min, event.x_max)
+            state.window = window
             self.load_curves(state.key, self._buckets(), window)
 
     def on_metric_picker_toggled(self, event: MetricPicker.Toggled) -> None:
@@ -254,8 +286,7 @@ class ChartsPanel(Horizontal):
         self.grid = not self.grid
         self.query_one("#chart-area").set_class(self.grid, "grid")
         if self.grid:
-            preferred = sorted(self.keys, key=lambda k: ("loss" not in k.lower(), k))
-            for key in preferred[:GRID_DEFAULT]:
+            for key in preferred_keys(self.keys)[:GRID_DEFAULT]:
                 self.show_chart(key)
             self.query_one(MetricPicker).set_shown(set(self.charts))
 
