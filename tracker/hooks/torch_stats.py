@@ -135,8 +135,10 @@ def _cpu_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
     scaled = torch.sub(flat, lo_e, out=scratch(f"hist_{flat.dtype}", flat.dtype, n))
     scaled.mul_(bins / (hi_e - lo_e))
     idx = scratch("hist_idx", torch.int32, n)
-    idx.copy_(scaled).clamp_(0, bins - 1)
-    counts = torch.bincount(idx, minlength=bins).to(torch.float64)
+    idx.copy_(scaled)  # in [0, bins]: only the maximum lands in the extra bin, folded back below
+    counts = torch.bincount(idx, minlength=bins + 1).to(torch.float64)
+    counts[bins - 1] += counts[bins]
+    counts = counts[:bins]
     head = torch.tensor(
         [lo, hi, float(flat.sum()), float(torch.dot(flat, flat)), float(flat.numel())],
         dtype=torch.float64,
