@@ -209,8 +209,9 @@ async def sort_and_scroll(db: Path) -> dict[str, float]:
     return {k: 1000 * statistics.median(v) for k, v in out.items()}
 
 
-async def chart_open(db: Path) -> float:
-    """Milliseconds from the compare keypress to the first frame of the 5-run chart."""
+async def chart_open(db: Path) -> tuple[float, float]:
+    """Milliseconds from a keypress to the first frame of the 5-run chart: (opening the compare
+    screen with 'c', showing the chart again from the metric picker on that screen)."""
     from tracker.tui.app import make_app
     from tracker.tui.screens.runs import RunsScreen
     from tracker.tui.widgets.chart import LineChart
@@ -235,7 +236,19 @@ async def chart_open(db: Path) -> float:
             await pilot.press("c")
             while not drawn:
                 await pilot.pause(0)
-            return 1000 * (drawn[0] - started)
+            screen_open = 1000 * (drawn[0] - started)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.3)
+            await pilot.press("p", "home", "enter")  # hide the loss chart
+            while app.screen.query(LineChart):
+                await pilot.pause(0)
+            await pilot.pause(0.3)
+            drawn.clear()
+            started = time.perf_counter()
+            await pilot.press("enter")  # and show it again: a fresh read and a first frame
+            while not drawn:
+                await pilot.pause(0)
+            return screen_open, 1000 * (drawn[0] - started)
     finally:
         LineChart.render_line = original  # type: ignore[method-assign]
 
@@ -297,7 +310,8 @@ def main() -> None:
     paint10k, cpu10k = med([p[0] for p in paints10k]), med([p[1] for p in paints10k])
     all10k = med([p[2] for p in paints10k])
     scroll = [asyncio.run(sort_and_scroll(runs10k)) for _ in rep]
-    chart = med([asyncio.run(chart_open(big)) for _ in rep])
+    charts = [asyncio.run(chart_open(big)) for _ in rep]
+    chart, chart_picker = med([c[0] for c in charts]), med([c[1] for c in charts])
     cpu = med([live_cpu(root / f"live{i}.db", args.live_seconds) for i in rep])
     for i in rep:
         for suffix in ("", "-wal", "-shm"):
@@ -315,7 +329,8 @@ def main() -> None:
         ("  all 10,000 rows in the table (s)", all10k, 2.0),
         ("sort 10,000 rows (ms)", med([s["sort"] for s in scroll]), 100.0),
         ("scroll 10,000 rows: end/home/page (ms)", med([s["scroll"] for s in scroll]), 100.0),
-        ("open chart 5 runs x 1M points (ms)", chart, 100.0),
+        ("open compare screen + chart, 5 x 1M (ms)", chart, 100.0),
+        ("open chart from picker, 5 x 1M (ms)", chart_picker, 100.0),
         ("live 4 Hz tick, 5 x 1M chart (% of a core)", 100 * cpu, 10.0),
     ]
     for label, ours, target in rows:

@@ -123,9 +123,9 @@ class ChartsPanel(Horizontal):
         self.post_message(Loaded("curves", curves, token=(key, window)))
 
     @work(thread=True, exclusive=True, group="chart-tail", exit_on_error=False)
-    def load_tails(self, wanted: list[tuple[str, str, int]]) -> None:
+    def load_tails(self, wanted: list[tuple[str, str, float]]) -> None:
         with self.tracker.open_store() as store:
-            tails = [tail(store, run_id, key, count) for run_id, key, count in wanted]
+            tails = [tail(store, run_id, key, after) for run_id, key, after in wanted]
         self.post_message(Loaded("tails", [t for t in tails if len(t.steps)]))
 
     def live_tick(self) -> None:
@@ -134,7 +134,7 @@ class ChartsPanel(Horizontal):
         for state in self.charts.values():
             for run_id, data in state.curves.items():
                 if run_id in running:
-                    wanted.append((run_id, state.key, data.count))
+                    wanted.append((run_id, state.key, data.last_step))
         if wanted:
             self.load_tails(wanted)
 
@@ -228,7 +228,8 @@ class ChartsPanel(Horizontal):
             if data.mins is not None:
                 data.mins = np.concatenate([data.mins, new.values])
                 data.maxs = np.concatenate([data.maxs, new.values])
-            data.count = new.count
+            data.count += new.count
+            data.last_step = max(data.last_step, new.last_step)
             x = self._x(data)[-len(new.steps):]
             chart.append_points(self._legend_name(new.run_id), x, new.values)
 
