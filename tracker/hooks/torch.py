@@ -8,9 +8,8 @@
         loss = loss_fn(model(x), y)
         loss.backward(); opt.step(); opt.zero_grad()
         run.log({"loss": loss}, step=step)  # a tensor: read on the writer thread, no sync here
-        if step == 200:
-            with profile(run, steps=5):       # torch.profiler over the next 5 optimizer steps
-                ...
+    with profile(run, steps=5):               # torch.profiler over the next 5 optimizer steps
+        train(more_batches)                   # the profiled steps run inside the block
 
 Never imports ``torch.utils.tensorboard``.
 """
