@@ -21,7 +21,7 @@ import numpy as np
 MAX_KEY_LENGTH = 256
 _KEY_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_JAX_TYPES: dict[type, bool] = {}  # concrete JAX array types met so far
+_DEVICE_TYPES: dict[type, str] = {}  # concrete torch / JAX array types met so far
 
 
 class Deferred:
@@ -77,10 +77,17 @@ def to_scalar(key: str, value: Any) -> float | Deferred:
         return value
     if t is int or t is bool:
         return _int_to_float(key, value)
-    if _JAX_TYPES.get(t):  # seen before: skip the isinstance chain (JAX logs every step)
+    kind = _DEVICE_TYPES.get(t)  # seen before: skip the isinstance chain (logged every step)
+    if kind == "jax":
         if value.ndim:
             _check_size(key, value.size, value.shape)
         return Deferred(value, "jax")
+    if kind == "torch":
+        if value.numel() != 1:
+            _check_size(key, value.numel(), value.shape)
+        if value.is_cpu:  # no device to wait for: reading now is cheapest (~1 µs)
+            return float(value.item())
+        return Deferred(value.detach(), "torch")
     if isinstance(value, (float, int, np.integer, np.floating, np.bool_)):
         return float(value)
     if isinstance(value, np.ndarray):
@@ -131,6 +138,8 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
     torch = modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         _check_size(key, value.numel(), value.shape)
+        if type(value) is torch.Tensor or type(value) is torch.nn.Parameter:
+            _DEVICE_TYPES[type(value)] = "torch"  # not subclasses: they may override item()
         value = value.detach()
         if value.device.type == "cpu":  # no device to wait for: converting now is cheapest
             return float(value.item())
@@ -138,7 +147,7 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
     jax = modules.get("jax")
     if jax is not None and isinstance(value, jax.Array):
         _check_size(key, value.size, value.shape)
-        _JAX_TYPES[type(value)] = True
+        _DEVICE_TYPES[type(value)] = "jax"
         return Deferred(value, "jax")  # dispatch is async even on CPU: never block here
     tf = modules.get("tensorflow")
     if tf is not None and isinstance(value, (tf.Tensor, tf.Variable)):
