@@ -12,29 +12,21 @@ import os
 import socket
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import RunNotFoundError, StoreError
-from .graph import Graph, GraphNode
+from .errors import RunNotFoundError
 from .paths import resolve_db_path
-from .profile import Profile, ProfileOp
-from .records import (
-    Histogram,
-    HistogramPoint,
-    KeyInfo,
-    ReducedSeries,
-    RunInfo,
-    Series,
-    TextPoint,
-)
-from .store import connect, describe_error, transaction
+from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo, nan_if_null
+from .query_edits import RunEdits
+from .records import KeyInfo, ReducedSeries, RunInfo, Series
+from .store import connect, describe_error
 from .store.reduce import read_points, reduce_series
+
+__all__ = ["GraphInfo", "ProfileInfo", "Store", "open_store"]
 
 STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this has crashed
 _RUN_COLUMNS = (
@@ -43,44 +35,12 @@ _RUN_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class GraphInfo:
-    """A stored graph, without its nodes."""
-
-    id: int
-    run_id: str
-    name: str
-    framework: str
-    source: str
-    created: float
-    node_count: int
-    edge_count: int
-    total_params: int
-    raw_format: str | None
-
-
-@dataclass(frozen=True)
-class ProfileInfo:
-    """A stored profile, without its rows."""
-
-    id: int
-    run_id: str
-    name: str
-    framework: str
-    created: float
-    step_from: int | None
-    step_to: int | None
-    duration_ns: float | None
-    trace_format: str | None
-    op_count: int
-
-
 def open_store(db: str | os.PathLike[str] | None = None) -> Store:
     """Open an existing store for reading (default $TRACKER_DB, else ./tracker.db)."""
     return Store(resolve_db_path(db))
 
 
-class Store:
+class Store(ArtifactReads, RunEdits):
     """A read handle on one store file (one connection; not shared across threads)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -195,7 +155,7 @@ class Store:
             sql += " AND kind = ?"
             args.append(kind)
         return [
-            KeyInfo(key, kind, count, first, last, _nan(value) if kind == "scalar" and count else value,
+            KeyInfo(key, kind, count, first, last, nan_if_null(value) if kind == "scalar" and count else value,
                     mn, mx)
             for key, kind, count, first, last, value, mn, mx in self._query(
                 sql + " ORDER BY key, kind", args
@@ -251,185 +211,6 @@ class Store:
         arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
         return Series(key, arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
 
-    def histograms(
-        self, run_id: str, key: str, start: int | None = None, end: int | None = None
-    ) -> list[HistogramPoint]:
-        """The histograms of a key, in step order."""
-        sid = self._sid(run_id, key, "histogram")
-        if sid is None:
-            return []
-        rows = self._query(
-            "SELECT step, wall, count, min, max, sum, sum_squares, edges, counts FROM histograms"
-            " WHERE series_id = ? AND step >= ? AND step <= ? ORDER BY step, seq",
-            (sid, -(2**63) if start is None else start, 2**63 - 1 if end is None else end),
-        )
-        return [
-            HistogramPoint(
-                step,
-                wall,
-                Histogram(
-                    edges=np.array(json.loads(edges), dtype=np.float64),
-                    counts=np.array(json.loads(counts), dtype=np.float64),
-                    min=_nan(mn),
-                    max=_nan(mx),
-                    sum=_nan(sm),
-                    sum_squares=_nan(sq),
-                    count=count,
-                ),
-            )
-            for step, wall, count, mn, mx, sm, sq, edges, counts in rows
-        ]
-
-    def texts(self, run_id: str, key: str) -> list[TextPoint]:
-        """The texts of a key, in step order."""
-        sid = self._sid(run_id, key, "text")
-        if sid is None:
-            return []
-        rows = self._query(
-            "SELECT step, wall, value FROM texts WHERE series_id = ? ORDER BY step, seq", (sid,)
-        )
-        return [TextPoint(*r) for r in rows]
-
-    # -- graphs and profiles ----------------------------------------------------------------------
-    def graphs(self, run_id: str) -> list[GraphInfo]:
-        """The graphs stored with a run, oldest first."""
-        rows = self._query(
-            "SELECT id, run_id, name, framework, source, created, node_count, edge_count,"
-            " total_params, raw_format FROM graphs WHERE run_id = ? ORDER BY id",
-            (run_id,),
-        )
-        return [GraphInfo(*r) for r in rows]
-
-    def graph(self, graph_id: int) -> Graph:
-        """One graph with its nodes, edges and raw form."""
-        head = self._query(
-            "SELECT name, framework, source, raw, raw_format, meta FROM graphs WHERE id = ?",
-            (graph_id,),
-        )
-        if not head:
-            raise StoreError(f"no graph with id {graph_id}")
-        name, framework, source, raw, raw_format, meta = head[0]
-        nodes = [
-            GraphNode(name=n, op=op, scope=scope, kind=kind, shape=shape, dtype=dtype,
-                      params=params, attrs=json.loads(attrs))
-            for n, scope, op, kind, shape, dtype, params, attrs in self._query(
-                "SELECT name, scope, op, kind, shape, dtype, params, attrs FROM graph_nodes"
-                " WHERE graph_id = ? ORDER BY idx",
-                (graph_id,),
-            )
-        ]
-        edges = [
-            (s, d)
-            for s, d in self._query(
-                "SELECT src, dst FROM graph_edges WHERE graph_id = ? ORDER BY rowid", (graph_id,)
-            )
-        ]
-        return Graph(
-            nodes=nodes, edges=edges, name=name, framework=framework, source=source,
-            raw=zlib.decompress(raw) if raw is not None else None, raw_format=raw_format,
-            meta=json.loads(meta),
-        )
-
-    def profiles(self, run_id: str) -> list[ProfileInfo]:
-        """The profiles stored with a run, oldest first."""
-        rows = self._query(
-            "SELECT id, run_id, name, framework, created, step_from, step_to, duration_ns,"
-            " trace_format, (SELECT count(*) FROM profile_ops WHERE profile_id = profiles.id)"
-            " FROM profiles WHERE run_id = ? ORDER BY id",
-            (run_id,),
-        )
-        return [ProfileInfo(*r) for r in rows]
-
-    def profile(self, profile_id: int, *, with_trace: bool = True) -> Profile:
-        """One profile with its op rows, step times and (optionally) the raw trace."""
-        head = self._query(
-            "SELECT name, framework, step_from, step_to, duration_ns, trace_format, trace_name,"
-            f" meta{', trace' if with_trace else ''} FROM profiles WHERE id = ?",
-            (profile_id,),
-        )
-        if not head:
-            raise StoreError(f"no profile with id {profile_id}")
-        name, framework, step_from, step_to, duration, fmt, trace_name, meta, *trace = head[0]
-        ops = [
-            ProfileOp(*r)
-            for r in self._query(
-                "SELECT name, category, calls, self_ns, total_ns, device_self_ns, device_total_ns,"
-                " cpu_mem, device_mem, flops, shapes, module FROM profile_ops WHERE profile_id = ?"
-                " ORDER BY self_ns DESC",
-                (profile_id,),
-            )
-        ]
-        steps = self._query(
-            "SELECT step, duration_ns FROM profile_steps WHERE profile_id = ? ORDER BY rowid",
-            (profile_id,),
-        )
-        raw = trace[0] if trace else None
-        return Profile(
-            ops=ops, step_times_ns=[(s, d) for s, d in steps], name=name, framework=framework,
-            step_from=step_from, step_to=step_to, duration_ns=duration,
-            trace=zlib.decompress(raw) if raw is not None else None, trace_format=fmt,
-            trace_name=trace_name, meta=json.loads(meta),
-        )
-
-    # -- edits ------------------------------------------------------------------------------------
-    def _edit(self, sql: str, args: Sequence[Any]) -> None:
-        try:
-            with transaction(self.conn):
-                self.conn.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise describe_error(exc, self.path) from None
-
-    def rename_run(self, run_id: str, name: str) -> None:
-        """Give a run a new name."""
-        if not name.strip():
-            raise ValueError("a run name cannot be empty")
-        self._edit("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
-
-    def set_tags(self, run_id: str, tags: list[str]) -> None:
-        """Replace a run's tags."""
-        self._edit("UPDATE runs SET tags = ? WHERE id = ?", (json.dumps(list(tags)), run_id))
-
-    def set_notes(self, run_id: str, notes: str | None) -> None:
-        """Replace a run's notes."""
-        self._edit("UPDATE runs SET notes = ? WHERE id = ?", (notes, run_id))
-
-    def set_run_times(
-        self, run_id: str, started: float | None = None, ended: float | None = None
-    ) -> None:
-        """Set a run's start and/or end time (importers take them from the imported events)."""
-        self._edit(
-            "UPDATE runs SET started = coalesce(?, started), ended = coalesce(?, ended),"
-            " heartbeat = max(heartbeat, coalesce(?, heartbeat)) WHERE id = ?",
-            (started, ended, ended, run_id),
-        )
-
-    def delete_runs(self, run_ids: Iterable[str]) -> int:
-        """Delete runs and everything they logged; return how many runs were deleted."""
-        ids = list(run_ids)
-        if not ids:
-            return 0
-        marks = ",".join("?" * len(ids))
-        series = f"SELECT id FROM series WHERE run_id IN ({marks})"
-        graphs = f"SELECT id FROM graphs WHERE run_id IN ({marks})"
-        profiles = f"SELECT id FROM profiles WHERE run_id IN ({marks})"
-        try:
-            with transaction(self.conn):
-                for table in ("points", "point_blocks", "point_chunks", "histograms", "texts"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series})", ids)
-                for table in ("graph_nodes", "graph_edges"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE graph_id IN ({graphs})", ids)
-                for table in ("profile_ops", "profile_steps"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE profile_id IN ({profiles})", ids)
-                for table in ("series", "graphs", "profiles"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
-                cur = self.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids)
-                return cur.rowcount
-        except sqlite3.Error as exc:
-            raise describe_error(exc, self.path) from None
-
-
-def _nan(value: float | None) -> float:
-    return float("nan") if value is None else value
 
 
 def _run_info(
