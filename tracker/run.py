@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from . import lifecycle
+from . import lifecycle, run_rows
 from .config import to_config
-from .errors import RunNotFoundError, StoreError
+from .errors import StoreError
 from .graph import Graph
-from .names import new_run_id, readable_name
 from .paths import resolve_db_path
 from .profile import Profile
 from .records import Histogram
@@ -55,14 +53,16 @@ class Run:
         self._conn = pool.acquire(self.db_path, cache_kib=4_000)
         try:
             if attach is not None:
-                self._attach(attach)
+                row = run_rows.load(self._conn, attach, "attach", self.db_path)
             elif resume:
-                self._resume(resume, config, tags, notes)
+                row = run_rows.resume(self._conn, resume, config, tags, notes, self.db_path)
             else:
-                self._create(project, name, config, tags, group, notes)
+                row = run_rows.create(self._conn, project, name, config, tags, group, notes)
         except BaseException:
             pool.release(self.db_path, self._conn)
             raise
+        self.id, self.project, self.name, self.group = row.id, row.project, row.name, row.group
+        self.config, self.tags, self._next_step = row.config, row.tags, row.next_step
         self._writer = Writer(
             self._conn, self.id, db_label=str(self.db_path), interval=flush_interval
         )
@@ -75,93 +75,6 @@ class Run:
         self._key_index = buf.key_index  # keys seen so far -> id
         self._soft_limit = self._writer.soft_limit
         lifecycle.register(self)
-
-    # -- creation ---------------------------------------------------------------------------------
-    def _create(
-        self,
-        project: str,
-        name: str | None,
-        config: Any,
-        tags: Any,
-        group: str | None,
-        notes: str | None,
-    ) -> None:
-        if not isinstance(project, str) or not project.strip():
-            raise ValueError(f"project must be a non-empty string, not {project!r}")
-        self.project = project
-        self.config = to_config(config)
-        self.tags = _check_tags(tags)
-        self.group = group
-        self.id = new_run_id()
-        self._next_step = 0
-        env = os.environ
-        with transaction(self._conn):
-            if name is None:
-                count = self._conn.execute(
-                    "SELECT count(*) FROM runs WHERE project = ?", (project,)
-                ).fetchone()[0]
-                name = readable_name(count + 1)
-            self.name = str(name)
-            now = _now()
-            self._conn.execute(
-                "INSERT INTO runs (id, project, name, group_name, status, config, tags, notes, host,"
-                " pid, rank, local_rank, world_size, started, heartbeat)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.id,
-                    project,
-                    self.name,
-                    group,
-                    json.dumps(self.config),
-                    json.dumps(self.tags),
-                    notes,
-                    socket.gethostname(),
-                    os.getpid(),
-                    _env_int(env, "RANK"),
-                    _env_int(env, "LOCAL_RANK"),
-                    _env_int(env, "WORLD_SIZE"),
-                    now,
-                    now,
-                ),
-            )
-
-    def _load(self, run_id: str, action: str) -> tuple:
-        row = self._conn.execute(
-            "SELECT id, project, name, group_name, config, tags FROM runs WHERE id = ?", (run_id,)
-        ).fetchone()
-        if row is None:
-            raise RunNotFoundError(f"cannot {action}: no run with id {run_id!r} in {self.db_path}")
-        self.id, self.project, self.name, self.group = row[0], row[1], row[2], row[3]
-        self.config = json.loads(row[4])
-        self.tags = json.loads(row[5])
-        return row
-
-    def _attach(self, run_id: str) -> None:
-        self._load(run_id, "attach")
-        self._next_step = 0
-
-    def _resume(self, run_id: str, config: Any, tags: Any, notes: str | None) -> None:
-        self._load(run_id, "resume")
-        self.config.update(to_config(config))
-        self.tags += [t for t in _check_tags(tags) if t not in self.tags]
-        last = self._conn.execute(
-            "SELECT max(last_step) FROM series WHERE run_id = ? AND kind = 'scalar'", (self.id,)
-        ).fetchone()[0]
-        self._next_step = 0 if last is None else int(last) + 1
-        with transaction(self._conn):
-            self._conn.execute(
-                "UPDATE runs SET status = 'running', ended = NULL, heartbeat = ?, pid = ?, host = ?,"
-                " config = ?, tags = ?, notes = coalesce(?, notes) WHERE id = ?",
-                (
-                    _now(),
-                    os.getpid(),
-                    socket.gethostname(),
-                    json.dumps(self.config),
-                    json.dumps(self.tags),
-                    notes,
-                    self.id,
-                ),
-            )
 
     @property
     def step(self) -> int | None:
@@ -435,26 +348,6 @@ class Run:
 
         warnings.warn(f"run {self.id} is finished; values logged after finish() are ignored",
                       stacklevel=3)
-
-
-def _check_tags(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        tags = [tags]
-    out = []
-    for tag in tags:
-        if not isinstance(tag, str) or not tag.strip():
-            raise ValueError(f"tags must be non-empty strings, got {tag!r}")
-        out.append(tag)
-    return out
-
-
-def _env_int(env: Mapping[str, str], name: str) -> int | None:
-    try:
-        return int(env[name])
-    except (KeyError, ValueError):
-        return None
 
 
 class DisabledRun(Run):

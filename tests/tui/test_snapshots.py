@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import tracker.run
+import tracker.run_rows
 from tracker.tui.app import make_app
 from tracker.tui.demo import BASE_WALL, seed_demo
 from tracker.tui.screens.runs import RunsScreen
@@ -27,10 +28,12 @@ def snap_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ticks = itertools.count()
     ids = (f"run{i:05d}" for i in itertools.count())
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tracker.run, "_now", lambda: BASE_WALL + 37.0 * next(ticks))
-        mp.setattr(tracker.run, "new_run_id", lambda: next(ids))
-        mp.setattr(tracker.run.os, "getpid", lambda: 4242)  # shown in the config tab
-        mp.setattr(tracker.run.socket, "gethostname", lambda: "gpu-box")
+        clock = lambda: BASE_WALL + 37.0 * next(ticks)  # noqa: E731
+        mp.setattr(tracker.run, "_now", clock)
+        mp.setattr(tracker.run_rows, "_now", clock)
+        mp.setattr(tracker.run_rows, "new_run_id", lambda: next(ids))
+        mp.setattr(tracker.run_rows.os, "getpid", lambda: 4242)  # shown in the config tab
+        mp.setattr(tracker.run_rows.socket, "gethostname", lambda: "gpu-box")
         seed_demo(path)
     return path
 
