@@ -195,8 +195,11 @@ async def sort_and_scroll(db: Path) -> dict[str, float]:
     async with app.run_test(size=SIZE) as pilot:
         while not (isinstance(app.screen, RunsScreen) and app.screen.loaded):
             await pilot.pause(0.05)
-        await pilot.pause(0.5)
         table = app.screen.table
+        while table.pending_count:  # every row in the table first
+            await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.5)
         for column in ("name", "step", "metric:train/loss", "name"):
             started = time.perf_counter()
             table.sort_by(column)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -51,6 +52,9 @@ class TrackerApp(App[None]):
         self.theme = DARK
         self._pin_console_size()
         self.push_screen(RunsScreen())
+        # Everything built so far lives as long as the app: keep it out of the collector's
+        # full passes, which otherwise pause a screen switch or a chart read now and then.
+        self.call_after_refresh(gc.freeze)
 
     def on_resize(self) -> None:
         self._pin_console_size()

@@ -76,7 +76,10 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         seen = set()
-        for active in below.active_bindings.values():
+        # The screen's and the app's own keys first, then those of the focused widget.
+        actives = sorted(below.active_bindings.values(),
+                         key=lambda a: a.node is not below and a.node is not below.app)
+        for active in actives:
             binding = active.binding
             if not binding.description or binding.description in seen:
                 continue
