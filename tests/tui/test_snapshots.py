@@ -97,7 +97,7 @@ def _sparks_loaded(app) -> bool:
 
 
 SPARKS = _sparks_loaded
-BASELINE = ("s", "s", "s", "down")  # sorted by name, the cursor on "baseline"
+BASELINE = ("s", "s", "down")  # sorted by name, the cursor on "baseline"
 
 
 def test_runs_screen(snap_compare, snap_db: Path) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.measure import Measurement
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -37,6 +39,20 @@ class Cell(Text):
         # text into words, and the table measures every cell of every run on first paint.
         width = cell_len(self.plain)
         return Measurement(width, width)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        # A one-line cell that fits needs no wrapping: its segments, right-aligned if asked.
+        # Rich's general path wraps word by word; the table renders every cell in view again
+        # after each sort.
+        plain = self.plain
+        width = cell_len(plain)
+        if "\n" in plain or width > options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        base = console.get_style(self.style, default=Style.null()) if self.style else None
+        if (self.justify or options.justify) == "right" and width < options.max_width:
+            yield Segment(" " * (options.max_width - width), base)
+        yield from Segment.apply_style(self.render(console, ""), base)
 
 
 def cell(text: str, sort: Any = None, style: str = "", justify: str | None = None) -> Cell:
