@@ -153,3 +153,16 @@ def test_graphs_and_profiles_round_trip(db_path):
     assert g2.nodes == g.nodes and g2.edges == [(0, 1)] and g2.raw == b"code"
     assert p2.ops == p.ops and p2.step_times_ns == p.step_times_ns and p2.trace == b"{}"
     assert pinfo.op_count == 1
+
+
+def test_points_after_reads_only_new_points_across_chunks(db_path):
+    with tracker.init("p", db=db_path) as run:
+        run.log_series("a", np.arange(70_000), np.arange(70_000.0))  # two chunks in one flush
+        run.flush()
+        run.log_series("a", np.arange(5) + 70_000, np.arange(5.0) + 70_000)
+        run.flush()
+        with tracker.open_store(db_path) as store:
+            for count in (0, 1, 65_535, 65_536, 65_537, 69_999, 70_000, 70_004, 70_005, 80_000):
+                tail = store.points_after(run.id, "a", count)
+                assert tail.steps.tolist() == list(range(count, 70_005)), count
+                assert tail.values.tolist() == [float(i) for i in range(count, 70_005)]

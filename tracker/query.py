@@ -24,7 +24,7 @@ from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo, nan_if_null
 from .query_edits import RunEdits
 from .records import KeyInfo, ReducedSeries, RunInfo, Series
 from .store import connect, describe_error
-from .store.reduce import read_points, reduce_series
+from .store.reduce import read_points, read_points_after, reduce_series
 
 __all__ = ["GraphInfo", "ProfileInfo", "Store", "open_store"]
 
@@ -203,14 +203,11 @@ class Store(ArtifactReads, RunEdits):
         sid = self._sid(run_id, key, "scalar")
         if sid is None:
             return Series(key, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
-        rows = self._query(
-            "SELECT step, value, wall FROM points WHERE series_id = ? AND seq >= ?"
-            " ORDER BY seq",
-            (sid, count),
-        )
-        arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        return Series(key, arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
-
+        try:
+            steps, values, walls = read_points_after(self.conn, sid, count)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from None
+        return Series(key, steps, values, walls)
 
 
 def _run_info(

@@ -20,11 +20,13 @@ from tracker.tui.widgets.runs_table import RunsTable
 # The trainer logs 10 steps per line it reads on stdin, flushes, and says how far it got.
 TRAINER = """
 import sys, tracker
-run = tracker.init("live", "live-run", db=sys.argv[1])
+run = None  # created on the first command, so the app's first load sees only the earlier run
 step = 0
 for line in sys.stdin:
     if line.strip() == "finish":
         break
+    if run is None:
+        run = tracker.init("live", "live-run", db=sys.argv[1])
     for _ in range(10):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
         step += 1

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..records import ReducedSeries
 from .schema import BLOCK_SIZES
+from .series_writes import CHUNK_POINTS
 
 RAW_POINTS_PER_BUCKET = 16  # below this many points per bucket, reading raw points is cheap enough
 
@@ -57,6 +58,28 @@ def read_points(
             steps, values = steps[keep], values[keep]
             wall = wall[keep] if walls else wall
     return steps, values, wall
+
+
+def read_points_after(
+    conn: sqlite3.Connection, sid: int, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points with seq >= count (logged after the first ``count``), in logging order.
+
+    Reads only the last chunks: an index seek on (series_id, seq0), not a scan of the series.
+    """
+    rows = conn.execute(
+        "SELECT seq0, steps, vals, walls FROM point_chunks"
+        " WHERE series_id = ? AND seq0 > ? AND seq0 + n > ? ORDER BY seq0",
+        (sid, count - CHUNK_POINTS - 1, count),
+    ).fetchall()
+    if not rows:
+        empty = np.empty(0)
+        return np.empty(0, dtype=np.int64), empty, empty
+    skip = max(0, count - rows[0][0])
+    steps = np.frombuffer(b"".join(r[1] for r in rows), dtype="<i8")[skip:].astype(np.int64)
+    values = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f8")[skip:].astype(np.float64)
+    walls = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f8")[skip:].astype(np.float64)
+    return steps, values, walls
 
 
 def reduce_series(
