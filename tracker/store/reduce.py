@@ -1,6 +1,6 @@
 """Reading a scalar series reduced to N min/max buckets from the block summaries.
 
-For a series whose steps never went backwards, blocks of 16, 256 or 4096 consecutive points
+For a series whose steps never went backwards, blocks of 16 to 4,096 consecutive points
 each carry their step range and min/max/sum. A reduction picks the coarsest level that still gives
 at least two blocks per bucket, reads the blocks that lie inside the range, reads the few raw
 points at the two edges, and bins both by step. A bucket's min/max is exact for the points it holds

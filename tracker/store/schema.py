@@ -14,7 +14,7 @@ SCHEMA_VERSION = 1
 
 # Points are grouped into blocks of BLOCK_SIZES[level] consecutive points (by seq, per series);
 # the writer keeps each block's step range and min/max/sum so charts reduce 1M points in a few ms.
-BLOCK_SIZES = (16, 256, 4096)
+BLOCK_SIZES = (16, 64, 256, 1024, 4096)
 
 _V1 = """
 CREATE TABLE runs (
