@@ -217,7 +217,12 @@ def _common_keys(runs: list[Any], limit: int) -> list[str]:
     for r in runs:
         for key in r.last:
             counts[key] = counts.get(key, 0) + 1
-    return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+    # Most runs first; among those, losses and accuracies before the many diagnostic keys.
+    def rank(key: str) -> tuple:
+        low = key.lower()
+        return (-counts[key], "loss" not in low, "acc" not in low, key.count("/"), key)
+
+    return sorted(counts, key=rank)[:limit]
 
 
 def _num(value: float | None) -> str:
