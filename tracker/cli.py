@@ -83,7 +83,7 @@ def ls_command(project: str | None, as_json: bool, db: str | None) -> None:
 
 
 def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
-    from .query import open_store
+    from .query import common_keys, open_store
 
     with open_store(db) as store:
         runs = store.runs(project)
@@ -96,7 +96,7 @@ def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    keys = _common_keys(runs, limit=4)
+    keys = common_keys(runs)[:4]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "project", "name", "status", "started", "time", "step", *keys):
         table.add_column(
@@ -210,19 +210,6 @@ def _console() -> Any:
     # Piped output gets a wide virtual terminal so ids and names are never cut.
     width = None if sys.stdout.isatty() else 240
     return Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=width)
-
-
-def _common_keys(runs: list[Any], limit: int) -> list[str]:
-    counts: dict[str, int] = {}
-    for r in runs:
-        for key in r.last:
-            counts[key] = counts.get(key, 0) + 1
-    # Most runs first; among those, losses and accuracies before the many diagnostic keys.
-    def rank(key: str) -> tuple:
-        low = key.lower()
-        return (-counts[key], "loss" not in low, "acc" not in low, key.count("/"), key)
-
-    return sorted(counts, key=rank)[:limit]
 
 
 def _num(value: float | None) -> str:

@@ -26,7 +26,7 @@ from .records import KeyInfo, ReducedSeries, RunInfo, Series
 from .store import connect, describe_error
 from .store.reduce import read_points, read_points_after, reduce_series
 
-__all__ = ["GraphInfo", "ProfileInfo", "Store", "open_store"]
+__all__ = ["GraphInfo", "ProfileInfo", "Store", "common_keys", "open_store"]
 
 STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this has crashed
 _RUN_COLUMNS = (
@@ -208,6 +208,21 @@ class Store(ArtifactReads, RunEdits):
         except sqlite3.Error as exc:
             raise describe_error(exc, self.path) from None
         return Series(key, steps, values, walls)
+
+
+def common_keys(runs: Iterable[RunInfo]) -> list[str]:
+    """Scalar keys ordered for display: logged by the most runs first, and among those, losses
+    and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        for key in run.last:
+            counts[key] = counts.get(key, 0) + 1
+
+    def rank(key: str) -> tuple:
+        low = key.lower()
+        return (-counts[key], "loss" not in low, "acc" not in low, key.count("/"), key)
+
+    return sorted(counts, key=rank)
 
 
 def _run_info(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +11,7 @@ from textual.widgets import Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from ...config import flatten
+from ...query import common_keys
 from ...records import RunInfo
 from ..format import clean
 
@@ -22,11 +21,8 @@ SAMPLE = 2000  # runs looked at to choose defaults (enough to see which keys var
 
 
 def metric_keys(runs: list[RunInfo]) -> list[str]:
-    """Scalar keys by how many runs logged them (most first)."""
-    counts: Counter[str] = Counter()
-    for run in runs[:SAMPLE]:
-        counts.update(run.last)
-    return sorted(counts, key=lambda k: (-counts[k], k))
+    """Scalar keys by how many runs logged them (most first), losses and accuracies first."""
+    return common_keys(runs[:SAMPLE])
 
 
 def _config_values(runs: list[RunInfo]) -> dict[str, set[str]]:
