@@ -7,13 +7,11 @@ from typing import Any
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import OptionList, Static
-from textual.widgets.option_list import Option
 
 from ...records import HistogramPoint
 from ..format import clean, number
+from .keyed_view import KeyedView
 
 SHADES = np.array(list(" ·░▒▓█"))
 
@@ -54,41 +52,21 @@ def heat_strip(points: list[HistogramPoint], width: int, height: int) -> Text:
     return out
 
 
-class HistogramView(Horizontal):
+class HistogramView(KeyedView):
     """Histogram keys on the left, the chosen key's heat strip on the right."""
 
-    class KeyChosen(Message):
-        """The user picked a histogram key."""
+    LIST_ID, CONTENT_ID, EMPTY = "histogram-keys", "histogram-strip", "this run logged no histograms"
 
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
+    class KeyChosen(KeyedView.KeyChosen):
+        """The user picked a histogram key."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.points: list[HistogramPoint] = []
-        self.key = ""
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="histogram-keys", classes="side-list")
         yield Static(id="histogram-strip", expand=True)
-
-    def set_keys(self, keys: list[str]) -> None:
-        """The histogram keys of the run; the first is chosen."""
-        options = self.query_one("#histogram-keys", OptionList)
-        options.clear_options()
-        options.add_options([Option(Text(clean(k)), id=k) for k in keys])
-        if keys:
-            options.highlighted = 0
-            self.post_message(self.KeyChosen(keys[0]))
-        else:
-            self.query_one("#histogram-strip", Static).update(
-                Text("this run logged no histograms", style="dim"))
-
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        event.stop()
-        if event.option.id and event.option.id != self.key:
-            self.post_message(self.KeyChosen(event.option.id))
 
     def show(self, key: str, points: list[HistogramPoint]) -> None:
         """Draw ``key``'s histograms."""
