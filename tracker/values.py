@@ -192,14 +192,21 @@ def _resolve_batch(kind: str, handles: list[Any]) -> list[float]:
                 result[i] = float(v)
         return result
     if kind == "jax":
-        # Start every device-to-host copy, then read: one wait overall, and on CPU np.asarray
-        # is ~1.7 µs a value where jax.device_get(list) took ~15 µs.
-        for h in handles:
-            copy = getattr(h, "copy_to_host_async", None)
-            if copy is not None:
-                copy()
+        # On an accelerator, start every device-to-host copy first, then read: one wait overall.
+        # On CPU there is nothing to copy (and copy_to_host_async costs ~5 µs a value): read
+        # directly, ~1.5 µs a value where jax.device_get(list) took ~15 µs.
+        if _jax_platform(handles[0]) != "cpu":
+            for h in handles:
+                h.copy_to_host_async()
         return [float(np.asarray(h).reshape(())) for h in handles]
     return [float(np.asarray(h).reshape(())) for h in handles]
+
+
+def _jax_platform(array: Any) -> str:
+    try:
+        return next(iter(array.devices())).platform
+    except Exception:  # an unusual array type: assume a device, the safe choice
+        return "device"
 
 
 def _resolve_one(kind: str, handle: Any) -> float:
