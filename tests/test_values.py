@@ -124,3 +124,18 @@ def test_histograms_of_framework_arrays(db_path):
     with tracker.open_store(db_path) as store:
         counts = {k: store.histograms(run.id, k)[0].histogram.count for k in ("torch", "jax", "list")}
     assert counts == {"torch": 10.0, "jax": 10.0, "list": 4.0}
+
+
+def test_keras_variables_are_not_read_on_the_callers_thread(db_path):
+    import keras
+
+    from tracker.values import Deferred, to_scalar
+
+    lr = keras.Variable(0.5)
+    assert isinstance(to_scalar("lr", lr), Deferred)  # TensorFlow backend in this process
+    with tracker.init("p", db=db_path) as run:
+        run.log({"lr": lr})
+        lr.assign(0.25)
+        run.log({"lr": lr})
+    with tracker.open_store(db_path) as store:
+        assert store.series(run.id, "lr").values.tolist() == [0.5, 0.25]

@@ -149,6 +149,10 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
         _check_size(key, value.size, value.shape)
         _DEVICE_TYPES[type(value)] = "jax"
         return Deferred(value, "jax")  # dispatch is async even on CPU: never block here
+    keras = modules.get("keras")
+    if keras is not None and isinstance(value, getattr(keras, "Variable", ())):
+        # A Keras 3 variable wraps its backend's tensor: hand that on rather than reading it here.
+        return _framework_scalar(key, value.value)
     tf = modules.get("tensorflow")
     if tf is not None and isinstance(value, (tf.Tensor, tf.Variable)):
         size = value.shape.num_elements()
