@@ -225,3 +225,40 @@ def test_log_series_keeps_wall_times(db_path):
     with pytest.raises(ValueError, match="imported"):
         run2 = tracker.init("p", db=db_path)
         run2.log_series("imported", [1, 2], [1.0])
+
+
+@pytest.fixture
+def frequent_thread_switches():
+    import sys
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: interleavings show up
+    yield
+    sys.setswitchinterval(old)
+
+
+def test_threads_logging_to_one_run_never_mix_their_values(db_path, frequent_thread_switches):
+    import threading
+
+    run = tracker.init("p", db=db_path)
+    start = threading.Barrier(4)
+
+    def worker(t: int) -> None:
+        start.wait()
+        for i in range(3000):
+            run.log({f"t{t}/a": float(t), f"t{t}/b": float(t) + 0.5}, step=i)
+            if i % 500 == 0:
+                run.log({f"t{t}/int": t}, step=i)  # the slow path interleaves with the fast one
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.finish()
+    with tracker.open_store(db_path) as store:
+        for t in range(4):
+            assert set(store.series(run.id, f"t{t}/a").values.tolist()) == {float(t)}
+            assert set(store.series(run.id, f"t{t}/b").values.tolist()) == {t + 0.5}
+            assert len(store.series(run.id, f"t{t}/a")) == 3000
+            assert store.series(run.id, f"t{t}/int").values.tolist() == [float(t)] * 6

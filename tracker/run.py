@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +74,8 @@ class Run:
         self._append_count, self._append_wall = buf.counts.append, buf.walls.append
         self._append_step = buf.steps.append
         self._key_index = buf.key_index  # keys seen so far -> id
+        self._log_lock = threading.Lock()  # several threads may log to one run
+        self._acquire, self._release = self._log_lock.acquire, self._log_lock.release
         self._soft_limit = self._writer.soft_limit
         lifecycle.register(self)
 
@@ -102,15 +105,19 @@ class Run:
             if type(value) is not float or key not in index:
                 return self._log_slow(metrics, step)
         append_value, append_key = self._append_value, self._append_key
-        for key, value in metrics.items():
-            append_value(value)
-            append_key(index[key])
         n = len(metrics)
-        self._append_count(n)
-        self._append_wall(_now())
-        self._append_step(step)  # last: makes the entry visible to the writer
         buf = self._buf
-        buf.appended += n
+        self._acquire()  # one entry's appends must not interleave with another thread's
+        try:
+            for key, value in metrics.items():
+                append_value(value)
+                append_key(index[key])
+            self._append_count(n)
+            self._append_wall(_now())
+            self._append_step(step)  # last: makes the entry visible to the writer
+            buf.appended += n
+        finally:
+            self._release()
         self._next_step = step + 1
         if buf.appended - buf._taken >= self._soft_limit or self.strict:
             self._after_append()
@@ -122,14 +129,6 @@ class Run:
             return
         self._log_checked(self._checked(metrics), step)
 
-    def _commit(self, step: int, n: int) -> None:
-        """Make an entry of n appended points visible to the writer (its step goes last)."""
-        self._append_count(n)
-        self._append_wall(_now())
-        self._append_step(step)
-        self._buf.appended += n
-        self._next_step = step + 1
-        self._after_append()
 
     def _after_append(self) -> None:
         """Wake the writer when the buffer is large; wait for it when it is full (bounded memory)."""
@@ -144,16 +143,22 @@ class Run:
 
     def _log_checked(self, metrics: dict[str, Any], step: int) -> None:
         buf = self._buf
-        position = buf.appended
-        for key, value in metrics.items():
-            kid = buf.key_id(key)
-            if type(value) is Deferred:
-                buf.deferred.append((position, value))
-                value = math.nan
-            buf.values.append(value)
-            buf.key_ids.append(kid)
-            position += 1
-        self._commit(step, len(metrics))
+        with self._log_lock:
+            position = buf.appended
+            for key, value in metrics.items():
+                kid = buf.key_id(key)
+                if type(value) is Deferred:
+                    buf.deferred.append((position, value))
+                    value = math.nan
+                buf.values.append(value)
+                buf.key_ids.append(kid)
+                position += 1
+            self._append_count(len(metrics))
+            self._append_wall(_now())
+            self._append_step(step)  # last: makes the entry visible to the writer
+            buf.appended += len(metrics)
+        self._next_step = step + 1
+        self._after_append()
 
     def _checked(self, metrics: Any) -> dict[str, Any]:
         """Validate keys and convert values (the slow path: ints, numpy, tensors, bad input)."""
@@ -195,13 +200,14 @@ class Run:
         if n == 0:
             return
         buf = self._buf
-        kid = buf.key_id(key)
-        buf.values.frombytes(value_arr.astype("=f8").tobytes())
-        buf.key_ids.frombytes(np.full(n, kid, dtype="=i4").tobytes())
-        buf.counts.frombytes(np.ones(n, dtype="=u4").tobytes())
-        buf.walls.frombytes(wall_arr.astype("=f8").tobytes())
-        buf.appended += n
-        buf.steps.frombytes(step_arr.astype("=i8").tobytes())  # last: makes the entries visible
+        with self._log_lock:
+            kid = buf.key_id(key)
+            buf.values.frombytes(value_arr.astype("=f8").tobytes())
+            buf.key_ids.frombytes(np.full(n, kid, dtype="=i4").tobytes())
+            buf.counts.frombytes(np.ones(n, dtype="=u4").tobytes())
+            buf.walls.frombytes(wall_arr.astype("=f8").tobytes())
+            buf.appended += n
+            buf.steps.frombytes(step_arr.astype("=i8").tobytes())  # last: entries now visible
         self._next_step = max(self._next_step, int(step_arr.max()) + 1)
         if buf.pending() >= self._writer.soft_limit:
             self._writer.wake()
