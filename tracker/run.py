@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -119,7 +121,7 @@ class Run:
         finally:
             self._release()
         self._next_step = step + 1
-        if buf.appended - buf._taken >= self._soft_limit or self.strict:
+        if buf.appended - buf.taken >= self._soft_limit or self.strict:
             self._after_append()
         return None
 
@@ -305,19 +307,18 @@ class Run:
         ok = self._writer.close()
         try:
             if not self.attached:  # the owner decides the run's status
+                now = _now()
                 with transaction(self._conn):
                     self._conn.execute(
                         "UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
-                        (status, _now(), _now(), self.id),
+                        (status, now, now, self.id),
                     )
         except Exception as exc:  # storage failure at the very end: report, never raise
-            self._writer._report(exc)
+            self._writer.report(exc)
             ok = False
         finally:
             pool.release(self.db_path, self._conn)
         if self._writer.dropped:
-            import sys
-
             print(
                 f"tracker: {self._writer.dropped} points of run {self.id} could not be stored",
                 file=sys.stderr,
@@ -350,8 +351,6 @@ class Run:
         raise StoreError(f"cannot write to {self.db_path}: {err}")
 
     def _closed_warning(self) -> None:
-        import warnings
-
         warnings.warn(f"run {self.id} is finished; values logged after finish() are ignored",
                       stacklevel=3)
 

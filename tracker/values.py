@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,8 @@ import numpy as np
 MAX_KEY_LENGTH = 256
 _KEY_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_DEVICE_TYPES: dict[type, str] = {}  # concrete torch / JAX array types met so far
+# Concrete torch / JAX array types met so far, with their converter (set by _framework_scalar).
+_DEVICE_TYPES: dict[type, Callable[[str, Any], float | Deferred]] = {}
 
 
 class Deferred:
@@ -77,17 +78,9 @@ def to_scalar(key: str, value: Any) -> float | Deferred:
         return value
     if t is int or t is bool:
         return _int_to_float(key, value)
-    kind = _DEVICE_TYPES.get(t)  # seen before: skip the isinstance chain (logged every step)
-    if kind == "jax":
-        if value.ndim:
-            _check_size(key, value.size, value.shape)
-        return Deferred(value, "jax")
-    if kind == "torch":
-        if value.numel() != 1:
-            _check_size(key, value.numel(), value.shape)
-        if value.is_cpu:  # no device to wait for: reading now is cheapest (~1 µs)
-            return float(value.item())
-        return Deferred(value.detach(), "torch")
+    convert = _DEVICE_TYPES.get(t)  # seen before: skip the isinstance chain (logged every step)
+    if convert is not None:
+        return convert(key, value)
     if isinstance(value, (float, int, np.integer, np.floating, np.bool_)):
         return float(value)
     if isinstance(value, np.ndarray):
@@ -132,23 +125,32 @@ def _check_size(key: str, size: int, shape: Any) -> None:
         )
 
 
+def _torch_scalar(key: str, value: Any) -> float | Deferred:
+    if value.numel() != 1:
+        _check_size(key, value.numel(), value.shape)
+    if value.is_cpu:  # no device to wait for: reading now is cheapest (~1 µs)
+        return float(value.item())
+    return Deferred(value.detach(), "torch")
+
+
+def _jax_scalar(key: str, value: Any) -> Deferred:
+    if value.ndim:
+        _check_size(key, value.size, value.shape)
+    return Deferred(value, "jax")  # dispatch is async even on CPU: never block here
+
+
 def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
     """Handle torch / JAX / TensorFlow values; None when the value is none of them."""
     modules = sys.modules
     torch = modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
-        _check_size(key, value.numel(), value.shape)
         if type(value) is torch.Tensor or type(value) is torch.nn.Parameter:
-            _DEVICE_TYPES[type(value)] = "torch"  # not subclasses: they may override item()
-        value = value.detach()
-        if value.device.type == "cpu":  # no device to wait for: converting now is cheapest
-            return float(value.item())
-        return Deferred(value, "torch")
+            _DEVICE_TYPES[type(value)] = _torch_scalar  # not subclasses: they may override item()
+        return _torch_scalar(key, value)
     jax = modules.get("jax")
     if jax is not None and isinstance(value, jax.Array):
-        _check_size(key, value.size, value.shape)
-        _DEVICE_TYPES[type(value)] = "jax"
-        return Deferred(value, "jax")  # dispatch is async even on CPU: never block here
+        _DEVICE_TYPES[type(value)] = _jax_scalar
+        return _jax_scalar(key, value)
     keras = modules.get("keras")
     if keras is not None and isinstance(value, getattr(keras, "Variable", ())):
         # A Keras 3 variable wraps its backend's tensor: hand that on rather than reading it here.

@@ -47,7 +47,7 @@ class ScalarBuffer:
         self.key_index: dict[str, int] = {}  # key -> key id
         self.deferred: list[tuple[int, Any]] = []  # (point position, Deferred)
         self.appended = 0  # points appended so far (caller side)
-        self._taken = 0  # points taken so far (writer side)
+        self.taken = 0  # points taken so far (writer side)
 
     def key_id(self, key: str) -> int:
         """The id of a key, assigned on first use (caller thread only)."""
@@ -71,8 +71,8 @@ class ScalarBuffer:
         walls = np.frombuffer(self.walls[:entries], dtype=np.float64)
         del self.values[:points], self.key_ids[:points]
         del self.counts[:entries], self.walls[:entries], self.steps[:entries]
-        first, end = self._taken, self._taken + points
-        self._taken = end
+        first, end = self.taken, self.taken + points
+        self.taken = end
         n_def = 0
         for position, _ in self.deferred:
             if position >= end:
@@ -93,4 +93,4 @@ class ScalarBuffer:
 
     def pending(self) -> int:
         """Points appended but not taken yet."""
-        return self.appended - self._taken
+        return self.appended - self.taken

@@ -37,19 +37,11 @@ def read_points(
         (sid, lo, hi),
     ).fetchall()
     if not rows:
-        empty = np.empty(0)
-        return np.empty(0, dtype=np.int64), empty, empty
-    steps = np.frombuffer(b"".join(r[0] for r in rows), dtype="<i8").astype(np.int64)
-    values = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f8").astype(np.float64)
-    wall = (
-        np.frombuffer(b"".join(r[2] for r in rows), dtype="<f8").astype(np.float64)
-        if walls
-        else np.empty(0)
-    )
-    order = None
+        return _no_points()
+    steps, values = _unpack(rows, 0, "<i8"), _unpack(rows, 1, "<f8")
+    wall = _unpack(rows, 2, "<f8") if walls else np.empty(0)
     if len(steps) > 1 and np.any(steps[1:] < steps[:-1]):
         order = np.argsort(steps, kind="stable")  # chunks are in seq order: ties keep it
-    if order is not None:
         steps, values = steps[order], values[order]
         wall = wall[order] if walls else wall
     if start is not None or end is not None:
@@ -73,13 +65,18 @@ def read_points_after(
         (sid, count - CHUNK_POINTS - 1, count),
     ).fetchall()
     if not rows:
-        empty = np.empty(0)
-        return np.empty(0, dtype=np.int64), empty, empty
+        return _no_points()
     skip = max(0, count - rows[0][0])
-    steps = np.frombuffer(b"".join(r[1] for r in rows), dtype="<i8")[skip:].astype(np.int64)
-    values = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f8")[skip:].astype(np.float64)
-    walls = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f8")[skip:].astype(np.float64)
-    return steps, values, walls
+    return tuple(_unpack(rows, col, dtype)[skip:] for col, dtype in ((1, "<i8"), (2, "<f8"), (3, "<f8")))
+
+
+def _unpack(rows: list[tuple], column: int, dtype: str) -> np.ndarray:
+    """Concatenate one packed column of chunk rows into a native-endian array."""
+    return np.frombuffer(b"".join(r[column] for r in rows), dtype=dtype).astype(dtype[1:])
+
+
+def _no_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
 
 
 def reduce_series(

@@ -130,12 +130,12 @@ class Writer:
         except (sqlite3.Error, OSError) as exc:
             self._series_ids.clear()  # ids created in the rolled-back transaction are gone
             self._keep_for_retry(scalars, records)
-            self._report(exc)
+            self.report(exc)
             return False
         except Exception as exc:  # a bug or an unreadable value: drop this batch, keep going
             self._series_ids.clear()
             self.dropped += len(scalars) if scalars is not None else 0
-            self._report(exc)
+            self.report(exc)
             return False
 
     def _keep_for_retry(self, scalars: ScalarBatch | None, records: list) -> None:
@@ -148,7 +148,8 @@ class Writer:
         self._retry_scalars = scalars
         self._retry_records = records[-10_000:]
 
-    def _report(self, exc: BaseException) -> None:
+    def report(self, exc: BaseException) -> None:
+        """Keep a storage error (strict runs raise it) and warn about it once."""
         err = describe_error(exc, self.db_label) if isinstance(exc, sqlite3.Error) else exc
         self.error = err
         if not self._warned:
