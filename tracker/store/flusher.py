@@ -55,5 +55,8 @@ def _loop() -> None:
         now = time.monotonic()
         for writer in writers:
             if writer.due(now):
-                writer.flush()
+                try:
+                    writer.flush()  # reports its own storage errors; this is for anything else
+                except Exception as exc:  # noqa: BLE001 - the thread must outlive one bad writer
+                    writer.report(exc)
         del writers

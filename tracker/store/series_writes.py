@@ -11,6 +11,16 @@ import numpy as np
 from ..records import Histogram
 from .schema import BLOCK_SIZES
 
+CHUNK_POINTS = 65_536  # points per packed chunk row at most
+ROWS_PER_INSERT = 64  # multi-row INSERTs: half the cost of one statement per row (measured)
+INSERT_BATCH = 16_384  # points turned into Python objects at a time (bounded memory)
+_INSERT_ONE = "INSERT INTO points (series_id, step, seq, wall, value) VALUES (?, ?, ?, ?, ?)"
+_INSERT_MANY = (
+    "INSERT INTO points (series_id, step, seq, wall, value) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?)"] * ROWS_PER_INSERT)
+)
+
+
 _UPDATE_SERIES = """
 UPDATE series SET
     count = count + :n,
@@ -83,16 +93,6 @@ def _reserve(
     }
     count = conn.execute(_UPDATE_SERIES, params).fetchone()[0]
     return int(count) - n
-
-
-CHUNK_POINTS = 65_536  # points per packed chunk row at most
-ROWS_PER_INSERT = 64  # multi-row INSERTs: half the cost of one statement per row (measured)
-INSERT_BATCH = 16_384  # points turned into Python objects at a time (bounded memory)
-_INSERT_ONE = "INSERT INTO points (series_id, step, seq, wall, value) VALUES (?, ?, ?, ?, ?)"
-_INSERT_MANY = (
-    "INSERT INTO points (series_id, step, seq, wall, value) VALUES "
-    + ", ".join(["(?, ?, ?, ?, ?)"] * ROWS_PER_INSERT)
-)
 
 
 def _insert_points(
