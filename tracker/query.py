@@ -105,7 +105,7 @@ class Store(ArtifactReads, RunEdits):
                 series_sql += f" AND run_id IN (SELECT id FROM runs WHERE {' AND '.join(where)})"
                 series_args = args
             for run_id, key, value, step in self._query(series_sql, series_args):
-                last.setdefault(run_id, {})[key] = np.nan if value is None else value
+                last.setdefault(run_id, {})[key] = nan_if_null(value)
                 if step is not None and step > steps.get(run_id, -(2**63)):
                     steps[run_id] = step
         now = time.time()
