@@ -96,12 +96,16 @@ class Histogram:
     count: float
 
     @classmethod
+    def empty(cls) -> Histogram:
+        """A histogram of no values (one empty bucket at 0)."""
+        return cls(np.array([0.0, 0.0]), np.zeros(1), math.nan, math.nan, 0.0, 0.0, 0.0)
+
+    @classmethod
     def from_values(cls, values: np.ndarray, bins: int = 64) -> Histogram:
         """Histogram of the finite values of a flat float64 array (NaN/Inf are left out)."""
         finite = values[np.isfinite(values)]
         if finite.size == 0:
-            edges = np.array([0.0, 0.0])
-            return cls(edges, np.zeros(1), math.nan, math.nan, 0.0, 0.0, 0.0)
+            return cls.empty()
         lo, hi = float(finite.min()), float(finite.max())
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5

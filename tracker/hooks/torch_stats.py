@@ -151,7 +151,7 @@ def unpack_histogram(packed: np.ndarray) -> Histogram:
     lo, hi, total, squares, count = (float(v) for v in packed[:_HEAD])
     counts = np.asarray(packed[_HEAD:], dtype=np.float64)
     if count == 0 or lo > hi:
-        return Histogram(np.array([0.0, 0.0]), np.zeros(1), math.nan, math.nan, 0.0, 0.0, 0.0)
+        return Histogram.empty()
     lo_e, hi_e = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
     edges = np.linspace(lo_e, hi_e, len(counts) + 1)
     return Histogram(edges, counts, lo, hi, total, squares, count)

@@ -216,7 +216,7 @@ def _tensor_histogram(tensor: Any) -> Histogram:
     """A v2 [k, 3] (left, right, count) tensor -> Histogram (moments estimated from buckets)."""
     array = np.asarray(tensor_util.make_ndarray(tensor), dtype=np.float64).reshape(-1, 3)
     if len(array) == 0:
-        return Histogram(np.array([0.0, 0.0]), np.zeros(1), float("nan"), float("nan"), 0, 0, 0)
+        return Histogram.empty()
     edges = np.append(array[:, 0], array[-1, 1])
     counts = array[:, 2]
     centers = (array[:, 0] + array[:, 1]) / 2
