@@ -124,13 +124,24 @@ def current_run() -> Run | None:
     return _current
 
 
-def _require_run() -> Run:
-    run = current_run()
-    if run is None:
+def run_or_current(run: Run | None = None, what: str = "this call") -> Run:
+    """``run`` if given, else the current run (for hooks that take an optional run).
+
+    Raises:
+        NoActiveRunError: no run given and none started with ``tracker.init()``.
+    """
+    if run is not None:
+        return run
+    current = current_run()
+    if current is None:
         from .errors import NoActiveRunError
 
-        raise NoActiveRunError("no active run: call tracker.init() first")
-    return run
+        raise NoActiveRunError(f"{what} needs a run: call tracker.init() first or pass run=")
+    return current
+
+
+def _require_run() -> Run:
+    return run_or_current(None, "logging")
 
 
 def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
@@ -179,4 +190,5 @@ __all__ = [
     "log_text",
     "open",
     "open_store",
+    "run_or_current",
 ]

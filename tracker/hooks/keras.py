@@ -22,6 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .. import run_or_current
 from .keras_config import fit_config, is_number
 from .keras_grads import BACKENDS as GRADIENT_BACKENDS
 from .keras_grads import sample_gradients
@@ -71,16 +72,7 @@ class TrackerCallback(keras.callbacks.Callback):
         profile_batches: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
-        if run is None:
-            import tracker
-
-            run = tracker.current_run()
-            if run is None:
-                from ..errors import NoActiveRunError
-
-                raise NoActiveRunError(
-                    "TrackerCallback needs a run: call tracker.init() first or pass run="
-                )
+        run = run_or_current(run, "TrackerCallback")
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 0:
             raise ValueError(f"log_every must be an integer >= 0, not {log_every!r}")
         if isinstance(histograms, bool):

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import run_or_current
 from .keras_graph import graph_from_graphdef
 from .keras_profile import ProfilerWindow, check_window
 
@@ -43,14 +44,7 @@ class TFLogger:
         log_every: int = 1,
         profile_steps: tuple[int, int] | None = None,
     ) -> None:
-        if run is None:
-            import tracker
-
-            run = tracker.current_run()
-            if run is None:
-                from ..errors import NoActiveRunError
-
-                raise NoActiveRunError("TFLogger needs a run: call tracker.init() first or pass run=")
+        run = run_or_current(run, "TFLogger")
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
             raise ValueError(f"log_every must be an integer >= 1, not {log_every!r}")
         self.run = run

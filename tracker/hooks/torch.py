@@ -45,15 +45,6 @@ __all__ = [
 _watchers: weakref.WeakKeyDictionary[torch.nn.Module, Watcher] = weakref.WeakKeyDictionary()
 
 
-def _run_or_current(run: Any, what: str) -> Any:
-    if run is not None:
-        return run
-    current = tracker.current_run()
-    if current is None:
-        raise tracker.NoActiveRunError(f"{what} needs a run: call tracker.init() first or pass run=")
-    return current
-
-
 def _as_args(example_input: Any) -> tuple:
     if example_input is None:
         return ()
@@ -89,7 +80,7 @@ def watch(
     activation statistics are off (it says so); everything else works. On a rank that does not
     log (``DisabledRun``) nothing is registered.
     """
-    run = _run_or_current(run, "watch()")
+    run = tracker.run_or_current(run, "watch()")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"watch() takes a torch.nn.Module, not {type(model).__name__}")
     unwatch(model)
@@ -140,7 +131,7 @@ def log_graph(
     it gives shapes, and it is required for the hooks fallback (data-dependent control flow,
     string/flag inputs). It runs one forward without autograd in eval mode.
     """
-    run = _run_or_current(run, "log_graph()")
+    run = tracker.run_or_current(run, "log_graph()")
     graph = capture_graph(model, _as_args(example_input), kwargs, method=method, name=name)
     run.log_graph(graph)
     return graph
@@ -154,4 +145,4 @@ def profile(run: Any = None, steps: int = 5, **options: Any) -> ProfileWindow:
     ``warmup`` (default 1), ``activities``, ``record_shapes``, ``profile_memory``, ``with_flops``,
     ``with_stack``, ``trace`` (keep the chrome trace, default True), ``name``.
     """
-    return ProfileWindow(_run_or_current(run, "profile()"), steps, **options)
+    return ProfileWindow(tracker.run_or_current(run, "profile()"), steps, **options)
