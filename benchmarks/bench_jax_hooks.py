@@ -6,13 +6,16 @@
 Target: tracker within 2% of none. Optionally with host work per step (``--host-work-ms``, a busy
 loop standing in for data loading), where a per-step sync loses the host/device overlap.
 
-    .venv/bin/python benchmarks/bench_jax_hooks.py [--device cpu|gpu] [--steps 500] [--reps 15]
+    .venv/bin/python benchmarks/bench_jax_hooks.py [--device cpu|gpu] [--steps 5000] [--reps 9]
         [--width 128] [--host-work-ms 0,0.3]
 
 Each repetition runs every mode once, in rotated order, on a fresh store; medians are printed with
 each mode's ratio to 'none': of the medians ('x none'), the median of per-repetition ratios
-('paired': load drift hits both alike) and of the fastest repetitions ('best'). Loop time = the step loop plus a final ``block_until_ready``;
-``finish`` (the tracker's final write) is reported apart.
+('paired': load drift hits both alike) and of the fastest repetitions ('best'), and the process
+CPU time per step ('cpu us/step': JAX's own threads, the loop and the tracker's writer thread; on a
+machine whose cores XLA already keeps busy, that extra CPU is what the loop pays). Loop time = the
+step loop plus a final ``block_until_ready``; a loop lasts over a second, so the writer's timed
+flushes and early reads fall inside it; ``finish`` (the tracker's final write) is reported apart.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ MODES = ("none", "tracker", "float")
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--batch", type=int, default=64)
@@ -90,10 +93,10 @@ def main() -> None:
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}, "
           f"MLP {args.depth}x{args.width}, batch {args.batch}, {args.steps} steps, {args.reps} reps")
 
-    def loop(mode: str, host_ms: float, rep: int) -> tuple[float, float]:
+    def loop(mode: str, host_ms: float, rep: int) -> tuple[float, float, float]:
         run = tracker.init("bench-jax", db=work / f"{mode}-{host_ms}-{rep}.db") if mode != "none" else None
         p, s = params, state0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for step in range(args.steps):
             _busy(host_ms)
             p, s, metrics = train_step(p, s)
@@ -103,16 +106,16 @@ def main() -> None:
                 flat = tj.flatten_metrics(metrics)
                 run.log({k: float(v) for k, v in flat.items()}, step=step)
         jax.block_until_ready(p)
-        loop_s = time.perf_counter() - t0
+        loop_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         t1 = time.perf_counter()
         if run is not None:
             run.finish()
             with tracker.open_store(run.db_path) as store:  # every point arrived
                 assert len(store.series(run.id, "train/loss")) == args.steps
-        return loop_s, time.perf_counter() - t1
+        return loop_s, time.perf_counter() - t1, cpu_s
 
     for host_ms in [float(v) for v in args.host_work_ms.split(",")]:
-        results: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
+        results: dict[str, list[tuple[float, float, float]]] = {m: [] for m in MODES}
         for rep in range(args.reps):
             for i in range(len(MODES)):
                 mode = MODES[(i + rep) % len(MODES)]
@@ -120,15 +123,16 @@ def main() -> None:
         base = statistics.median(r[0] for r in results["none"])
         print(f"\nhost work {host_ms} ms/step")
         print(f"{'mode':<8} {'loop s':>8} {'us/step':>8} {'x none':>7} {'paired':>7} {'best':>7}"
-              f" {'finish s':>9}")
+              f" {'cpu us/step':>12} {'finish s':>9}")
         best = min(r[0] for r in results["none"])
         for mode in MODES:
             loops = [r[0] for r in results[mode]]
             med = statistics.median(loops)
             paired = statistics.median(a / b[0] for a, b in zip(loops, results["none"]))
             fin = statistics.median(r[1] for r in results[mode])
+            cpu = statistics.median(r[2] for r in results[mode]) / args.steps * 1e6
             print(f"{mode:<8} {med:8.3f} {med / args.steps * 1e6:8.1f} {med / base:7.3f}"
-                  f" {paired:7.3f} {min(loops) / best:7.3f} {fin:9.3f}")
+                  f" {paired:7.3f} {min(loops) / best:7.3f} {cpu:12.1f} {fin:9.3f}")
     sys.stdout.flush()
 
 

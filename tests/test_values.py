@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ import tracker
 
 BAD_VALUES = [
     ("a string", "loss", "string"),
-    ({"nested": 1.0}, "loss", "dict"),
+    ({"nested": "x"}, "loss/nested", "string"),
     ([1.0, 2.0], "loss", "list"),
     (None, "loss", "None"),
     (np.array([1.0, 2.0]), "loss", "shape"),
@@ -93,6 +95,59 @@ def test_jax_arrays_are_deferred_and_read_by_the_writer(db_path):
     with tracker.open_store(db_path) as store:
         s = store.series(run.id, "loss")
     assert s.values.tolist() == [i / 2 for i in range(10)]
+
+
+def test_nested_dicts_become_slash_keys(db_path):
+    import jax.numpy as jnp
+
+    with tracker.init("p", db=db_path) as run:
+        for i in range(3):  # the first call meets new keys, the later ones take the fast path
+            run.log({"train": {"loss": jnp.float32(i), "acc": 0.5}, "lr": 0.1, "empty": {}}, step=i)
+        with pytest.raises(ValueError, match="given twice"):
+            run.log({"a/b": 1.0, "a": {"b": 2.0}})
+    with tracker.open_store(db_path) as store:
+        assert sorted(k.key for k in store.keys(run.id)) == ["lr", "train/acc", "train/loss"]
+        assert store.series(run.id, "train/loss").values.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_mixed_jax_and_bad_values_store_nothing(db_path):
+    import jax.numpy as jnp
+
+    with tracker.init("p", db=db_path) as run:
+        run.log({"loss": jnp.float32(1), "ok": 1.0}, step=0)
+        with pytest.raises(TypeError, match="'ok'"):  # keys seen before: the fast path checks all
+            run.log({"loss": jnp.float32(2), "ok": "x"}, step=1)
+        with pytest.raises(ValueError, match="'loss'"):
+            run.log({"loss": jnp.ones(3), "ok": 3.0}, step=2)
+        run.log({"loss": jnp.float32(4), "ok": 4.0}, step=3)
+    with tracker.open_store(db_path) as store:
+        assert store.series(run.id, "loss").steps.tolist() == [0, 3]
+        assert store.series(run.id, "ok").values.tolist() == [1.0, 4.0]
+
+
+def test_logged_jax_arrays_are_released_long_before_the_next_flush(db_path):
+    """JAX dispatch slows down as live arrays pile up: the writer reads them in small batches."""
+    import weakref
+
+    import jax.numpy as jnp
+
+    from tracker.run import Run
+
+    run = Run(project="p", db=db_path, flush_interval=3600)  # no timed flush during the test
+    refs = []
+    for i in range(400):
+        value = jnp.float32(i) + 1
+        refs.append(weakref.ref(value))
+        run.log({"loss": value}, step=i)
+        del value
+    deadline = time.monotonic() + 20
+    while refs[0]() is not None and time.monotonic() < deadline:
+        time.sleep(0.01)  # polls for the writer thread's read; not a flush
+    assert refs[0]() is None
+    assert sum(r() is not None for r in refs) < 400
+    run.finish()
+    with tracker.open_store(db_path) as store:
+        assert store.series(run.id, "loss").values.tolist() == [i + 1.0 for i in range(400)]
 
 
 def test_tensorflow_tensors_and_variables(db_path):

@@ -25,7 +25,17 @@ from .profile import Profile
 from .records import Histogram
 from .store import pool, transaction
 from .store.writer import Writer
-from .values import INT64_MAX, INT64_MIN, Deferred, check_key, check_step, to_numpy, to_scalar
+from .values import (
+    DEFERRED_TYPES,
+    INT64_MAX,
+    INT64_MIN,
+    Deferred,
+    check_key,
+    check_step,
+    flatten_nested,
+    to_numpy,
+    to_scalar,
+)
 
 _now = time.time
 
@@ -91,11 +101,13 @@ class Run:
         """Buffer scalar metrics at ``step`` (default: one past the previous step).
 
         Values may be Python or numpy numbers or one-element torch/JAX/TensorFlow tensors; device
-        values are read later on the writer thread, never here. A bad key or value raises
-        ``TypeError``/``ValueError`` naming the key, and nothing from this call is logged.
+        values are read later on the writer thread, never here. Nested dicts become 'a/b' keys.
+        A bad key or value raises ``TypeError``/``ValueError`` naming the key, and nothing from
+        this call is logged.
         """
-        # The hot path: a dict of floats under keys seen before. Everything else (first use of a
-        # key, ints, numpy, tensors, bad input, a finished run) goes through _log_slow.
+        # The hot path: a dict of floats (or 0-d JAX arrays) under keys seen before. Everything
+        # else (first use of a key, ints, numpy, tensors, nesting, bad input, a finished run)
+        # goes through _log_slow.
         if step is None:
             step = self._next_step
         elif type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
@@ -103,17 +115,33 @@ class Run:
         if type(metrics) is not dict or self.finished:
             return self._log_slow(metrics, step)
         index = self._key_index
+        deferred = False
         for key, value in metrics.items():
             if type(value) is not float or key not in index:
+                if key in index and type(value) in DEFERRED_TYPES and not value.ndim:
+                    deferred = True
+                    continue
+                if type(value) is dict:  # nested: log the flat form (checked from scratch)
+                    return self.log(flatten_nested(metrics), step)
                 return self._log_slow(metrics, step)
         append_value, append_key = self._append_value, self._append_key
         n = len(metrics)
         buf = self._buf
         self._acquire()  # one entry's appends must not interleave with another thread's
         try:
-            for key, value in metrics.items():
-                append_value(value)
-                append_key(index[key])
+            if deferred:  # 0-d device arrays: a NaN slot now, the value read by the writer
+                position = buf.appended
+                for key, value in metrics.items():
+                    if type(value) is not float:
+                        buf.deferred.append((position, Deferred(value, DEFERRED_TYPES[type(value)])))
+                        value = math.nan
+                    append_value(value)
+                    append_key(index[key])
+                    position += 1
+            else:
+                for key, value in metrics.items():
+                    append_value(value)
+                    append_key(index[key])
             self._append_count(n)
             self._append_wall(_now())
             self._append_step(step)  # last: makes the entry visible to the writer
@@ -123,6 +151,11 @@ class Run:
         self._next_step = step + 1
         if buf.appended - buf.taken >= self._soft_limit or self.strict:
             self._after_append()
+        elif deferred and len(buf.deferred) >= buf.read_deferred_at:
+            # JAX arrays kept alive slow its dispatch down (see buffer.READ_EARLY_AT): have the
+            # writer read them now rather than at its next flush. (Torch CUDA handles only cost
+            # memory: they wait for the flush, batched.)
+            self._writer.read_deferred_soon()
         return None
 
     def _log_slow(self, metrics: Any, step: int) -> None:
@@ -130,7 +163,6 @@ class Run:
             self._closed_warning()
             return
         self._log_checked(self._checked(metrics), step)
-
 
     def _after_append(self) -> None:
         """Wake the writer when the buffer is large; wait for it when it is full (bounded memory)."""
@@ -144,6 +176,7 @@ class Run:
             self._raise_store_error()
 
     def _log_checked(self, metrics: dict[str, Any], step: int) -> None:
+        """Append one entry of floats and ``Deferred`` handles (what ``_checked`` returns)."""
         buf = self._buf
         with self._log_lock:
             position = buf.appended
@@ -168,6 +201,8 @@ class Run:
             raise TypeError(
                 f"log() takes a dict of metrics such as {{'loss': 0.5}}, not {type(metrics).__name__}"
             )
+        if any(isinstance(v, Mapping) for v in metrics.values()):
+            metrics = flatten_nested(metrics)
         out: dict[str, Any] = {}
         for key, value in metrics.items():
             if key not in self._key_index:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,9 @@ _KEY_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Concrete torch / JAX array types met so far, with their converter (set by _framework_scalar).
 _DEVICE_TYPES: dict[type, Callable[[str, Any], float | Deferred]] = {}
+# Array types whose every value is read later, with their Deferred kind: ``Run.log`` takes their
+# 0-d values on its fast path without a converter call (JAX arrays; a torch tensor may be on CPU).
+DEFERRED_TYPES: dict[type, str] = {}
 
 
 class Deferred:
@@ -51,6 +54,30 @@ def check_key(key: object, what: str = "metric") -> str:
     if _KEY_BAD_CHARS.search(key):
         raise ValueError(f"{what} key {key!r} contains control characters")
     return key
+
+
+def flatten_nested(metrics: Mapping[str, Any], sep: str = "/") -> dict[str, Any]:
+    """``{'train': {'loss': x}}`` -> ``{'train/loss': x}``: nested mappings become 'a/b' keys.
+
+    Leaves are returned as they are (not converted); an empty mapping adds nothing. A key met twice (``'a/b'`` beside
+    ``{'a': {'b': ...}}``) or a non-string key raises, naming it.
+    """
+    out: dict[str, Any] = {}
+    _flatten_into(out, "", metrics, sep)
+    return out
+
+
+def _flatten_into(out: dict[str, Any], prefix: str, metrics: Mapping[str, Any], sep: str) -> None:
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            check_key(key)  # raises the usual message
+        full = prefix + key
+        if isinstance(value, Mapping):
+            _flatten_into(out, full + sep, value, sep)  # an empty one adds nothing
+        elif full in out:
+            raise ValueError(f"metric {full!r} is given twice (as a key and through nesting)")
+        else:
+            out[full] = value
 
 
 def check_step(step: object) -> int:
@@ -93,11 +120,13 @@ def to_scalar(key: str, value: Any) -> float | Deferred:
         return handled
     if isinstance(value, (str, bytes)):
         raise TypeError(f"metric {key!r}: got a string ({value!r:.40}); log text with log_text()")
-    if isinstance(value, (dict, list, tuple, set)):
+    if isinstance(value, (list, tuple, set)):
         raise TypeError(
             f"metric {key!r}: got a {type(value).__name__}; log one number per key "
-            "(nested dicts: flatten them, or use a 'group/name' key)"
+            "(nested dicts of numbers are fine; for a list, use keys such as 'name/0')"
         )
+    if isinstance(value, Mapping):
+        raise TypeError(f"metric {key!r}: got a dict where a number belongs")
     if value is None:
         raise TypeError(f"metric {key!r}: got None; log a number")
     if hasattr(value, "__float__"):
@@ -150,6 +179,8 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
     jax = modules.get("jax")
     if jax is not None and isinstance(value, jax.Array):
         _DEVICE_TYPES[type(value)] = _jax_scalar
+        if type(value).__name__ == "ArrayImpl":  # not tracers or user subclasses
+            DEFERRED_TYPES[type(value)] = "jax"
         return _jax_scalar(key, value)
     keras = modules.get("keras")
     if keras is not None and isinstance(value, getattr(keras, "Variable", ())):
@@ -163,6 +194,17 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
             value = value.read_value()  # a snapshot: later assign() must not change what we log
         return Deferred(value, "tf")
     return None
+
+
+def is_ready(item: Deferred) -> bool:
+    """Whether reading the handle now would not wait for the device (JAX can tell; for torch and
+    TensorFlow handles this says True: the reader waits off the training thread)."""
+    if item.kind == "jax":
+        try:
+            return bool(item.handle.is_ready())
+        except Exception:  # a deleted or donated buffer: reading gives NaN at once
+            return True
+    return True
 
 
 def resolve_deferred(items: Sequence[Deferred]) -> list[float]:

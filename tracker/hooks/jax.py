@@ -50,11 +50,12 @@ def log(run: Any, metrics: Any, step: int | None = None, *, prefix: str = "") ->
     JAX arrays are handed over as they are and read on the writer thread, so this never waits
     for the device. ``prefix`` puts every key under 'prefix/'.
     """
-    if type(metrics) is dict and not prefix and not any(
-        isinstance(v, (Mapping, list, tuple)) for v in metrics.values()
-    ):
-        run.log(metrics, step)  # already flat: skip the walk
-        return
+    if type(metrics) is dict and not prefix:
+        try:
+            run.log(metrics, step)  # the core takes flat and nested dicts of arrays itself
+            return
+        except TypeError:  # lists, tuples or other pytrees inside (log() stored nothing)
+            pass
     run.log(flatten_metrics(metrics, prefix), step)
 
 

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ..values import resolve_deferred
+from ..values import is_ready, resolve_deferred
+
+
+# Device handles waiting to be read that make log() ask the writer to read them before its next
+# flush (once a second). Measured with JAX on CPU: 2,000 arrays kept alive slowed a 0.2 ms step by
+# 7%, 5,000 by 17% (dispatch cost grows with live arrays); 512 cost nothing measurable.
+READ_EARLY_AT = 128
 
 
 @dataclass
@@ -46,6 +52,8 @@ class ScalarBuffer:
         self.key_names: list[str] = []  # key id -> key
         self.key_index: dict[str, int] = {}  # key -> key id
         self.deferred: list[tuple[int, Any]] = []  # (point position, Deferred)
+        # log() asks the writer to read device handles early once this many wait (see read_deferred)
+        self.read_deferred_at = READ_EARLY_AT
         self.appended = 0  # points appended so far (caller side)
         self.taken = 0  # points taken so far (writer side)
 
@@ -58,38 +66,70 @@ class ScalarBuffer:
             self.key_index[key] = kid
         return kid
 
-    def take(self) -> ScalarBatch | None:
-        """Remove every complete entry and return its points (None when empty)."""
+    def take(self, wait: bool = True) -> ScalarBatch | None:
+        """Remove complete entries and return their points (None when there are none).
+
+        With ``wait`` every visible entry is taken, reading device values even if that means
+        waiting for the device; without it only the entries before the first value still being
+        computed (the rest stay for the next take).
+        """
         entries = len(self.steps)  # read first: entries up to here have all their points appended
         if not entries:
             return None
         counts = np.frombuffer(self.counts[:entries], dtype=np.uint32)
         points = int(counts.sum())
+        end = self.read_deferred(self.taken + points, wait=wait)
+        if end < self.taken + points:  # a value not computed yet: take the entries before it
+            ends = np.cumsum(counts, dtype=np.int64)
+            entries = int(np.searchsorted(ends, end - self.taken, side="right"))
+            if not entries:
+                return None
+            counts, points = counts[:entries], int(ends[entries - 1])
         values = np.frombuffer(self.values[:points], dtype=np.float64).copy()
         key_ids = np.frombuffer(self.key_ids[:points], dtype=np.int32)
         steps = np.frombuffer(self.steps[:entries], dtype=np.int64)
         walls = np.frombuffer(self.walls[:entries], dtype=np.float64)
         del self.values[:points], self.key_ids[:points]
         del self.counts[:entries], self.walls[:entries], self.steps[:entries]
-        first, end = self.taken, self.taken + points
-        self.taken = end
-        n_def = 0
-        for position, _ in self.deferred:
-            if position >= end:
-                break
-            n_def += 1
-        if n_def:
-            mine = self.deferred[:n_def]
-            del self.deferred[:n_def]
-            resolved = resolve_deferred([d for _, d in mine])
-            for (position, _), value in zip(mine, resolved):
-                values[position - first] = value
+        self.taken += points
         return ScalarBatch(
             key_ids=key_ids,
             steps=np.repeat(steps, counts),
             walls=np.repeat(walls, counts),
             values=values,
         )
+
+    def read_deferred(self, limit: int | None = None, wait: bool = False) -> int:
+        """Read deferred device values of points before ``limit`` (default: every point whose
+        value slot is appended) into the buffer, in one batch; writer side only.
+
+        Without ``wait`` reading stops at the first value the device has not computed yet: a
+        read that waits holds this thread, and, measured with JAX on CPU, slowed the training
+        loop as much as a sync per step. Returns the position of the first point left unread
+        (``limit`` when none is).
+        """
+        if limit is None:
+            limit = self.taken + len(self.values)
+        # A handle is queued before its NaN placeholder: stop at slots not appended yet.
+        n = 0
+        stop = limit
+        for position, item in self.deferred:
+            if position >= limit:
+                break
+            if not wait and not is_ready(item):
+                stop = position
+                break
+            n += 1
+        if n:
+            mine = self.deferred[:n]
+            del self.deferred[:n]  # the handles go now: device arrays kept alive have a cost
+            resolved = resolve_deferred([d for _, d in mine])
+            first = self.taken
+            for (position, _), value in zip(mine, resolved):
+                self.values[position - first] = value
+        # Not ready yet (a device running behind): ask again only after as many more.
+        self.read_deferred_at = len(self.deferred) + READ_EARLY_AT
+        return stop
 
     def pending(self) -> int:
         """Points appended but not taken yet."""

@@ -46,17 +46,21 @@ def wake() -> None:
 
 
 def _loop() -> None:
+    tick = 1.0
     while True:
+        _event.wait(tick)
+        _event.clear()
+        # The list is taken after the wait: a writer added while we slept may be why we woke.
         with _lock:
             writers = list(_writers)
-        tick = min((w.interval for w in writers), default=1.0)
-        _event.wait(min(tick, 1.0))
-        _event.clear()
+        tick = min(min((w.interval for w in writers), default=1.0), 1.0)
         now = time.monotonic()
         for writer in writers:
-            if writer.due(now):
-                try:
-                    writer.flush()  # reports its own storage errors; this is for anything else
-                except Exception as exc:  # noqa: BLE001 - the thread must outlive one bad writer
-                    writer.report(exc)
+            try:
+                if writer.due(now):
+                    writer.flush_due()  # reports its own storage errors; this is for the rest
+                elif writer.read_requested:
+                    writer.read_deferred()  # device handles only, no write to the file
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive one bad writer
+                writer.report(exc)
         del writers

@@ -61,6 +61,7 @@ class Writer:
         self._lock = threading.RLock()
         self._taken = threading.Event()
         self._requested = False
+        self._read_requested = False
         self._closed = False
         self._warned = False
         self._last_flush = time.monotonic()
@@ -73,6 +74,19 @@ class Writer:
         self._requested = True
         flusher.wake()
 
+    def read_deferred_soon(self) -> None:
+        """Ask for the deferred device values to be read now, ahead of the next flush."""
+        if not self._read_requested:  # asked already: waking again costs the caller
+            self._read_requested = True
+            flusher.wake()
+
+    def read_deferred(self) -> None:
+        """Read the deferred device values buffered so far (no write to the file)."""
+        self._read_requested = False
+        with self._lock:
+            if not self._closed:
+                self.scalars.read_deferred()
+
     def wait_for_room(self, timeout: float = 10.0) -> None:
         """Back-pressure: wait until the flusher has taken the buffer (bounded memory)."""
         self._taken.clear()
@@ -83,10 +97,21 @@ class Writer:
         """Whether the flusher should flush this writer now."""
         return self._requested or now - self._last_flush >= self.interval
 
+    @property
+    def read_requested(self) -> bool:
+        """Whether log() asked for the deferred device values to be read before the next flush."""
+        return self._read_requested
+
     def flush(self) -> bool:
         """Write everything buffered now; True when it reached the file."""
         with self._lock:
-            return True if self._closed else self._flush_locked()
+            return True if self._closed else self._flush_locked(wait=True)
+
+    def flush_due(self) -> bool:
+        """The flusher's flush. On the interval it leaves device values still being computed
+        for the next one (reading them would wait); when asked for (a full buffer), it waits."""
+        with self._lock:
+            return True if self._closed else self._flush_locked(wait=self._requested)
 
     def close(self) -> bool:
         """A last flush, then no more: the connection goes back to its owner."""
@@ -94,24 +119,24 @@ class Writer:
         with self._lock:
             if self._closed:
                 return True
-            ok = self._flush_locked()
+            ok = self._flush_locked(wait=True)
             self._closed = True
             return ok
 
-    def _take(self) -> tuple[ScalarBatch | None, list]:
-        scalars = self.scalars.take()
+    def _take(self, wait: bool) -> tuple[ScalarBatch | None, list]:
+        scalars = self.scalars.take(wait)
         # Copy then delete exactly what was copied: appends racing with us stay in the list.
         records = self.records[:]
         del self.records[: len(records)]
         self._taken.set()
         return scalars, records
 
-    def _flush_locked(self) -> bool:
+    def _flush_locked(self, wait: bool) -> bool:
         if self.conn.in_transaction:  # re-entered from a signal handler mid-flush: let it finish
             return False
-        self._requested = False
+        self._requested = self._read_requested = False
         self._last_flush = time.monotonic()
-        scalars, records = self._take()
+        scalars, records = self._take(wait)
         if self._retry_scalars is not None or self._retry_records:
             scalars = _concat(self._retry_scalars, scalars)
             records = self._retry_records + records

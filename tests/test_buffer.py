@@ -1,0 +1,72 @@
+"""The scalar buffer takes only device values that are ready, unless told to wait."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracker.store.buffer import ScalarBuffer
+from tracker.values import Deferred
+
+
+class FakeDeviceScalar:
+    """A JAX-like handle whose readiness the test decides."""
+
+    def __init__(self, value: float) -> None:
+        self.value, self.ready = value, False
+
+    def is_ready(self) -> bool:
+        return self.ready
+
+    def devices(self) -> set:
+        return set()  # an unknown platform: the reader copies as for an accelerator
+
+    def copy_to_host_async(self) -> None:
+        pass
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.value, dtype=dtype)
+
+
+def _append(buf: ScalarBuffer, step: int, values: list) -> None:
+    position = buf.appended
+    for i, value in enumerate(values):
+        if isinstance(value, FakeDeviceScalar):
+            buf.deferred.append((position + i, Deferred(value, "jax")))
+            value = float("nan")
+        buf.values.append(value)
+        buf.key_ids.append(buf.key_id(f"k{i}"))
+    buf.counts.append(len(values))
+    buf.walls.append(0.0)
+    buf.steps.append(step)
+    buf.appended += len(values)
+
+
+def test_take_stops_before_the_first_value_still_being_computed() -> None:
+    buf = ScalarBuffer()
+    done, busy = FakeDeviceScalar(1.0), FakeDeviceScalar(2.0)
+    done.ready = True
+    _append(buf, 0, [done, 10.0])
+    _append(buf, 1, [11.0, busy])  # this entry waits for its device value
+    _append(buf, 2, [12.0, 13.0])
+    first = buf.take(wait=False)
+    assert first is not None
+    assert first.steps.tolist() == [0, 0] and first.values.tolist() == [1.0, 10.0]
+    assert buf.take(wait=False) is None  # still not ready: nothing taken, nothing lost
+    busy.ready = True
+    rest = buf.take(wait=False)
+    assert rest is not None
+    assert rest.steps.tolist() == [1, 1, 2, 2]
+    assert rest.values.tolist() == [11.0, 2.0, 12.0, 13.0]
+    assert buf.pending() == 0 and not buf.deferred
+
+
+def test_take_with_wait_reads_everything_and_early_reads_fill_the_slots() -> None:
+    buf = ScalarBuffer()
+    a, b = FakeDeviceScalar(5.0), FakeDeviceScalar(6.0)
+    a.ready = True
+    _append(buf, 0, [a])
+    _append(buf, 1, [b])
+    buf.read_deferred()  # the early read: the ready prefix only, in place
+    assert len(buf.deferred) == 1
+    batch = buf.take(wait=True)
+    assert batch is not None and batch.values.tolist() == [5.0, 6.0]
