@@ -2,10 +2,12 @@
 
     .venv/bin/python benchmarks/bench_torch_hooks.py [--device cpu|cuda] [--blocks 15]
 
-Four trainers live side by side in one process, each with its own copy of the same model (a
+Five trainers live side by side in one process, each with its own copy of the same model (a
 3-layer MLP 256-512-512-10, batch 128, SGD with momentum; ``torch.set_num_threads(1)`` on CPU):
 
 - ``none``: no tracking (the baseline);
+- ``none-again``: no tracking either, on its own model copy: the A/A control. Its ratio is the
+  noise floor of this machine and method; an overhead within it is not measurable;
 - ``log``: ``run.log({"loss": loss, "acc": acc, "lr": lr}, step=i)`` every step, tensors as they are;
 - ``log+watch``: the same plus ``watch(model, run, log_every=100)`` (stats, histograms, graph);
 - ``tbx``: the peer, tensorboardX ``add_scalar`` of the same three values every step and, every
@@ -42,7 +44,7 @@ import tracker
 from tracker.hooks import torch_watch
 from tracker.hooks.torch import unwatch, watch
 
-CONFIGS = ("none", "log", "log+watch", "tbx")
+CONFIGS = ("none", "none-again", "log", "log+watch", "tbx")
 BLOCK = 100
 _our_ns = [0]
 

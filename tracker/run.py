@@ -197,17 +197,20 @@ class Run:
 
     def _checked(self, metrics: Any) -> dict[str, Any]:
         """Validate keys and convert values (the slow path: ints, numpy, tensors, bad input)."""
-        if not isinstance(metrics, Mapping):
+        if type(metrics) is not dict and not isinstance(metrics, Mapping):
             raise TypeError(
                 f"log() takes a dict of metrics such as {{'loss': 0.5}}, not {type(metrics).__name__}"
             )
-        if any(isinstance(v, Mapping) for v in metrics.values()):
-            metrics = flatten_nested(metrics)
         out: dict[str, Any] = {}
         for key, value in metrics.items():
             if key not in self._key_index:
                 check_key(key)
-            out[key] = to_scalar(key, value)
+            try:
+                out[key] = to_scalar(key, value)
+            except TypeError:
+                if isinstance(value, Mapping):  # nested dicts: checked again in the flat form
+                    return self._checked(flatten_nested(metrics))
+                raise
         return out
 
     def log_series(

