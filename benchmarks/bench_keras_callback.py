@@ -1,11 +1,13 @@
 """Keras fit() time with TrackerCallback(log_every=1) against fit() without callbacks, and against
 Keras's own TensorBoard callback (update_freq=1) as the peer, per backend. Target: under 2%.
 
-    .venv/bin/python benchmarks/bench_keras_callback.py [--backends tensorflow,jax] [--reps 7]
+    .venv/bin/python benchmarks/bench_keras_callback.py [--backends tensorflow,jax] [--reps 9]
 
 Each backend runs in a fresh process (KERAS_BACKEND is fixed at import). In it, one warm-up fit
 compiles the model; then every repetition times one fit() per configuration, the configurations
-taking turns (rotated) so that load drift on the machine hits them alike. Printed per
+taking turns (rotated) so that load drift on the machine hits them alike. ``plain-again`` is a
+second plain fit(), the A/A control: its ratio shows how far this machine's noise alone moves a
+ratio, so an overhead inside it is not measurable. Printed per
 configuration: median wall time and its ratio to the plain fit(), the median of the per-repetition
 (paired) wall ratios, the process-CPU ratio, and the training thread's own CPU time (the work the
 loop's thread does; least disturbed by other jobs on a shared machine). Also the time spent
@@ -29,7 +31,7 @@ from typing import Any
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-CONFIGS = ("plain", "tracker", "tensorboard")
+CONFIGS = ("plain", "plain-again", "tracker", "tensorboard")
 
 
 def worker(reps: int, samples: int, batch: int, epochs: int, units: int) -> dict[str, Any]:
@@ -89,7 +91,8 @@ def worker(reps: int, samples: int, batch: int, epochs: int, units: int) -> dict
     cpu: dict[str, list[float]] = {c: [] for c in CONFIGS}
     main: dict[str, list[float]] = {c: [] for c in CONFIGS}
     for rep in range(reps):
-        order = CONFIGS[rep % 3:] + CONFIGS[: rep % 3]
+        shift = rep % len(CONFIGS)
+        order = CONFIGS[shift:] + CONFIGS[:shift]
         for config in order:
             wall, cpu_s, main_s = fit(config)
             times[config].append(wall)
@@ -135,8 +138,8 @@ def isolated(model: Any, db: Path, batches: int = 50_000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,jax")
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--samples", type=int, default=8192)
+    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--samples", type=int, default=32768, help="2 epochs of 1,024 batches")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--units", type=int, default=128, help="width of the two hidden layers")
@@ -163,8 +166,8 @@ def main() -> None:
         print(f"[{backend}, MLP 64-{args.units}-{args.units}-10, batch {args.batch}] {steps} batches per fit, median of {args.reps} fits "
               f"(tracker logged {result['tracker_points_loss']} loss points)")
         print(f"  time inside TrackerCallback per batch: {result['begin_us']:.1f} us in "
-              f"on_train_batch_begin (training thread, logs the queue) + {result['end_us']:.1f} us"
-              " in on_train_batch_end (a Keras worker thread on JAX)")
+              f"on_train_batch_begin (training thread) + {result['end_us']:.1f} us"
+              " in on_train_batch_end (run.log; a Keras worker thread on JAX)")
         iso = result["isolated_cpu_us"]
         print(f"  callback alone, all threads (hooks + bulk logging + SQLite writes): {iso:.1f} us"
               f" CPU per batch = {iso / (med['plain'] / steps * 1e6) * 100:.1f}% of a plain batch")

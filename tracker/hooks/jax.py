@@ -19,7 +19,7 @@ Import it only in code that uses JAX (it imports jax); flax is used only when gi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 

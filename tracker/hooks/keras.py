@@ -13,14 +13,12 @@ never TensorFlow on the JAX or torch backends.
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 import warnings
 from typing import Any
 
 import keras
-import numpy as np
 
 from .. import run_or_current
 from .keras_config import fit_config, is_number
@@ -30,9 +28,6 @@ from .keras_graph import layer_graph, op_graph
 from .keras_profile import ProfilerWindow, check_window
 
 __all__ = ["TrackerCallback"]
-
-DRAIN_EVERY = 64  # queued batches logged at once...
-DRAIN_AFTER_S = 0.5  # ...or sooner, so a live view lags by half a second at most
 
 
 class TrackerCallback(keras.callbacks.Callback):
@@ -94,9 +89,6 @@ class TrackerCallback(keras.callbacks.Callback):
         self.want_op_graph = op_graph
         self.op_graph_signature = op_graph_signature
         self.profile_batches = profile_batches
-        # (step, wall, keys, values) per logged batch, logged in bulk by the training thread
-        self._queue: collections.deque[tuple[int, float, tuple[str, ...], tuple[Any, ...]]] = (
-            collections.deque())
         # metric names -> ('train/<name>'..., all numbers): no string formatting per batch
         self._keys: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
         self._base: int | None = None  # step of batch 0 of the current epoch
@@ -131,9 +123,6 @@ class TrackerCallback(keras.callbacks.Callback):
         self._last_batch = -1
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        queue = self._queue
-        if queue and (len(queue) >= DRAIN_EVERY or time.time() - queue[0][1] > DRAIN_AFTER_S):
-            self._drain()
         if self._pending:  # a profile window or a graph still to take: off the common path
             if self._profiler is not None and not self._profiler.done:
                 self._guard("profile", self._profile_step, self._step(batch))
@@ -143,7 +132,8 @@ class TrackerCallback(keras.callbacks.Callback):
                 self.want_graph and not self._graph_done)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        # Maybe on a Keras worker thread: only append (deque appends are atomic).
+        # Maybe on one of several Keras worker threads (JAX and torch backends): run.log is
+        # thread-safe and takes explicit steps in any order. Keras has made the logs floats.
         if batch > self._last_batch:
             with self._batch_lock:
                 self._last_batch = max(self._last_batch, batch)
@@ -156,16 +146,17 @@ class TrackerCallback(keras.callbacks.Callback):
                 entry = self._keys[names] = (tuple(f"train/{n}" for n in names), numeric)
             keys, numeric = entry
             if numeric:
-                self._queue.append((step, time.time(), keys, tuple(logs.values())))
+                metrics = dict(zip(keys, logs.values()))
             else:
-                kept = [(k, v) for k, v in zip(keys, logs.values()) if is_number(v)]
-                if kept:
-                    names, values = zip(*kept)
-                    self._queue.append((step, time.time(), names, values))
+                metrics = {k: v for k, v in zip(keys, logs.values()) if is_number(v)}
+            if metrics:
+                try:
+                    self.run.log(metrics, step)
+                except Exception as exc:  # never stop fit() (nor raise on a worker thread)
+                    self._warn("metrics", f"could not log metrics: {type(exc).__name__}: {exc}")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._drain()  # Keras has waited for every batch callback before calling this
-        step = self._step(max(self._last_batch, 0))
+        step = self._step(max(self._last_batch, 0))  # Keras has waited for every batch end
         metrics: dict[str, Any] = {"epoch": epoch, "epoch/time_s": time.perf_counter()
                                    - self._epoch_start}
         for name, value in (logs or {}).items():
@@ -191,7 +182,6 @@ class TrackerCallback(keras.callbacks.Callback):
         self._base += self._last_batch + 1
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._drain()
         if self._profiler is not None and self._profiler.active:
             self._guard("profile", self._finish_profile)
         summary = dict(self._last_epoch_logs)
@@ -202,30 +192,6 @@ class TrackerCallback(keras.callbacks.Callback):
     # -- helpers ----------------------------------------------------------------------------------
     def _step(self, batch: int) -> int:
         return (self._base or 0) + batch
-
-    def _drain(self) -> None:
-        """Log the queued batch metrics (training thread only: the run is not thread-safe).
-
-        One ``log_series`` per key for the whole queue: about 10x cheaper per point than a
-        ``log()`` per batch, which matters when a batch takes a fraction of a millisecond.
-        """
-        queue = self._queue
-        groups: dict[tuple[str, ...], tuple[list[int], list[float], list[tuple[Any, ...]]]] = {}
-        while queue:
-            step, wall, keys, values = queue.popleft()
-            group = groups.get(keys)
-            if group is None:
-                group = groups[keys] = ([], [], [])
-            group[0].append(step)
-            group[1].append(wall)
-            group[2].append(values)
-        try:
-            for keys, (steps, walls, rows) in groups.items():
-                table = np.array(rows, dtype=np.float64).reshape(len(rows), len(keys))
-                for column, key in enumerate(keys):
-                    self.run.log_series(key, steps, table[:, column], walls)
-        except Exception as exc:
-            self._warn("metrics", f"could not log metrics: {type(exc).__name__}: {exc}")
 
     def _learning_rate(self) -> Any:
         optimizer = getattr(self.model, "optimizer", None)
