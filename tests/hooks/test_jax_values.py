@@ -16,8 +16,9 @@ from tracker.hooks import jax as tj
 
 @jax.jit
 def _slow_metrics(x: jax.Array) -> dict:
-    # ~300 small matmuls (tens of ms): long enough that the result cannot be ready when log() returns.
-    y = jax.lax.fori_loop(0, 300, lambda i, a: jnp.tanh(a @ a), x)
+    # ~2000 small matmuls (~0.2 s on an idle machine): the result cannot be ready when log()
+    # returns, even if this thread is descheduled for a while (300 left only ~30 ms of margin).
+    y = jax.lax.fori_loop(0, 2000, lambda i, a: jnp.tanh(a @ a), x)
     mean = y.mean()
     return {"loss": mean, "acc": {"top1": mean + 1.0, "top5": mean + 2.0}, "lr": 0.5}
 

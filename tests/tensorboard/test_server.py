@@ -87,13 +87,17 @@ def test_tensorboard_server_serves_scalars_histograms_and_hparams(db_path: Path,
         assert [s for _, s, _ in scalars] == list(range(25))
         assert [v for _, _, v in scalars] == [float(np.float32(1 / (i + 1) + 0.1)) for i in range(25)]
 
+        # Polled too: runs load in parallel in the background, so run a's scalars being there
+        # says nothing about run b's hparams (each run's data shows up when its loader commits).
         query = urllib.parse.urlencode({"run": run_a, "tag": "w"})
-        ((_, step, buckets),) = _get(f"{base}/data/plugin/histograms/histograms?{query}")
+        ((_, step, buckets),) = _poll(
+            server, lambda: _get(f"{base}/data/plugin/histograms/histograms?{query}"),
+            lambda r: len(r) == 1)
         assert step == 3 and [b[2] for b in buckets] == [25.0] * 4
 
-        groups = _get(f"{base}/data/plugin/hparams/session_groups", {
+        groups = _poll(server, lambda: _get(f"{base}/data/plugin/hparams/session_groups", {
             "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN"], "colParams": [],
-            "startIndex": 0, "sliceSize": 10})["sessionGroups"]
+            "startIndex": 0, "sliceSize": 10})["sessionGroups"], lambda g: len(g) == 2)
         by_lr = {g["hparams"]["lr"]: g["metricValues"] for g in groups}
         assert sorted(by_lr) == [0.01, 0.1]
         (metric,) = by_lr[0.1]

@@ -55,7 +55,7 @@ def braille_cells(chart: LineChart) -> int:
     return sum(1 for line in lines(chart) for ch in line if 0x2801 <= ord(ch) <= 0x28FF)
 
 
-async def wait_for(pilot, condition, timeout: float = 3.0) -> None:
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:  # generous: loaded CI
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

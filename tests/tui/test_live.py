@@ -37,7 +37,9 @@ print("done", flush=True)
 """
 
 
-async def wait_for(pilot, condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+async def wait_for(pilot, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    # Generous: the runs screen waits 10x its last read's wall time before the next live reload,
+    # so on a loaded machine one read stalled for 1.5 s alone puts the next one 15 s away.
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

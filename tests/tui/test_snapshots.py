@@ -61,7 +61,7 @@ def steps(*actions: str | Callable[[object], bool]):
     """
 
     async def run_before(pilot) -> None:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # generous: workers read in threads on a loaded CI
         for action in (_runs_loaded, *actions):
             if isinstance(action, str):
                 await pilot.press(action)
