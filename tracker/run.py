@@ -133,7 +133,8 @@ class Run:
                 position = buf.appended
                 for key, value in metrics.items():
                     if type(value) is not float:
-                        buf.deferred.append((position, Deferred(value, DEFERRED_TYPES[type(value)])))
+                        handle = Deferred(value, DEFERRED_TYPES[type(value)])
+                        buf.deferred.append((position, handle))
                         value = math.nan
                     append_value(value)
                     append_key(index[key])

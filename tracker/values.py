@@ -59,8 +59,8 @@ def check_key(key: object, what: str = "metric") -> str:
 def flatten_nested(metrics: Mapping[str, Any], sep: str = "/") -> dict[str, Any]:
     """``{'train': {'loss': x}}`` -> ``{'train/loss': x}``: nested mappings become 'a/b' keys.
 
-    Leaves are returned as they are (not converted); an empty mapping adds nothing. A key met twice (``'a/b'`` beside
-    ``{'a': {'b': ...}}``) or a non-string key raises, naming it.
+    Leaves are returned as they are (not converted); an empty mapping adds nothing. A key met
+    twice (``'a/b'`` beside ``{'a': {'b': ...}}``) or a non-string key raises, naming it.
     """
     out: dict[str, Any] = {}
     _flatten_into(out, "", metrics, sep)
