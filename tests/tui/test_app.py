@@ -11,12 +11,13 @@ from textual.notifications import Notify
 from textual.widgets import DataTable, Input, Static, Tree
 
 import tracker
+from tracker.records import RunInfo
 from tracker.tui.app import make_app
 from tracker.tui.demo import RUNS, seed_demo
 from tracker.tui.screens.compare import CompareScreen
 from tracker.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
 from tracker.tui.screens.run import RunScreen
-from tracker.tui.screens.runs import RunsScreen
+from tracker.tui.screens.runs import FILTER_DEBOUNCE, RunsScreen
 from tracker.tui.widgets.chart import LineChart
 from tracker.tui.widgets.runs_table import RunsTable
 
@@ -125,6 +126,38 @@ async def test_filter_text_expressions_and_tags(demo_db: Path) -> None:
         await pilot.press("enter")
         assert names(table) == before  # a broken filter keeps the last good one
         assert "finish the comparison" in str(app.screen.query_one("#runs-status").render())
+
+
+async def test_enter_applies_the_filter_once(demo_db: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(demo_db, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await runs_ready(pilot)
+        box = app.screen.query_one("#filter", Input)
+        fills: list[list[str]] = []  # the names each rebuild of the table shows
+        real_fill = table.fill
+
+        def counting_fill(runs: list[RunInfo]) -> None:
+            fills.append(sorted(r.name for r in runs))
+            real_fill(runs)
+
+        monkeypatch.setattr(table, "fill", counting_fill)
+        await pilot.press("slash", *"sweep", "enter")
+        # The keys reached the box, so it had the focus: back on the table, enter was handled.
+        await wait_for(pilot, lambda: box.value == "sweep" and app.focused is table, "enter")
+        assert fills[-1] == ["sweep-a", "sweep-b"]
+        applied = len(fills)  # enter's rebuild (and any the debounce made if typing stalled)
+        # Set after enter, this timer fires after the last keystroke's debounce timer would have.
+        waited: list[bool] = []
+        app.screen.set_timer(2 * FILTER_DEBOUNCE, lambda: waited.append(True))
+        await wait_for(pilot, lambda: bool(waited), "the debounce delay to pass")
+        await pilot.pause()
+        assert len(fills) == applied  # enter's filter is final: no second rebuild
+        assert sorted(names(table)) == ["sweep-a", "sweep-b"]
+
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"wide")  # typing alone still applies
+        await wait_for(pilot, lambda: names(table) == ["wide"], "the debounced filter")
+        assert app.focused is box
 
 
 async def test_sort_by_keys_and_group(demo_db: Path) -> None:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tracker
 from tracker.tui.app import make_app
 from tracker.tui.screens.run import RunScreen
-from tracker.tui.screens.runs import RunsScreen
+from tracker.tui.screens.runs import LIVE_MAX_INTERVAL, RunsScreen, live_interval
 from tracker.tui.widgets.chart import LineChart
 from tracker.tui.widgets.runs_table import RunsTable
 
@@ -38,8 +39,8 @@ print("done", flush=True)
 
 
 async def wait_for(pilot, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    # Generous: the runs screen waits 10x its last read's wall time before the next live reload,
-    # so on a loaded machine one read stalled for 1.5 s alone puts the next one 15 s away.
+    # Generous: the runs screen waits 10x its last read's wall time (up to 10 s) before the next
+    # live reload, and a loaded machine can stall the app and the trainer for seconds as well.
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -101,3 +102,15 @@ async def test_new_runs_and_points_appear_while_training(db_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+
+
+def test_live_interval_adapts_to_slow_reads() -> None:
+    assert live_interval(0.002) == 1.0  # a small store: every second
+    assert live_interval(0.35) == pytest.approx(3.5)  # a big one: reloads take <10% of a core
+
+
+def test_live_interval_is_capped() -> None:
+    # A read stalled for seconds (GIL, CPU wait on a busy machine) must not stop live updates
+    # for ten times as long.
+    assert live_interval(1.5) == LIVE_MAX_INTERVAL == 10.0
+    assert live_interval(3600.0) == LIVE_MAX_INTERVAL

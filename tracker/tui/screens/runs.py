@@ -22,7 +22,19 @@ from .columns import ColumnsScreen, default_columns
 from .run_edits import RunEditsMixin
 
 LIVE_MIN_INTERVAL = 1.0  # seconds between run-list reloads; more when a reload is slow
+# The read time the interval adapts to is wall time on a worker thread, so one stall of a busy
+# machine (waiting for the GIL or a CPU) inflates it: 3 s of stall would stop live updates for
+# 30 s. The cap bounds what a stall costs; only a store whose reads really take over 1 s gives
+# up the 10%-of-a-core budget, and on such a store a list 10 s old is stale enough already.
+LIVE_MAX_INTERVAL = 10.0
+FILTER_DEBOUNCE = 0.3  # seconds without a keystroke before the typed filter applies by itself
 GROUPS = (None, "project", "group")
+
+
+def live_interval(elapsed: float) -> float:
+    """Seconds until the next run-list reload, after a read that took ``elapsed`` seconds."""
+    adaptive = 10 * elapsed  # reloads take <10% of a core, however big the store
+    return min(LIVE_MAX_INTERVAL, max(LIVE_MIN_INTERVAL, adaptive))
 
 
 class RunsScreen(RunEditsMixin, BaseScreen):
@@ -111,8 +123,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         # Under another screen the table stays as it is: a background screen's repaint would
         # repaint the whole screen on top. It catches up when it is shown again.
         if self.tracker.live and self.app.screen is self:
-            delay = max(LIVE_MIN_INTERVAL, 10 * elapsed)  # reloads take <10% of a core
-            self._live_timer = self.set_timer(delay, self.load_runs)
+            self._live_timer = self.set_timer(live_interval(elapsed), self.load_runs)
         else:
             self._live_timer = None
 
@@ -157,18 +168,25 @@ class RunsScreen(RunEditsMixin, BaseScreen):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
+        self._cancel_filter_timer()
         # Rebuilding thousands of rows per keystroke would lag: wait for a pause in typing.
-        self._filter_timer = self.set_timer(0.3, self.apply_filter)
+        self._filter_timer = self.set_timer(FILTER_DEBOUNCE, self.apply_filter)
 
     @on(Input.Submitted, "#filter")
     def filter_submitted(self, event: Input.Submitted) -> None:
+        # Enter applies the filter now and is final: the last keystroke's pending timer would
+        # only rebuild the whole table a second time, after the user has moved on.
+        self._cancel_filter_timer()
         self.apply_filter()
         if self.filter_error:
             self.notify(self.filter_error, severity="error")
         else:
             self.table.focus()
+
+    def _cancel_filter_timer(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
 
     def apply_filter(self) -> None:
         source = self.query_one("#filter", Input).value
