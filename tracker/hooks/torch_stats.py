@@ -161,7 +161,7 @@ def unpack_histogram(packed: np.ndarray) -> Histogram:
         return Histogram.empty()
     lo_e, hi_e = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
     k = len(counts)
-    edges = lo_e + np.arange(k + 1, dtype=np.float64) * ((hi_e - lo_e) / k)  # np.linspace, 5x faster
+    edges = lo_e + np.arange(k + 1, dtype=np.float64) * ((hi_e - lo_e) / k)  # as np.linspace, 5x faster
     edges[-1] = hi_e
     return Histogram(edges, counts, lo, hi, total, squares, count)
 
