@@ -44,6 +44,17 @@ def test_step_auto_increments_and_follows_explicit_steps(db_path):
     assert s.steps.tolist() == [0, 1, 10, 11]
 
 
+def test_an_earlier_explicit_step_does_not_move_the_default_step_back(db_path):
+    # What a hook does when it logs a recorded step late, maybe from another thread.
+    with tracker.init("p", db=db_path) as run:
+        for _ in range(5):
+            run.log({"a": 1.0})
+        run.log({"stat": 2.0}, step=1)
+        assert run.step == 4
+        run.log({"a": 3.0})
+    assert read(db_path, run.id, "a").steps.tolist() == [0, 1, 2, 3, 4, 5]
+
+
 def test_repeated_and_backward_steps_are_all_kept(db_path):
     with tracker.init("p", db=db_path) as run:
         for step, value in [(0, 1.0), (1, 2.0), (1, 3.0), (0, 4.0), (2, 5.0), (1, 6.0)]:

@@ -78,6 +78,26 @@ def test_torch_tensors(db_path):
         assert store.runs()[0].last == {"loss": 6.0, "one": 0.25, "int": 3.0}
 
 
+def test_cpu_tensors_under_known_keys_take_the_fast_path_with_the_same_checks(db_path):
+    import torch
+
+    w = torch.ones(3, requires_grad=True)
+    with tracker.init("p", db=db_path) as run:
+        for step in range(3):  # the keys are known from the second call on
+            run.log({"loss": (w * step).sum(), "ok": torch.tensor(True), "lr": 0.1}, step=step)
+        with pytest.raises(ValueError, match="'loss'.*shape"):
+            run.log({"loss": torch.ones(2), "lr": 0.1}, step=3)
+        with pytest.raises(TypeError, match="'loss'"):
+            run.log({"loss": torch.tensor(1 + 2j), "lr": 0.1}, step=3)
+        with pytest.raises(ValueError, match="'loss'"):
+            run.log({"loss": torch.empty(0), "lr": 0.1}, step=3)
+    with tracker.open_store(db_path) as store:
+        loss = store.series(run.id, "loss")
+        assert store.series(run.id, "ok").values.tolist() == [1.0, 1.0, 1.0]
+    assert loss.steps.tolist() == [0, 1, 2]  # the failed calls stored nothing
+    assert loss.values.tolist() == [0.0, 3.0, 6.0]
+
+
 def test_jax_arrays_are_deferred_and_read_by_the_writer(db_path):
     import jax.numpy as jnp
 

@@ -26,6 +26,7 @@ from .records import Histogram
 from .store import pool, transaction
 from .store.writer import Writer
 from .values import (
+    CPU_READ_TYPES,
     DEFERRED_TYPES,
     INT64_MAX,
     INT64_MIN,
@@ -33,6 +34,7 @@ from .values import (
     check_key,
     check_step,
     flatten_nested,
+    read_cpu_scalar,
     to_numpy,
     to_scalar,
 )
@@ -93,12 +95,12 @@ class Run:
 
     @property
     def step(self) -> int | None:
-        """The step of the most recent ``log()`` call (None before the first one)."""
+        """The highest step logged so far (None before the first ``log()``)."""
         return self._next_step - 1 if self._buf.appended or self._next_step else None
 
     # -- logging ----------------------------------------------------------------------------------
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        """Buffer scalar metrics at ``step`` (default: one past the previous step).
+        """Buffer scalar metrics at ``step`` (default: one past the highest step so far).
 
         Values may be Python or numpy numbers or one-element torch/JAX/TensorFlow tensors; device
         values are read later on the writer thread, never here. Nested dicts become 'a/b' keys.
@@ -116,11 +118,21 @@ class Run:
             return self._log_slow(metrics, step)
         index = self._key_index
         deferred = False
+        read: dict[str, float] | None = None  # CPU torch scalars, read here (nothing to wait for)
         for key, value in metrics.items():
             if type(value) is not float or key not in index:
-                if key in index and type(value) in DEFERRED_TYPES and not value.ndim:
-                    deferred = True
-                    continue
+                if key in index:
+                    kind = type(value)
+                    if kind in DEFERRED_TYPES and not value.ndim:
+                        deferred = True
+                        continue
+                    if kind in CPU_READ_TYPES:
+                        number = read_cpu_scalar(value)
+                        if number is not None:
+                            if read is None:
+                                read = {}
+                            read[key] = number
+                            continue
                 if type(value) is dict:  # nested: log the flat form (checked from scratch)
                     return self.log(flatten_nested(metrics), step)
                 return self._log_slow(metrics, step)
@@ -129,13 +141,16 @@ class Run:
         buf = self._buf
         self._acquire()  # one entry's appends must not interleave with another thread's
         try:
-            if deferred:  # 0-d device arrays: a NaN slot now, the value read by the writer
+            if deferred or read is not None:
                 position = buf.appended
                 for key, value in metrics.items():
                     if type(value) is not float:
-                        handle = Deferred(value, DEFERRED_TYPES[type(value)])
-                        buf.deferred.append((position, handle))
-                        value = math.nan
+                        if read is not None and key in read:
+                            value = read[key]
+                        else:  # a 0-d device array: a NaN slot now, the value read by the writer
+                            handle = Deferred(value, DEFERRED_TYPES[type(value)])
+                            buf.deferred.append((position, handle))
+                            value = math.nan
                     append_value(value)
                     append_key(index[key])
                     position += 1
@@ -147,9 +162,10 @@ class Run:
             self._append_wall(_now())
             self._append_step(step)  # last: makes the entry visible to the writer
             buf.appended += n
+            if step >= self._next_step:  # hooks may log an earlier step from another thread
+                self._next_step = step + 1
         finally:
             self._release()
-        self._next_step = step + 1
         if buf.appended - buf.taken >= self._soft_limit or self.strict:
             self._after_append()
         elif deferred and len(buf.deferred) >= buf.read_deferred_at:
@@ -193,7 +209,8 @@ class Run:
             self._append_wall(_now())
             self._append_step(step)  # last: makes the entry visible to the writer
             buf.appended += len(metrics)
-        self._next_step = step + 1
+            if step >= self._next_step:
+                self._next_step = step + 1
         self._after_append()
 
     def _checked(self, metrics: Any) -> dict[str, Any]:

@@ -26,6 +26,8 @@ _DEVICE_TYPES: dict[type, Callable[[str, Any], float | Deferred]] = {}
 # Array types whose every value is read later, with their Deferred kind: ``Run.log`` takes their
 # 0-d values on its fast path without a converter call (JAX arrays; a torch tensor may be on CPU).
 DEFERRED_TYPES: dict[type, str] = {}
+# Tensor types whose one-element CPU values ``Run.log`` reads on its fast path (torch.Tensor).
+CPU_READ_TYPES: set[type] = set()
 
 
 class Deferred:
@@ -157,9 +159,22 @@ def _check_size(key: str, size: int, shape: Any) -> None:
 def _torch_scalar(key: str, value: Any) -> float | Deferred:
     if value.numel() != 1:
         _check_size(key, value.numel(), value.shape)
+    if value.is_complex():
+        raise TypeError(f"metric {key!r}: got a complex tensor; log its real part or abs()")
     if value.is_cpu:  # no device to wait for: reading now is cheapest (~1 µs)
         return float(value.item())
     return Deferred(value.detach(), "torch")
+
+
+def read_cpu_scalar(value: Any) -> float | None:
+    """The float of a one-element real CPU torch tensor; None for anything else (the slow path
+    then converts it or says what is wrong)."""
+    try:
+        if value.is_cpu and value.numel() == 1 and not value.is_complex():
+            return float(value.item())
+    except Exception:  # meta or otherwise unreadable tensors: let the slow path explain
+        return None
+    return None
 
 
 def _jax_scalar(key: str, value: Any) -> Deferred:
@@ -175,6 +190,7 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
     if torch is not None and isinstance(value, torch.Tensor):
         if type(value) is torch.Tensor or type(value) is torch.nn.Parameter:
             _DEVICE_TYPES[type(value)] = _torch_scalar  # not subclasses: they may override item()
+            CPU_READ_TYPES.add(type(value))
         return _torch_scalar(key, value)
     jax = modules.get("jax")
     if jax is not None and isinstance(value, jax.Array):
