@@ -168,13 +168,18 @@ def _torch_scalar(key: str, value: Any) -> float | Deferred:
 
 def read_cpu_scalar(value: Any) -> float | None:
     """The float of a one-element real CPU torch tensor; None for anything else (the slow path
-    then converts it or says what is wrong)."""
-    try:
-        if value.is_cpu and value.numel() == 1 and not value.is_complex():
-            return float(value.item())
-    except Exception:  # meta or otherwise unreadable tensors: let the slow path explain
+    then converts it or says what is wrong). Two tensor calls: each costs microseconds when a
+    training step has just pushed torch's code out of the caches."""
+    if not value.is_cpu:
         return None
-    return None
+    try:
+        number = value.item()  # raises for several elements, an empty or a meta tensor
+    except Exception:
+        return None
+    kind = type(number)
+    if kind is float:
+        return number
+    return float(number) if kind is int or kind is bool else None  # complex: the slow path
 
 
 def _jax_scalar(key: str, value: Any) -> Deferred:

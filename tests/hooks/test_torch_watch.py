@@ -47,12 +47,22 @@ def _train(model: torch.nn.Module, run: tracker.Run, steps: int, *, lr: float = 
     return losses
 
 
+@pytest.fixture(params=["worker", "inline"])
+def offload(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways of computing statistics: on the worker thread (CPU models) and inline, as on a
+    GPU (device tensors handed to run.log and copied back asynchronously)."""
+    from tracker.hooks.torch_watch import Watcher
+
+    monkeypatch.setattr(Watcher, "offload_cpu", request.param == "worker")
+    return request.param == "worker"
+
+
 def _keys(db_path, run_id: str) -> dict[str, KeyInfo]:
     with tracker.open_store(db_path) as store:
         return {k.key: k for k in store.keys(run_id)}
 
 
-def test_watch_logs_statistics_every_n_steps(db_path) -> None:
+def test_watch_logs_statistics_every_n_steps(db_path, offload) -> None:
     torch.manual_seed(0)
     model = Net()
     run = tracker.init("watch", db=db_path)
@@ -77,7 +87,7 @@ def test_watch_logs_statistics_every_n_steps(db_path) -> None:
         assert hist.count == 8 * 16
 
 
-def test_statistics_match_a_manual_computation(db_path) -> None:
+def test_statistics_match_a_manual_computation(db_path, offload) -> None:
     torch.manual_seed(0)
     model = Net()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -106,7 +116,7 @@ def test_statistics_match_a_manual_computation(db_path) -> None:
         assert value("act_zeros/act") == pytest.approx((hidden == 0).float().mean().item())
 
 
-def test_per_module_groups_parameters(db_path) -> None:
+def test_per_module_groups_parameters(db_path, offload) -> None:
     torch.manual_seed(0)
     model = Net()
     run = tracker.init("watch", db=db_path)
@@ -121,6 +131,60 @@ def test_per_module_groups_parameters(db_path) -> None:
     expected = torch.cat([g.reshape(-1) for g in grads]).norm().item()
     assert keys["grad_norm/fc1"].last_value == pytest.approx(expected, rel=1e-5)
     assert keys["update_ratio/fc1"].last_value == 0.0  # no optimizer step was taken
+
+
+def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
+    db_path, monkeypatch
+) -> None:
+    import threading
+
+    from tracker.hooks import torch_watch
+
+    computed: set[str] = set()
+    logged: set[str] = set()
+    real_histogram, real_log = torch_watch.packed_histogram, tracker.Run.log
+
+    def histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
+        computed.add(threading.current_thread().name)
+        return real_histogram(x, bins)
+
+    def log(self: tracker.Run, metrics: dict, step: int | None = None) -> None:
+        if "grad_norm_total" in metrics:
+            logged.add(threading.current_thread().name)
+        real_log(self, metrics, step)
+
+    monkeypatch.setattr(torch_watch, "packed_histogram", histogram)
+    monkeypatch.setattr(tracker.Run, "log", log)
+    model = Net()
+    run = tracker.init("watch", db=db_path)
+    watch(model, run, log_every=2, graph=False)
+    _train(model, run, 5)
+    unwatch(model)
+    run.finish()
+    assert computed == {"tracker-watch"}
+    assert logged == {threading.current_thread().name}  # a DDP reduction must stay on this thread
+    keys = _keys(db_path, run.id)
+    assert keys["grad_norm_total"].count == 3 and keys["grads/fc1.weight"].count == 3
+    assert not any(t.name == "tracker-watch" for t in threading.enumerate())  # unwatch stopped it
+
+
+def test_activations_too_large_to_copy_are_measured_where_they_are(db_path, monkeypatch) -> None:
+    from tracker.hooks import torch_watch
+
+    monkeypatch.setattr(torch_watch, "_ACT_COPY_MAX", 8)  # every activation here is larger
+    torch.manual_seed(0)
+    model = Net()
+    run = tracker.init("watch", db=db_path)
+    watch(model, run, log_every=100, graph=False)
+    x = torch.randn(4, 8)
+    model(x).pow(2).mean().backward()
+    unwatch(model)
+    run.finish()
+    hidden = torch.relu(model.fc1(x)).detach()
+    keys = _keys(db_path, run.id)
+    assert keys["act_mean/act"].last_value == pytest.approx(hidden.mean().item(), rel=1e-5)
+    assert keys["act_std/act"].last_value == pytest.approx(hidden.std().item(), rel=1e-4)
+    assert keys["act_nan/fc1"].last_value == 0.0
 
 
 def test_off_steps_register_no_hooks_and_unwatch_removes_everything(db_path) -> None:
@@ -267,7 +331,7 @@ def test_watch_needs_a_run_and_a_module(db_path) -> None:
     run.finish()
 
 
-def test_an_error_inside_a_hook_never_stops_training(db_path, monkeypatch, capfd) -> None:
+def test_an_error_inside_a_hook_never_stops_training(db_path, offload, monkeypatch, capfd) -> None:
     from tracker.hooks import torch_watch
 
     def broken(x: torch.Tensor, bins: int) -> torch.Tensor:

@@ -3,8 +3,12 @@
 One forward pre-hook on the model counts training steps; that is all an off-step costs. On a
 logging step it registers the per-parameter gradient hooks and per-module activation hooks for that
 step only, and the step's numbers are logged at the next training forward (after ``opt.step()``,
-so the update ratio can be measured), at ``unwatch()``, or at exit. Every statistic is a tensor on
-the model's device handed to ``run.log``, so a CUDA run never syncs on the training thread.
+so the update ratio can be measured), at ``unwatch()``, or at exit. On a GPU every statistic is a
+tensor on the model's device handed to ``run.log``, so the training thread never syncs. On CPU
+the training thread only copies the weights and gradients; a worker thread (``StatsWorker``)
+computes their norms and histograms from the copies on another core, and the training thread logs
+its results at the next forward (so ``run.log``, and a DDP reduction in it, stays on the training
+thread at a step every rank agrees on).
 """
 
 from __future__ import annotations
@@ -16,15 +20,19 @@ from typing import Any
 
 import torch
 
+from .torch_offload import StatsWorker
 from .torch_stats import (
     PendingHistograms,
     activation_stats,
     norms,
     packed_histogram,
     total_norm,
+    unpack_histogram,
 )
 
 _EPS = 1e-12
+# Larger activations are measured on the training thread rather than copied (bounded memory).
+_ACT_COPY_MAX = 1 << 22
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -68,6 +76,8 @@ def _first_tensor(out: Any) -> torch.Tensor | None:
 
 class Watcher:
     """The hooks ``watch()`` put on one model; ``close()`` (or ``unwatch(model)``) removes them."""
+
+    offload_cpu = True  # CPU models: norms and histograms on the worker thread (tests turn it off)
 
     def __init__(
         self,
@@ -115,9 +125,16 @@ class Watcher:
         self._weight_norms: list[torch.Tensor] = []
         self._snapshot: list[torch.Tensor] = []
         self._kept: list[torch.Tensor] = []  # CPU weight copies reused between logging steps
-        self._grads: dict[str, torch.Tensor] = {}
+        self._grads: dict[str, torch.Tensor] = {}  # norms, or (offloaded) copies of the gradients
         self._grad_hists: dict[str, torch.Tensor] = {}
-        self._acts: dict[str, dict[str, torch.Tensor]] = {}
+        self._grad_copies: dict[str, torch.Tensor] = {}  # CPU buffers kept between logging steps
+        self._worker = StatsWorker()  # its thread starts at the first offloaded logging step
+        self._offloaded = False  # this logging step's work goes to the worker (a CPU model)
+        self._reports: list[tuple[str, int, Any]] = []  # the worker's results, to log
+        self._reports_due = False  # work was submitted: log its results at the next forward
+        # per module: its statistics, or (offloaded) a copy of its output to measure on the worker
+        self._acts: dict[str, dict[str, Any] | torch.Tensor] = {}
+        self._act_copies: dict[str, torch.Tensor] = {}  # CPU buffers kept between logging steps
         self._failed: BaseException | None = None  # an error inside a forward/backward hook
         if getattr(run, "disabled", False):
             self.closed = True  # a rank that does not log: no hooks, no cost
@@ -133,6 +150,8 @@ class Watcher:
         try:
             if self._failed is not None:
                 raise self._failed
+            if self._reports_due:
+                self._log_reports()
             if self._record_step is not None:
                 self._finalize()
             elif self.pending.items:
@@ -152,21 +171,59 @@ class Watcher:
 
     # -- a logging step ---------------------------------------------------------------------------
     def _begin(self, step: int) -> None:
+        self._worker.wait()  # the last logging step's jobs read the buffers reused below
         self._record_step = step
+        self._offloaded = (
+            self.offload_cpu and bool(self.params)
+            and all(p.device.type == "cpu" for _, p in self.params)
+        )
         with torch.no_grad():
             if self.weights:
                 tensors = [p.detach() for _, p in self.params]
-                self._weight_norms = norms(tensors)
                 self._snapshot = self._copy_weights(tensors)  # for the update ratio
-                if self.histograms:
-                    for (name, _), t in zip(self.params, tensors):
-                        self.pending.add(self._key("weights", name), step, packed_histogram(t, self.bins))
+                if self._offloaded:
+                    snapshot = self._snapshot
+                    self._submit(lambda: self._weight_stats(step, snapshot))
+                else:
+                    self._weight_stats(step, tensors)
         if self.gradients:
             for name, p in self.params:
                 self._step_handles.append(p.register_post_accumulate_grad_hook(self._grad_hook(name)))
         if self.activations:
             for name, m in self.leaves:
                 self._step_handles.append(m.register_forward_hook(self._act_hook(name)))
+
+    def _weight_stats(self, step: int, tensors: list[torch.Tensor]) -> None:
+        """Norms and histograms of the weights before this step's update (maybe on the worker)."""
+        with torch.no_grad():
+            self._weight_norms = norms(tensors)
+            if self.histograms:
+                for (name, _), t in zip(self.params, tensors):
+                    self._histogram(self._key("weights", name), step, packed_histogram(t, self.bins))
+
+    def _histogram(self, key: str, step: int, packed: torch.Tensor) -> None:
+        if self._offloaded:  # on the worker: the training thread logs it
+            self._reports.append(("histogram", step, (key, unpack_histogram(packed.numpy()))))
+        else:
+            self.pending.add(key, step, packed)  # a device copy: logged once it has landed
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        self._worker.submit(job)
+        self._reports_due = True
+
+    def _log_reports(self) -> None:
+        """Log what the worker has computed (waiting for it: it had a training step's time)."""
+        self._worker.wait()
+        if self._worker.error is not None:
+            raise self._worker.error
+        reports, self._reports, self._reports_due = self._reports, [], False
+        if getattr(self.run, "finished", False):
+            return
+        for kind, step, payload in reports:
+            if kind == "scalars":
+                self.run.log(payload, step=step)
+            else:
+                self.run.log_histogram(*payload, step=step)
 
     def _copy_weights(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         """Copies of the weights. On CPU into buffers kept between logging steps: a fresh large
@@ -186,6 +243,9 @@ class Watcher:
                 return
             try:
                 with torch.no_grad():  # later backward passes (accumulation) overwrite
+                    if self._offloaded:  # copy now, measure on the worker
+                        self._grads[name] = self._copy_grad(name, g.detach())
+                        return
                     self._grads[name] = torch.linalg.vector_norm(g.detach()).float()
                     if self.histograms:
                         self._grad_hists[name] = packed_histogram(g, self.bins)
@@ -193,6 +253,9 @@ class Watcher:
                 self._failed = exc
 
         return hook
+
+    def _copy_grad(self, name: str, g: torch.Tensor) -> torch.Tensor:
+        return _copy_into(self._grad_copies, name, g)
 
     def _act_hook(self, name: str) -> Callable[[Any, Any, Any], None]:
         def hook(module: Any, inputs: Any, output: Any) -> None:
@@ -203,7 +266,10 @@ class Watcher:
                 return
             try:
                 with torch.no_grad():
-                    self._acts[name] = activation_stats(t)
+                    if self._offloaded and t.numel() <= _ACT_COPY_MAX:
+                        self._acts[name] = _copy_into(self._act_copies, name, t.detach())
+                    else:
+                        self._acts[name] = activation_stats(t)
             except Exception as exc:  # inside the model's forward: note it, never raise
                 self._failed = exc
 
@@ -217,28 +283,57 @@ class Watcher:
         self._step_handles = []
         if step is None:
             return
-        metrics: dict[str, torch.Tensor] = {}
+        if self._offloaded:
+            self._worker.wait()  # the weight job reads the snapshot turned into -Δw below
         with torch.no_grad():
             if self.weights and self._snapshot:
                 for (_, p), old in zip(self.params, self._snapshot):
                     old.sub_(p.detach())  # in place: the snapshot becomes -Δw, same norm
-                self._group(metrics, "weight_norm", self._weight_norms)
-                self._group(metrics, "update_ratio", norms(self._snapshot), self._weight_norms)
-            if self._grads:
-                names = [n for n, _ in self.params if n in self._grads]
-                grads = [self._grads[n] for n in names]
-                self._group(metrics, "grad_norm", grads, names=names)
-                metrics[self._key("grad_norm_total")] = total_norm(grads)
-            for name, stats in self._acts.items():
-                for stat, value in stats.items():
-                    metrics[self._key(f"act_{stat}", name)] = value
-            for name, packed in self._grad_hists.items():
-                self.pending.add(self._key("grads", name), step, packed)
+        taken = (step, self._weight_norms, self._snapshot, self._grads, self._grad_hists, self._acts)
         self._snapshot, self._weight_norms = [], []
         self._grads, self._grad_hists, self._acts = {}, {}, {}
-        if metrics and not getattr(self.run, "finished", False):
+        if self._offloaded:
+            self._submit(lambda: self._report(*taken))
+        else:
+            self._report(*taken)
+            self.pending.drain(self.run)
+
+    def _report(
+        self,
+        step: int,
+        weight_norms: list[torch.Tensor],
+        deltas: list[torch.Tensor],
+        grads: dict[str, torch.Tensor],
+        grad_hists: dict[str, torch.Tensor],
+        acts: dict[str, dict[str, Any] | torch.Tensor],
+    ) -> None:
+        """Log one recorded step's numbers (on the worker when offloaded: ``grads`` are copies)."""
+        metrics: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            if self._offloaded and grads:
+                copies = list(grads.values())
+                if self.histograms:
+                    grad_hists = {n: packed_histogram(g, self.bins) for n, g in grads.items()}
+                grads = dict(zip(grads, norms(copies)))
+            if self.weights and deltas:
+                self._group(metrics, "weight_norm", weight_norms)
+                self._group(metrics, "update_ratio", norms(deltas), weight_norms)
+            if grads:
+                names = [n for n, _ in self.params if n in grads]
+                values = [grads[n] for n in names]
+                self._group(metrics, "grad_norm", values, names=names)
+                metrics[self._key("grad_norm_total")] = total_norm(values)
+            for name, stats in acts.items():
+                if isinstance(stats, torch.Tensor):  # an offloaded copy of the output
+                    stats = activation_stats(stats)
+                for stat, value in stats.items():
+                    metrics[self._key(f"act_{stat}", name)] = value
+        if metrics and self._offloaded:  # on the worker: the training thread logs them
+            self._reports.append(("scalars", step, _as_floats_on_cpu(metrics)))
+        elif metrics and not getattr(self.run, "finished", False):
             self.run.log(_as_floats_on_cpu(metrics), step=step)
-        self.pending.drain(self.run)
+        for name, packed in grad_hists.items():
+            self._histogram(self._key("grads", name), step, packed)
 
     def _group(
         self,
@@ -284,17 +379,32 @@ class Watcher:
         for h in self._step_handles:
             h.remove()
         self._step_handles = []
+        if flush and self._reports_due:
+            try:
+                self._log_reports()
+            except Exception as exc:
+                _warn(f"watch(): the last statistics could not be logged: {exc!r}")
+        self._worker.close()
+        self._reports = []
         if flush and not getattr(self.run, "finished", False):
             self.pending.drain(self.run, block=True)
         self.pending.items = []
 
 
-def _as_floats_on_cpu(metrics: dict[str, torch.Tensor]) -> dict[str, Any]:
+def _copy_into(kept: dict[str, torch.Tensor], name: str, t: torch.Tensor) -> torch.Tensor:
+    """``t`` copied into the buffer kept under ``name`` (made on first use or a shape change)."""
+    buf = kept.get(name)
+    if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
+        buf = kept[name] = torch.empty_like(t, memory_format=torch.contiguous_format)
+    return buf.copy_(t)
+
+
+def _as_floats_on_cpu(metrics: dict[str, Any]) -> dict[str, Any]:
     """CPU statistics as Python floats, read here (``item()``: 0.3 µs each, where stacking them
     first cost 6 µs each); anything on a device stays a tensor for the writer thread to read."""
-    if not all(v.device.type == "cpu" for v in metrics.values()):
+    if not all(type(v) is float or v.device.type == "cpu" for v in metrics.values()):
         return metrics
-    return {k: float(v.item()) for k, v in metrics.items()}
+    return {k: v if type(v) is float else float(v.item()) for k, v in metrics.items()}
 
 
 def _warn(message: str) -> None:
