@@ -7,7 +7,10 @@ Target: tracker within 2% of none. Optionally with host work per step (``--host-
 loop standing in for data loading), where a per-step sync loses the host/device overlap.
 
     .venv/bin/python benchmarks/bench_jax_hooks.py [--device cpu|gpu] [--steps 5000] [--reps 9]
-        [--width 128] [--host-work-ms 0,0.3]
+        [--width 128] [--host-work-ms 0,0.3] [--cores 0]
+
+``--cores 1`` pins the process to one core: XLA, the loop and our writer thread then share it, so
+the tracker's ratio counts all of its CPU.
 
 Each repetition runs every mode once, in rotated order, on a fresh store; medians are printed with
 each mode's ratio to 'none': of the medians ('x none'), the median of per-repetition ratios
@@ -40,6 +43,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--cores", type=int, default=0, help="pin to this many cores (0: all)")
     parser.add_argument("--host-work-ms", default="0,0.3",
                         help="comma-separated host work per step, in ms (busy loop)")
     return parser.parse_args()
@@ -55,6 +59,9 @@ def _busy(ms: float) -> None:
 
 def main() -> None:
     args = _parse()
+    from _cores import pin
+
+    where = pin(args.cores)
     os.environ.setdefault("JAX_PLATFORMS", "cuda" if args.device == "gpu" else "cpu")
     import jax
     import jax.numpy as jnp
@@ -90,7 +97,7 @@ def main() -> None:
     state0 = opt.init(params)
     jax.block_until_ready(train_step(params, state0))  # compile
     work = Path(tempfile.mkdtemp(prefix="bench-jax-"))
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}, "
+    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}, {where}), jax {jax.__version__}, "
           f"MLP {args.depth}x{args.width}, batch {args.batch}, {args.steps} steps, {args.reps} reps")
 
     def loop(mode: str, host_ms: float, rep: int) -> tuple[float, float, float]:

@@ -2,6 +2,11 @@
 Keras's own TensorBoard callback (update_freq=1) as the peer, per backend. Target: under 2%.
 
     .venv/bin/python benchmarks/bench_keras_callback.py [--backends tensorflow,jax] [--reps 9]
+        [--cores 1]
+
+By default the process is pinned to one core (TensorFlow's thread pools set to one thread): every
+thread of ours then takes its CPU from the training's core, so the overhead counts all of it, and
+TensorFlow fits stop being bimodal. ``--cores 0`` uses every core.
 
 Each backend runs in a fresh process (KERAS_BACKEND is fixed at import). In it, one warm-up fit
 compiles the model; then every repetition times one fit() per configuration, the configurations
@@ -36,8 +41,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CONFIGS = ("plain", "plain-again", "tracker", "tensorboard")
 
 
-def worker(reps: int, samples: int, batch: int, epochs: int, units: int) -> dict[str, Any]:
+def worker(reps: int, samples: int, batch: int, epochs: int, units: int, cores: int) -> dict[str, Any]:
     """Times the configurations in this process (KERAS_BACKEND set by the caller)."""
+    from _cores import pin
+
+    where = pin(cores)
+    if cores == 1 and os.environ.get("KERAS_BACKEND") == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
     import keras
     import numpy as np
 
@@ -110,7 +123,7 @@ def worker(reps: int, samples: int, batch: int, epochs: int, units: int) -> dict
     return {"times": times, "cpu": cpu, "main": main, "steps_per_fit": steps,
             "tracker_points_loss": logged, "begin_us": hook_ns[0] / max(hook_ns[2], 1) / 1e3,
             "end_us": hook_ns[1] / max(hook_ns[2], 1) / 1e3,
-            "isolated_cpu_us": isolated(model, work / "isolated.db")}
+            "isolated_cpu_us": isolated(model, work / "isolated.db"), "where": where}
 
 
 def isolated(model: Any, db: Path, batches: int = 50_000) -> float:
@@ -145,14 +158,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--units", type=int, default=128, help="width of the two hidden layers")
+    parser.add_argument("--cores", type=int, default=1,
+                        help="pin to this many cores (0: all); on 1 core our threads' CPU all counts "
+                             "and TensorFlow fits stop being bimodal")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.reps, args.samples, args.batch, args.epochs, args.units)))
+        print(json.dumps(worker(args.reps, args.samples, args.batch, args.epochs, args.units,
+                                args.cores)))
         return
     for backend in args.backends.split(","):
         cmd = [sys.executable, __file__, "--worker", "--reps", str(args.reps), "--samples",
-               str(args.samples), "--batch", str(args.batch), "--epochs", str(args.epochs), "--units", str(args.units)]
+               str(args.samples), "--batch", str(args.batch), "--epochs", str(args.epochs), "--units", str(args.units),
+               "--cores", str(args.cores)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                              env={**os.environ, "KERAS_BACKEND": backend})
         result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -165,7 +183,7 @@ def main() -> None:
                                                            result["times"]["plain"]))
                   for c in CONFIGS}
         steps = result["steps_per_fit"]
-        print(f"[{backend}, MLP 64-{args.units}-{args.units}-10, batch {args.batch}] {steps} batches per fit, median of {args.reps} fits "
+        print(f"[{backend} on {result['where']}, MLP 64-{args.units}-{args.units}-10, batch {args.batch}] {steps} batches per fit, median of {args.reps} fits "
               f"(tracker logged {result['tracker_points_loss']} loss points)")
         print(f"  time inside TrackerCallback per batch: {result['begin_us']:.1f} us in "
               f"on_train_batch_begin (training thread) + {result['end_us']:.1f} us"

@@ -1,6 +1,6 @@
 """Step-time overhead of the torch hooks: ``run.log`` of tensors every step + ``watch(log_every=100)``.
 
-    .venv/bin/python benchmarks/bench_torch_hooks.py [--device cpu|cuda] [--blocks 15]
+    .venv/bin/python benchmarks/bench_torch_hooks.py [--device cpu|cuda] [--blocks 15] [--cores 0]
 
 Five trainers live side by side in one process, each with its own copy of the same model (a
 3-layer MLP 256-512-512-10, batch 128, SGD with momentum; ``torch.set_num_threads(1)`` on CPU):
@@ -158,7 +158,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--blocks", type=int, default=15, help="blocks of 100 steps per config")
+    parser.add_argument("--cores", type=int, default=0,
+                        help="pin to this many cores (0: all); on 1 core watch()'s worker and the "
+                             "writer take their CPU from the training's core")
     args = parser.parse_args()
+    from _cores import pin
+
+    where = pin(args.cores)
     torch.set_num_threads(1)
     _patch_prehook()
     work = Path(tempfile.mkdtemp(prefix="bench-torch-"))
@@ -171,7 +177,7 @@ def main() -> None:
     for trainer in trainers:
         trainer.close()
     base = trainers[0]
-    device = torch.cuda.get_device_name() if count_syncs else "cpu, 1 thread"
+    device = torch.cuda.get_device_name() if count_syncs else f"cpu, 1 thread, {where}"
     print(f"torch {torch.__version__} on {device}; {args.blocks} blocks of {BLOCK} steps")
     print(f"{'config':<10} {'wall ms/step':>12} {'ratio':>6} {'cpu ms/step':>12} {'ratio':>6} "
           f"{'min ratio':>9} {'our µs/step':>12} {'syncs/step':>11}")

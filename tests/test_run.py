@@ -55,6 +55,43 @@ def test_an_earlier_explicit_step_does_not_move_the_default_step_back(db_path):
     assert read(db_path, run.id, "a").steps.tolist() == [0, 1, 2, 3, 4, 5]
 
 
+def test_flush_hooks_run_before_every_flush_and_at_finish(db_path, capsys):
+    calls: list[str] = []
+
+    class Gatherer:
+        def __init__(self, run: tracker.Run) -> None:
+            self.run, self.rows = run, [(0, 1.0), (1, 2.0)]
+            run.add_flush_hook(self.hand_over)
+
+        def hand_over(self) -> None:
+            calls.append("gatherer")
+            for step, value in self.rows:
+                self.run.log({"g": value}, step=step)
+            self.rows = []
+
+    def broken() -> None:
+        raise RuntimeError("hook bug")
+
+    run = tracker.init("p", db=db_path)
+    gatherer = Gatherer(run)
+    run.add_flush_hook(broken)
+    run.add_flush_hook(lambda: calls.append("plain"))
+    assert run.flush()
+    assert calls == ["gatherer", "plain"]
+    assert read(db_path, run.id, "g").steps.tolist() == [0, 1]  # handed over, then written
+    gatherer.rows = [(2, 3.0)]
+    run.finish()  # what exit and SIGTERM call
+    assert read(db_path, run.id, "g").steps.tolist() == [0, 1, 2]
+    assert "hook bug" in capsys.readouterr().err
+
+    other = tracker.init("p", db=db_path)
+    gatherer = Gatherer(other)
+    other.remove_flush_hook(gatherer.hand_over)
+    calls.clear()
+    other.finish()
+    assert calls == []
+
+
 def test_repeated_and_backward_steps_are_all_kept(db_path):
     with tracker.init("p", db=db_path) as run:
         for step, value in [(0, 1.0), (1, 2.0), (1, 3.0), (0, 4.0), (2, 5.0), (1, 6.0)]:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -91,6 +91,7 @@ class Run:
         self._log_lock = threading.Lock()  # several threads may log to one run
         self._acquire, self._release = self._log_lock.acquire, self._log_lock.release
         self._soft_limit = self._writer.soft_limit
+        self._flush_hooks: list[Callable[[], None]] = []
         lifecycle.register(self)
 
     @property
@@ -344,11 +345,31 @@ class Run:
         if self.strict and self._writer.error is not None:
             self._raise_store_error()
 
+    def add_flush_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` first thing in every ``flush()`` and ``finish()`` (exit and SIGTERM
+        included): a framework hook that gathers points before logging them hands them over
+        there. Held until ``remove_flush_hook(hook)`` or the run's end."""
+        if hook not in self._flush_hooks:
+            self._flush_hooks.append(hook)
+
+    def remove_flush_hook(self, hook: Callable[[], None]) -> None:
+        """Stop calling ``hook`` (no error when it is not registered)."""
+        if hook in self._flush_hooks:
+            self._flush_hooks.remove(hook)
+
+    def _run_flush_hooks(self) -> None:
+        for hook in list(self._flush_hooks):
+            try:
+                hook()
+            except Exception as exc:  # a hook's bug must not stop the flush (or the exit)
+                print(f"tracker: a flush hook failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
     # -- ending -----------------------------------------------------------------------------------
     def flush(self) -> bool:
         """Write everything buffered now; True when it reached the file (readable by others)."""
         if self.finished:
             return True
+        self._run_flush_hooks()
         ok = self._writer.flush()
         if not ok and self.strict:
             self._raise_store_error()
@@ -358,6 +379,8 @@ class Run:
         """Write everything buffered, mark the run ``status`` and close. Safe to call twice."""
         if self.finished:
             return
+        self._run_flush_hooks()
+        self._flush_hooks = []
         self.finished = True
         lifecycle.unregister(self)
         ok = self._writer.close()
@@ -445,6 +468,12 @@ class DisabledRun(Run):
         """Ignored."""
 
     def log_series(self, key: str, steps: Any, values: Any, walls: Any = None) -> None:
+        """Ignored."""
+
+    def add_flush_hook(self, hook: Callable[[], None]) -> None:
+        """Ignored (nothing is ever written)."""
+
+    def remove_flush_hook(self, hook: Callable[[], None]) -> None:
         """Ignored."""
 
     def flush(self) -> bool:

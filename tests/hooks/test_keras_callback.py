@@ -288,6 +288,22 @@ def test_batch_metrics_reach_the_store_during_an_epoch(db_path) -> None:
     assert store.series(run.id, "train/loss").steps.tolist() == list(range(160))
 
 
+def test_gathered_batches_are_stored_when_fit_dies_mid_epoch(db_path) -> None:
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):  # after TrackerCallback's own
+            if batch == 37:
+                raise RuntimeError("simulated crash")
+
+    run = tracker.init("keras-test", db=db_path)
+    x, y = _data(8 * 100)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _residual_model().fit(x, y, batch_size=8, epochs=1, verbose=0,
+                              callbacks=[TrackerCallback(run), Crash()])
+    run.finish("failed")  # what the exit hook does when an exception ends the program
+    store = tracker.open_store(db_path)
+    assert store.series(run.id, "train/loss").steps.tolist() == list(range(38))
+
+
 def test_optimizer_settings_read_from_attributes_match_get_config() -> None:
     from tracker.hooks import keras_config
 
