@@ -30,7 +30,10 @@ SCRIPT = textwrap.dedent(
     h2 = keras.layers.Dense(16, name="d2")(h)
     out = keras.layers.Dense(3, name="out")(keras.layers.Add(name="add")([h, h2]))
     model = keras.Model(inp, out, name="res")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+    # From logits: on raw Dense outputs a probability loss clips, and with an unlucky
+    # initialisation every gradient was zero (the weights, and their histograms, never changed).
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x, y = rng.random((48, 8), dtype=np.float32), rng.integers(0, 3, 48)

@@ -165,7 +165,13 @@ def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
     assert logged == {threading.current_thread().name}  # a DDP reduction must stay on this thread
     keys = _keys(db_path, run.id)
     assert keys["grad_norm_total"].count == 3 and keys["grads/fc1.weight"].count == 3
-    assert not any(t.name == "tracker-watch" for t in threading.enumerate())  # unwatch stopped it
+    second = Net()
+    run = tracker.init("watch", db=db_path)
+    watch(second, run, log_every=2, graph=False)
+    _train(second, run, 3)
+    unwatch(second)
+    run.finish()
+    assert [t.name for t in threading.enumerate()].count("tracker-watch") == 1  # one, shared
 
 
 def test_activations_too_large_to_copy_are_measured_where_they_are(db_path, monkeypatch) -> None:

@@ -66,3 +66,16 @@ class StatsWorker:
                     self._pending -= 1
                     if not self._pending:
                         self._done.notify_all()
+
+
+_shared: StatsWorker | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_worker() -> StatsWorker:
+    """The one worker every ``watch()`` shares (one thread, however many models are watched)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = StatsWorker()
+        return _shared

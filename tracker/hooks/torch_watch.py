@@ -4,11 +4,11 @@ One forward pre-hook on the model counts training steps; that is all an off-step
 logging step it registers the per-parameter gradient hooks and per-module activation hooks for that
 step only, and the step's numbers are logged at the next training forward (after ``opt.step()``,
 so the update ratio can be measured), at ``unwatch()``, or at exit. On a GPU every statistic is a
-tensor on the model's device handed to ``run.log``, so the training thread never syncs. On CPU
-the training thread only copies the weights and gradients; a worker thread (``StatsWorker``)
-computes their norms and histograms from the copies on another core, and the training thread logs
-its results at the next forward (so ``run.log``, and a DDP reduction in it, stays on the training
-thread at a step every rank agrees on).
+tensor on the model's device handed to ``run.log``, so the training thread never syncs. On CPU the
+training thread only copies the weights, gradients and activations; one worker thread
+(``StatsWorker``, shared by every watched model) computes their norms, histograms and statistics
+on another core, and the training thread logs its results at the next forward (so ``run.log``,
+and a DDP reduction in it, stays on the training thread at a step every rank agrees on).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .torch_offload import StatsWorker
+from .torch_offload import shared_worker
 from .torch_stats import (
     PendingHistograms,
     activation_stats,
@@ -128,7 +128,8 @@ class Watcher:
         self._grads: dict[str, torch.Tensor] = {}  # norms, or (offloaded) copies of the gradients
         self._grad_hists: dict[str, torch.Tensor] = {}
         self._grad_copies: dict[str, torch.Tensor] = {}  # CPU buffers kept between logging steps
-        self._worker = StatsWorker()  # its thread starts at the first offloaded logging step
+        self._worker = shared_worker()  # its thread starts at the first offloaded logging step
+        self._job_error: BaseException | None = None  # raised by one of our jobs on the worker
         self._offloaded = False  # this logging step's work goes to the worker (a CPU model)
         self._reports: list[tuple[str, int, Any]] = []  # the worker's results, to log
         self._reports_due = False  # work was submitted: log its results at the next forward
@@ -208,14 +209,20 @@ class Watcher:
             self.pending.add(key, step, packed)  # a device copy: logged once it has landed
 
     def _submit(self, job: Callable[[], None]) -> None:
-        self._worker.submit(job)
+        def guarded() -> None:
+            try:
+                job()
+            except BaseException as exc:  # reported on the training thread at the next forward
+                self._job_error = exc
+
+        self._worker.submit(guarded)
         self._reports_due = True
 
     def _log_reports(self) -> None:
         """Log what the worker has computed (waiting for it: it had a training step's time)."""
         self._worker.wait()
-        if self._worker.error is not None:
-            raise self._worker.error
+        if self._job_error is not None:
+            raise self._job_error
         reports, self._reports, self._reports_due = self._reports, [], False
         if getattr(self.run, "finished", False):
             return
@@ -384,7 +391,7 @@ class Watcher:
                 self._log_reports()
             except Exception as exc:
                 _warn(f"watch(): the last statistics could not be logged: {exc!r}")
-        self._worker.close()
+        self._worker.wait()  # the worker is shared: our jobs are done, its thread stays
         self._reports = []
         if flush and not getattr(self.run, "finished", False):
             self.pending.drain(self.run, block=True)
