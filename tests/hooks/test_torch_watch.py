@@ -211,6 +211,8 @@ def test_off_steps_register_no_hooks_and_unwatch_removes_everything(db_path) -> 
         opt.zero_grad()
     # step 0 logs (root pre-hook + 3 leaf hooks + 4 grad hooks), steps 1 and 2 only the pre-hook
     assert counts == [1 + 3 + 4, 1, 1]
+    # and no hook state is left on the parameters: an empty hook dict still costs every backward
+    assert all(p._post_accumulate_grad_hooks is None for p in model.parameters())
     assert watcher.steps == 3
     with torch.no_grad():
         model.eval()

@@ -194,6 +194,17 @@ class Watcher:
             for name, m in self.leaves:
                 self._step_handles.append(m.register_forward_hook(self._act_hook(name)))
 
+    def _remove_step_hooks(self) -> None:
+        for h in self._step_handles:
+            h.remove()
+        self._step_handles = []
+        # A parameter that ever had a post-accumulate-grad hook keeps a C++ hook that calls into
+        # Python on every backward, even once its dict is empty: measured 3-5 µs per parameter
+        # per step, on every later step. Dropping the empty dict removes it.
+        for _, p in self.params:
+            if p._post_accumulate_grad_hooks is not None and not p._post_accumulate_grad_hooks:
+                p._post_accumulate_grad_hooks = None
+
     def _weight_stats(self, step: int, tensors: list[torch.Tensor]) -> None:
         """Norms and histograms of the weights before this step's update (maybe on the worker)."""
         with torch.no_grad():
@@ -285,9 +296,7 @@ class Watcher:
     def _finalize(self) -> None:
         """Log the recorded step's statistics (weights have been updated by now)."""
         step, self._record_step = self._record_step, None
-        for h in self._step_handles:
-            h.remove()
-        self._step_handles = []
+        self._remove_step_hooks()
         if step is None:
             return
         if self._offloaded:
@@ -383,9 +392,7 @@ class Watcher:
                 self._finalize()
             except Exception as exc:
                 _warn(f"watch(): the last statistics could not be logged: {exc!r}")
-        for h in self._step_handles:
-            h.remove()
-        self._step_handles = []
+        self._remove_step_hooks()
         if flush and self._reports_due:
             try:
                 self._log_reports()
