@@ -18,8 +18,10 @@ so the load of a busy machine hits all of them alike. Per configuration: the med
 over blocks (wall, and the training thread's CPU time), the median over rounds of the ratio to the
 ``none`` block of the same round, and ``min ratio``, the ratio of the fastest blocks' CPU times. The first block of each (graph capture, allocator warm-up) is left out. The
 target is under 2% overhead (ratio < 1.02) for ``log+watch``. ``our µs/step`` is the training
-thread's CPU time inside ``run.log`` and the watch pre-hook (where the logging steps' statistics
-are computed and logged).
+thread's CPU time inside ``run.log`` and the watch pre-hook (where a logging step's copies are
+taken and its results logged; on CPU the statistics themselves are computed on watch's worker
+thread, whose cost shows in the ratios, not here). ``--cores 1`` pins the process to one core so
+that the worker's and the writer's CPU come out of the training's core.
 
 With ``--device cuda`` the loops run under ``torch.cuda.set_sync_debug_mode("warn")`` and the
 synchronizing calls on the training thread are counted per step (the target is zero; the writer
