@@ -115,6 +115,25 @@ def test_jax_arrays_are_deferred_and_read_by_the_writer(db_path):
     assert s.values.tolist() == [i / 2 for i in range(10)]
 
 
+def test_a_donated_jax_array_is_stored_as_nan_and_said_once(db_path, capfd, monkeypatch):
+    import jax.numpy as jnp
+
+    from tracker import values
+
+    monkeypatch.setattr(values, "_unreadable_said", False)
+    with tracker.init("p", db=db_path) as run:
+        kept = jnp.float32(2.0) * 2
+        for step in range(3):
+            gone = jnp.float32(step) + 1
+            run.log({"kept": kept, "gone": gone}, step=step)
+            gone.delete()  # what donating it to the next jitted call does
+    with tracker.open_store(db_path) as store:
+        assert store.series(run.id, "kept").values.tolist() == [4.0, 4.0, 4.0]
+        assert np.isnan(store.series(run.id, "gone").values).all()
+    err = capfd.readouterr().err
+    assert err.count("could not be read") == 1 and "donate" in err
+
+
 def test_nested_dicts_become_slash_keys(db_path):
     import jax.numpy as jnp
 

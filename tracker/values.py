@@ -286,11 +286,29 @@ def _jax_platform(array: Any) -> str:
         return "device"
 
 
+_unreadable_said = False
+
+
 def _resolve_one(kind: str, handle: Any) -> float:
     try:
         return _resolve_batch(kind, [handle])[0]
-    except Exception:
+    except Exception as exc:
+        _say_unreadable(kind, exc)
         return math.nan
+
+
+def _say_unreadable(kind: str, exc: Exception) -> None:
+    """Once per process: a logged value could not be read (stored as NaN), and the likely why."""
+    global _unreadable_said
+    if _unreadable_said:
+        return
+    _unreadable_said = True
+    why = ""
+    if kind == "jax" and "delete" in str(exc).lower():
+        why = (" The array was deleted before the writer read it: most likely donated to a later "
+               "jitted call (donate_argnums). Log the values a step returns, not donated state.")
+    print(f"tracker: a logged {kind} value could not be read and is stored as NaN "
+          f"({type(exc).__name__}: {str(exc)[:120]}).{why}", file=sys.stderr)
 
 
 def to_numpy(value: Any, what: str = "histogram") -> np.ndarray:
