@@ -70,9 +70,15 @@ def ddp_dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             [sys.executable, str(script), *(str(dbs[n]) for n in ("zero", "attach", "mean"))],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-3000:]
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-3000:]
+    finally:  # a hung collective must not leave the ranks running after the test
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return dbs
 
 
