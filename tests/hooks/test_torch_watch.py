@@ -174,10 +174,10 @@ def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
     assert [t.name for t in threading.enumerate()].count("tracker-watch") == 1  # one, shared
 
 
-def test_activations_too_large_to_copy_are_measured_where_they_are(db_path, monkeypatch) -> None:
+def test_activations_past_the_copy_budget_are_measured_where_they_are(db_path, monkeypatch) -> None:
     from tracker.hooks import torch_watch
 
-    monkeypatch.setattr(torch_watch, "_ACT_COPY_MAX", 8)  # every activation here is larger
+    monkeypatch.setattr(torch_watch, "_ACT_COPY_BUDGET", 64)  # fc1's 4x16 output fits, no more
     torch.manual_seed(0)
     model = Net()
     run = tracker.init("watch", db=db_path)
@@ -186,11 +186,38 @@ def test_activations_too_large_to_copy_are_measured_where_they_are(db_path, monk
     model(x).pow(2).mean().backward()
     unwatch(model)
     run.finish()
-    hidden = torch.relu(model.fc1(x)).detach()
+    with torch.no_grad():
+        fc1 = model.fc1(x)
+        hidden = torch.relu(fc1)
     keys = _keys(db_path, run.id)
+    assert keys["act_mean/fc1"].last_value == pytest.approx(fc1.mean().item(), rel=1e-5)
     assert keys["act_mean/act"].last_value == pytest.approx(hidden.mean().item(), rel=1e-5)
     assert keys["act_std/act"].last_value == pytest.approx(hidden.std().item(), rel=1e-4)
-    assert keys["act_nan/fc1"].last_value == 0.0
+    assert keys["act_nan/fc2"].last_value == 0.0
+
+
+def test_a_model_too_large_to_copy_is_measured_on_the_training_thread(db_path, monkeypatch) -> None:
+    import threading
+
+    from tracker.hooks import torch_watch
+
+    threads: set[str] = set()
+    real_histogram = torch_watch.packed_histogram
+
+    def histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
+        threads.add(threading.current_thread().name)
+        return real_histogram(x, bins)
+
+    monkeypatch.setattr(torch_watch, "packed_histogram", histogram)
+    monkeypatch.setattr(torch_watch, "OFFLOAD_MAX_PARAMS", 100)  # Net has 178 parameters
+    model = Net()
+    run = tracker.init("watch", db=db_path)
+    watch(model, run, log_every=2, graph=False)
+    _train(model, run, 3)
+    unwatch(model)
+    run.finish()
+    assert threads == {threading.current_thread().name}
+    assert _keys(db_path, run.id)["grads/fc1.weight"].count == 2
 
 
 def test_off_steps_register_no_hooks_and_unwatch_removes_everything(db_path) -> None:

@@ -31,8 +31,12 @@ from .torch_stats import (
 )
 
 _EPS = 1e-12
-# Larger activations are measured on the training thread rather than copied (bounded memory).
-_ACT_COPY_MAX = 1 << 22
+# Offloading keeps copies: of the gradients (as many elements as the model) and of the leaf
+# modules' outputs, up to this many elements per logging step (64 MB of float32); activations
+# past it are measured on the training thread. A model larger than OFFLOAD_MAX_PARAMS is measured
+# on the training thread altogether (its copies would cost more memory than they save time).
+_ACT_COPY_BUDGET = 1 << 24
+OFFLOAD_MAX_PARAMS = 1 << 26
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -131,6 +135,7 @@ class Watcher:
         self._worker = shared_worker()  # its thread starts at the first offloaded logging step
         self._job_error: BaseException | None = None  # raised by one of our jobs on the worker
         self._offloaded = False  # this logging step's work goes to the worker (a CPU model)
+        self._act_budget = 0  # elements of activations this logging step may still copy
         self._reports: list[tuple[str, int, Any]] = []  # the worker's results, to log
         self._reports_due = False  # work was submitted: log its results at the next forward
         # per module: its statistics, or (offloaded) a copy of its output to measure on the worker
@@ -177,7 +182,9 @@ class Watcher:
         self._offloaded = (
             self.offload_cpu and bool(self.params)
             and all(p.device.type == "cpu" for _, p in self.params)
+            and sum(p.numel() for _, p in self.params) <= OFFLOAD_MAX_PARAMS
         )
+        self._act_budget = _ACT_COPY_BUDGET
         with torch.no_grad():
             if self.weights:
                 tensors = [p.detach() for _, p in self.params]
@@ -284,7 +291,8 @@ class Watcher:
                 return
             try:
                 with torch.no_grad():
-                    if self._offloaded and t.numel() <= _ACT_COPY_MAX:
+                    if self._offloaded and t.numel() <= self._act_budget:
+                        self._act_budget -= t.numel()
                         self._acts[name] = _copy_into(self._act_copies, name, t.detach())
                     else:
                         self._acts[name] = activation_stats(t)
