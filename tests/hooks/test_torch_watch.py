@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -55,6 +56,22 @@ def offload(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(Watcher, "offload_cpu", request.param == "worker")
     return request.param == "worker"
+
+
+@pytest.fixture
+def histogram_threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The names of the threads watch() computes histograms on (filled as it does)."""
+    from tracker.hooks import torch_watch
+
+    threads: set[str] = set()
+    real_histogram = torch_watch.packed_histogram
+
+    def histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
+        threads.add(threading.current_thread().name)
+        return real_histogram(x, bins)
+
+    monkeypatch.setattr(torch_watch, "packed_histogram", histogram)
+    return threads
 
 
 def _keys(db_path, run_id: str) -> dict[str, KeyInfo]:
@@ -134,26 +151,16 @@ def test_per_module_groups_parameters(db_path, offload) -> None:
 
 
 def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
-    db_path, monkeypatch
+    db_path, monkeypatch, histogram_threads
 ) -> None:
-    import threading
-
-    from tracker.hooks import torch_watch
-
-    computed: set[str] = set()
     logged: set[str] = set()
-    real_histogram, real_log = torch_watch.packed_histogram, tracker.Run.log
-
-    def histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
-        computed.add(threading.current_thread().name)
-        return real_histogram(x, bins)
+    real_log = tracker.Run.log
 
     def log(self: tracker.Run, metrics: dict, step: int | None = None) -> None:
         if "grad_norm_total" in metrics:
             logged.add(threading.current_thread().name)
         real_log(self, metrics, step)
 
-    monkeypatch.setattr(torch_watch, "packed_histogram", histogram)
     monkeypatch.setattr(tracker.Run, "log", log)
     model = Net()
     run = tracker.init("watch", db=db_path)
@@ -161,7 +168,7 @@ def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
     _train(model, run, 5)
     unwatch(model)
     run.finish()
-    assert computed == {"tracker-watch"}
+    assert histogram_threads == {"tracker-watch"}
     assert logged == {threading.current_thread().name}  # a DDP reduction must stay on this thread
     keys = _keys(db_path, run.id)
     assert keys["grad_norm_total"].count == 3 and keys["grads/fc1.weight"].count == 3
@@ -196,19 +203,11 @@ def test_activations_past_the_copy_budget_are_measured_where_they_are(db_path, m
     assert keys["act_nan/fc2"].last_value == 0.0
 
 
-def test_a_model_too_large_to_copy_is_measured_on_the_training_thread(db_path, monkeypatch) -> None:
-    import threading
-
+def test_a_model_too_large_to_copy_is_measured_on_the_training_thread(
+    db_path, monkeypatch, histogram_threads
+) -> None:
     from tracker.hooks import torch_watch
 
-    threads: set[str] = set()
-    real_histogram = torch_watch.packed_histogram
-
-    def histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
-        threads.add(threading.current_thread().name)
-        return real_histogram(x, bins)
-
-    monkeypatch.setattr(torch_watch, "packed_histogram", histogram)
     monkeypatch.setattr(torch_watch, "OFFLOAD_MAX_PARAMS", 100)  # Net has 178 parameters
     model = Net()
     run = tracker.init("watch", db=db_path)
@@ -216,7 +215,7 @@ def test_a_model_too_large_to_copy_is_measured_on_the_training_thread(db_path, m
     _train(model, run, 3)
     unwatch(model)
     run.finish()
-    assert threads == {threading.current_thread().name}
+    assert histogram_threads == {threading.current_thread().name}
     assert _keys(db_path, run.id)["grads/fc1.weight"].count == 2
 
 
