@@ -269,7 +269,7 @@ class Watcher:
             try:
                 with torch.no_grad():  # later backward passes (accumulation) overwrite
                     if self._offloaded:  # copy now, measure on the worker
-                        self._grads[name] = self._copy_grad(name, g.detach())
+                        self._grads[name] = _copy_into(self._grad_copies, name, g.detach())
                         return
                     self._grads[name] = torch.linalg.vector_norm(g.detach()).float()
                     if self.histograms:
@@ -278,9 +278,6 @@ class Watcher:
                 self._failed = exc
 
         return hook
-
-    def _copy_grad(self, name: str, g: torch.Tensor) -> torch.Tensor:
-        return _copy_into(self._grad_copies, name, g)
 
     def _act_hook(self, name: str) -> Callable[[Any, Any, Any], None]:
         def hook(module: Any, inputs: Any, output: Any) -> None:
