@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tracker
@@ -40,6 +40,7 @@ def key_ok(key: str) -> bool:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=calls)
+@example(calls=[({}, -2), ({"0": 0.0}, None)])  # an earlier explicit step: the default stays at 0
 def test_logged_values_read_back_identically_or_are_refused(tmp_path_factory, calls):
     path = tmp_path_factory.mktemp("prop") / "p.db"
     stored: dict[str, list[tuple[int, float]]] = {}
@@ -57,7 +58,7 @@ def test_logged_values_read_back_identically_or_are_refused(tmp_path_factory, ca
                 continue
             assert good, (metrics, step)
             actual_step = next_step if step is None else step
-            next_step = actual_step + 1
+            next_step = max(next_step, actual_step + 1)  # one past the highest step so far
             for k, v in converted.items():
                 stored.setdefault(k, []).append((actual_step, v))
     with tracker.open_store(path) as store:
