@@ -299,9 +299,16 @@ def test_histograms_match_numpy(histogram) -> None:
     for nothing in (torch.tensor([float("nan")]), torch.zeros(0)):
         empty = unpack_histogram(histogram(nothing, 4).numpy())
         assert empty.count == 0 and math.isnan(empty.min)
-    big = torch.randn(10_000, dtype=torch.float64)
+    big = torch.randn(10_000, dtype=torch.float64)  # past the small-tensor (numpy) path on CPU
     counts = unpack_histogram(histogram(big, 64).numpy()).counts
     assert counts.tolist() == tracker.Histogram.from_values(big.numpy(), 64).counts.tolist()
+    bad = torch.cat((big, torch.tensor([float("nan"), float("inf"), -float("inf")] * 2000,
+                                       dtype=torch.float64)))
+    hist = unpack_histogram(histogram(bad, 64).numpy())
+    assert hist.counts.tolist() == counts.tolist() and hist.count == 10_000
+    assert hist.sum == pytest.approx(float(big.sum()))
+    flat = unpack_histogram(histogram(torch.full((5000,), -1.0), 4).numpy())
+    assert flat.counts.tolist() == [0, 0, 5000, 0] and flat.edges[0] == -1.5  # as numpy bins it
 
 
 def test_compiled_model_says_what_it_cannot_see(db_path, capfd) -> None:

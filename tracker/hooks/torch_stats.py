@@ -119,23 +119,26 @@ def scratch(name: str, dtype: torch.dtype, n: int) -> torch.Tensor:
     return buf[:n]
 
 
+_SMALL = 4096  # elements: below this numpy's per-call cost (about 1 µs) beats torch's (3-5 µs)
+
+
 def _cpu_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
     """The CPU version: no device to wait for, so read min/max and skip the masking passes.
 
-    Measured on a 512x512 float32 tensor, 1 thread: about 0.4 ms, against 9 ms for the device
-    version (whose masking passes cost nothing much on a GPU).
+    Measured on a 512x512 float32 tensor, 1 thread: about 0.25 ms, against 9 ms for the device
+    version (whose masking passes cost nothing much on a GPU). A small tensor (a bias) goes
+    through numpy: 10 µs where a dozen torch calls cost 32 µs, most of it holding the GIL.
     """
     flat = x.detach().reshape(-1)
     if flat.dtype not in (torch.float32, torch.float64):
         flat = flat.float()
-    empty = torch.tensor([math.inf, -math.inf, 0.0, 0.0, 0.0] + [0.0] * bins, dtype=torch.float64)
-    if flat.numel() == 0:
-        return empty
+    if flat.numel() <= _SMALL:
+        return torch.from_numpy(_numpy_histogram(flat.numpy(), bins))
     lo, hi = (float(v) for v in torch.aminmax(flat))
     if not (math.isfinite(lo) and math.isfinite(hi)):  # rare: drop NaN/Inf, then measure again
         flat = flat[torch.isfinite(flat)]
-        if flat.numel() == 0:
-            return empty
+        if flat.numel() <= _SMALL:
+            return torch.from_numpy(_numpy_histogram(flat.numpy(), bins))
         lo, hi = (float(v) for v in torch.aminmax(flat))
     lo_e, hi_e = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
     # Into reused buffers, scaled in place: a fresh 1 MB temporary costs a page fault per page
@@ -151,14 +154,32 @@ def _cpu_histogram(x: torch.Tensor, bins: int) -> torch.Tensor:
     idx.copy_(scaled)  # in [0, bins]: only the maximum lands in the extra bin, folded back below
     if bins < 255:
         idx = scratch("hist_idx8", torch.uint8, n).copy_(idx)
-    counts = torch.bincount(idx, minlength=bins + 1).to(torch.float64)
-    counts[bins - 1] += counts[bins]
-    counts = counts[:bins]
-    head = torch.tensor(
-        [lo, hi, float(flat.sum()), float(torch.dot(flat, flat)), float(flat.numel())],
-        dtype=torch.float64,
-    )
-    return torch.cat((head, counts))
+    counts = torch.bincount(idx, minlength=bins + 1).numpy()
+    head = (lo, hi, float(flat.sum()), float(torch.dot(flat, flat)), float(n))
+    return torch.from_numpy(_pack(head, counts, bins))
+
+
+def _numpy_histogram(a: np.ndarray, bins: int) -> np.ndarray:
+    """``packed_histogram`` of a small host array, in numpy."""
+    if a.size and not np.isfinite(a).all():
+        a = a[np.isfinite(a)]
+    if a.size == 0:
+        return np.array([math.inf, -math.inf, 0.0, 0.0, 0.0] + [0.0] * bins)
+    lo, hi = float(a.min()), float(a.max())
+    lo_e, hi_e = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+    idx = ((a - lo_e) * (bins / (hi_e - lo_e))).astype(np.intp)  # in [0, bins], as above
+    counts = np.bincount(idx, minlength=bins + 1)
+    wide = a.astype(np.float64)
+    return _pack((lo, hi, float(wide.sum()), float(wide @ wide), float(a.size)), counts, bins)
+
+
+def _pack(head: tuple[float, ...], counts: np.ndarray, bins: int) -> np.ndarray:
+    """The packed layout from the head numbers and bincount's ``bins + 1`` counts."""
+    out = np.empty(_HEAD + bins, dtype=np.float64)
+    out[:_HEAD] = head
+    out[_HEAD:] = counts[:bins]
+    out[-1] += counts[bins]  # the maximum itself, counted in the last bin
+    return out
 
 
 def unpack_histogram(packed: np.ndarray) -> Histogram:
