@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -72,6 +73,17 @@ def histogram_threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
 
     monkeypatch.setattr(torch_watch, "packed_histogram", histogram)
     return threads
+
+
+def _train_watched(db_path, steps: int, **watch_kwargs: Any) -> tracker.Run:
+    """Train a fresh Net for ``steps`` under watch(), unwatch it and finish the run."""
+    model = Net()
+    run = tracker.init("watch", db=db_path)
+    watch(model, run, graph=False, **watch_kwargs)
+    _train(model, run, steps)
+    unwatch(model)
+    run.finish()
+    return run
 
 
 def _keys(db_path, run_id: str) -> dict[str, KeyInfo]:
@@ -162,22 +174,12 @@ def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
         real_log(self, metrics, step)
 
     monkeypatch.setattr(tracker.Run, "log", log)
-    model = Net()
-    run = tracker.init("watch", db=db_path)
-    watch(model, run, log_every=2, graph=False)
-    _train(model, run, 5)
-    unwatch(model)
-    run.finish()
+    run = _train_watched(db_path, 5, log_every=2)
     assert histogram_threads == {"tracker-watch"}
     assert logged == {threading.current_thread().name}  # a DDP reduction must stay on this thread
     keys = _keys(db_path, run.id)
     assert keys["grad_norm_total"].count == 3 and keys["grads/fc1.weight"].count == 3
-    second = Net()
-    run = tracker.init("watch", db=db_path)
-    watch(second, run, log_every=2, graph=False)
-    _train(second, run, 3)
-    unwatch(second)
-    run.finish()
+    _train_watched(db_path, 3, log_every=2)  # a second model
     assert [t.name for t in threading.enumerate()].count("tracker-watch") == 1  # one, shared
 
 
@@ -209,12 +211,7 @@ def test_a_model_too_large_to_copy_is_measured_on_the_training_thread(
     from tracker.hooks import torch_watch
 
     monkeypatch.setattr(torch_watch, "OFFLOAD_MAX_PARAMS", 100)  # Net has 178 parameters
-    model = Net()
-    run = tracker.init("watch", db=db_path)
-    watch(model, run, log_every=2, graph=False)
-    _train(model, run, 3)
-    unwatch(model)
-    run.finish()
+    run = _train_watched(db_path, 3, log_every=2)
     assert histogram_threads == {threading.current_thread().name}
     assert _keys(db_path, run.id)["grads/fc1.weight"].count == 2
 
