@@ -183,6 +183,18 @@ def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
     assert [t.name for t in threading.enumerate()].count("tracker-watch") == 1  # one, shared
 
 
+def test_finish_without_unwatch_keeps_what_the_worker_computed(db_path) -> None:
+    model = Net()
+    run = tracker.init("watch", db=db_path)
+    watch(model, run, log_every=2, graph=False)
+    _train(model, run, 3)  # step 2 is a logging step: its weight statistics are on the worker
+    run.finish()  # no unwatch(): the run asks the watcher for them
+    with tracker.open_store(db_path) as store:
+        steps = [h.step for h in store.histograms(run.id, "weights/fc1.weight")]
+    assert steps == [0, 2]
+    unwatch(model)
+
+
 def test_activations_past_the_copy_budget_are_measured_where_they_are(db_path, monkeypatch) -> None:
     from tracker.hooks import torch_watch
 

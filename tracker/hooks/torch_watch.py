@@ -147,6 +147,8 @@ class Watcher:
             return
         self._handle = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
         atexit.register(self.close)
+        if hasattr(run, "add_flush_hook"):  # finish() and SIGTERM take what the worker computed
+            run.add_flush_hook(self._on_run_flush)
 
     # -- the one hook that runs every step --------------------------------------------------------
     def _pre_forward(self, module: Any, args: tuple, kwargs: dict) -> None:
@@ -384,6 +386,16 @@ class Watcher:
     def _key(self, stat: str, name: str | None = None) -> str:
         return f"{self.prefix}{stat}" if name is None else f"{self.prefix}{stat}/{name}"
 
+    def _on_run_flush(self) -> None:
+        """The run is flushing or finishing: log the worker's results now (never from inside our
+        own hooks, which a signal handler may have interrupted)."""
+        if self._busy or self.closed or not self._reports_due:
+            return
+        try:
+            self._log_reports()
+        except Exception as exc:
+            _warn(f"watch(): statistics could not be logged: {exc!r}")
+
     # -- teardown ---------------------------------------------------------------------------------
     def close(self, flush: bool = True) -> None:
         """Remove every hook; log what the last recorded step has (when ``flush``)."""
@@ -392,6 +404,8 @@ class Watcher:
         self.closed = True
         atexit.unregister(self.close)
         self._handle.remove()
+        if hasattr(self.run, "remove_flush_hook"):
+            self.run.remove_flush_hook(self._on_run_flush)
         if flush and self._record_step is not None:
             try:
                 self._finalize()
