@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -26,7 +27,7 @@ def _step(model: torch.nn.Module, opt: torch.optim.Optimizer) -> torch.Tensor:
     return loss
 
 
-def test_profile_over_optimizer_steps_stores_op_rows_and_trace(db_path) -> None:
+def test_profile_over_optimizer_steps_stores_op_rows_and_trace(db_path, capfd) -> None:
     model, opt = _model()
     run = tracker.init("prof", db=db_path)
     for step in range(3):
@@ -52,6 +53,21 @@ def test_profile_over_optimizer_steps_stores_op_rows_and_trace(db_path) -> None:
     assert prof.ops[0].self_ns >= prof.ops[-1].self_ns  # sorted by self time
     trace = json.loads(prof.trace)
     assert any(e.get("name") == "aten::addmm" for e in trace["traceEvents"])
+    assert "profiler_start" not in capfd.readouterr().err  # kineto's USDT lines stay out
+
+
+def test_native_noise_is_dropped_and_everything_else_written(capfd) -> None:
+    import os
+
+    from tracker.hooks.native_noise import quiet_native_noise
+
+    with quiet_native_noise():
+        os.write(2, b"USDT:2026 1:1 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
+        os.write(2, b"a real error\n")
+        print("from python", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "profiler_start" not in err
+    assert "a real error\n" in err and "from python\n" in err
 
 
 @pytest.mark.filterwarnings("ignore:Profiler won't be using warmup")  # warmup=0 on purpose

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..profile import Profile, ProfileOp
+from .native_noise import call_quietly
 
 
 class ProfileWindow:
@@ -77,7 +78,7 @@ class ProfileWindow:
             with_flops=self.with_flops,
             with_stack=self.with_stack,
         )
-        self._prof.__enter__()
+        call_quietly(self._prof.__enter__)
         if self.step_on == "optimizer":
             from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -88,11 +89,11 @@ class ProfileWindow:
         """Mark the end of a training step (turns off the automatic optimizer-step trigger)."""
         self._remove_hook()
         if self._prof is not None and self.profile is None:
-            self._prof.step()
+            call_quietly(self._prof.step)  # starts or stops the profiler on window edges
 
     def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._prof is not None and self.profile is None:
-            self._prof.step()
+            call_quietly(self._prof.step)
 
     def __exit__(
         self,
@@ -105,7 +106,8 @@ class ProfileWindow:
             return
         prof, self._prof = self._prof, None
         self._cut_short = True  # if the profiler is still recording, its last span is a tail
-        prof.__exit__(exc_type, exc, tb)  # a window cut short still reports what it recorded
+        # a window cut short still reports what it recorded
+        call_quietly(prof.__exit__, exc_type, exc, tb)
         if self.profile is None and exc_type is None:
             print(
                 "tracker: profile() recorded no step; call optimizer.step() (or .step() on the "
