@@ -11,17 +11,19 @@ import queue
 import threading
 from collections.abc import Callable
 
+import torch
+
 
 class StatsWorker:
     """Runs submitted jobs one at a time, in order, on one daemon thread (started on first use).
 
-    A job that raises is not retried: its error is kept in ``error`` for the owner to report.
+    Jobs catch their own errors (``watch()`` wraps each): one that raises anyway is dropped, and
+    the thread goes on.
     """
 
     def __init__(self, name: str = "tracker-watch") -> None:
         self.name = name
-        self.error: BaseException | None = None
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._done = threading.Condition()
         self._pending = 0
         self._thread: threading.Thread | None = None
@@ -30,9 +32,9 @@ class StatsWorker:
         """Queue ``job`` behind the ones already submitted."""
         with self._done:
             self._pending += 1
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-            self._thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                self._thread.start()
         self._jobs.put(job)
 
     def wait(self) -> None:
@@ -43,29 +45,27 @@ class StatsWorker:
             while self._pending:
                 self._done.wait()
 
-    def close(self) -> None:
-        """Finish the queued jobs and stop the thread."""
-        if self._thread is None:
-            return
-        self.wait()
-        self._jobs.put(None)
-        self._thread.join()
-        self._thread = None
-
     def _loop(self) -> None:
         while True:
             job = self._jobs.get()
-            if job is None:
-                return
             try:
                 job()
-            except BaseException as exc:  # kept for the owner: a watch bug must not kill training
-                self.error = exc
+            except BaseException:  # a job's bug must not end the thread
+                pass
             finally:
                 with self._done:
                     self._pending -= 1
                     if not self._pending:
                         self._done.notify_all()
+
+
+def copy_into(kept: dict[str, torch.Tensor], name: str, t: torch.Tensor) -> torch.Tensor:
+    """``t`` copied into the CPU buffer kept under ``name`` (made on first use or a change of
+    shape): a fresh large allocation page-faults (0.4 ms per MB), a reused one does not."""
+    buf = kept.get(name)
+    if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
+        buf = kept[name] = torch.empty_like(t, memory_format=torch.contiguous_format)
+    return buf.copy_(t)
 
 
 _shared: StatsWorker | None = None

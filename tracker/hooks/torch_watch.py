@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .torch_offload import shared_worker
+from .torch_offload import copy_into, shared_worker
 from .torch_stats import (
     PendingHistograms,
     activation_stats,
@@ -128,7 +128,7 @@ class Watcher:
         self._step_handles: list[Any] = []
         self._weight_norms: list[torch.Tensor] = []
         self._snapshot: list[torch.Tensor] = []
-        self._kept: list[torch.Tensor] = []  # CPU weight copies reused between logging steps
+        self._kept: dict[str, torch.Tensor] = {}  # CPU weight copies reused between logging steps
         self._grads: dict[str, torch.Tensor] = {}  # norms, or (offloaded) copies of the gradients
         self._grad_hists: dict[str, torch.Tensor] = {}
         self._grad_copies: dict[str, torch.Tensor] = {}  # CPU buffers kept between logging steps
@@ -253,15 +253,10 @@ class Watcher:
                 self.run.log_histogram(*payload, step=step)
 
     def _copy_weights(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Copies of the weights. On CPU into buffers kept between logging steps: a fresh large
-        allocation page-faults (0.4 ms per MB); GPU allocators cache, so clone there."""
+        """Copies of the weights: on CPU into kept buffers; GPU allocators cache, so clone there."""
         if any(t.device.type != "cpu" for t in tensors):
             return [t.clone() for t in tensors]
-        if len(self._kept) != len(tensors):
-            self._kept = [torch.empty_like(t) for t in tensors]
-        for buf, t in zip(self._kept, tensors):
-            buf.copy_(t)
-        return self._kept
+        return [copy_into(self._kept, name, t) for (name, _), t in zip(self.params, tensors)]
 
     def _grad_hook(self, name: str) -> Callable[[torch.Tensor], None]:
         def hook(p: torch.Tensor) -> None:
@@ -271,7 +266,7 @@ class Watcher:
             try:
                 with torch.no_grad():  # later backward passes (accumulation) overwrite
                     if self._offloaded:  # copy now, measure on the worker
-                        self._grads[name] = _copy_into(self._grad_copies, name, g.detach())
+                        self._grads[name] = copy_into(self._grad_copies, name, g.detach())
                         return
                     self._grads[name] = torch.linalg.vector_norm(g.detach()).float()
                     if self.histograms:
@@ -292,7 +287,7 @@ class Watcher:
                 with torch.no_grad():
                     if self._offloaded and t.numel() <= self._act_budget:
                         self._act_budget -= t.numel()
-                        self._acts[name] = _copy_into(self._act_copies, name, t.detach())
+                        self._acts[name] = copy_into(self._act_copies, name, t.detach())
                     else:
                         self._acts[name] = activation_stats(t)
             except Exception as exc:  # inside the model's forward: note it, never raise
@@ -315,11 +310,21 @@ class Watcher:
         taken = (step, self._weight_norms, self._snapshot, self._grads, self._grad_hists, self._acts)
         self._snapshot, self._weight_norms = [], []
         self._grads, self._grad_hists, self._acts = {}, {}, {}
-        if self._offloaded:
-            self._submit(lambda: self._report(*taken))
+        if self._offloaded:  # the gradients are copies: measured on the worker first
+            self._submit(lambda: self._report(*self._measure_grad_copies(*taken)))
         else:
             self._report(*taken)
             self.pending.drain(self.run)
+
+    def _measure_grad_copies(self, step: int, weight_norms: list[torch.Tensor],
+                             deltas: list[torch.Tensor], copies: dict[str, torch.Tensor],
+                             grad_hists: dict[str, torch.Tensor], acts: Any) -> tuple:
+        """``_report``'s arguments with gradient copies turned into norms and histograms."""
+        with torch.no_grad():
+            if self.histograms:
+                grad_hists = {n: packed_histogram(g, self.bins) for n, g in copies.items()}
+            grads = dict(zip(copies, norms(list(copies.values()))))
+        return step, weight_norms, deltas, grads, grad_hists, acts
 
     def _report(
         self,
@@ -330,14 +335,9 @@ class Watcher:
         grad_hists: dict[str, torch.Tensor],
         acts: dict[str, dict[str, Any] | torch.Tensor],
     ) -> None:
-        """Log one recorded step's numbers (on the worker when offloaded: ``grads`` are copies)."""
+        """Log one recorded step's numbers (on the worker when offloaded)."""
         metrics: dict[str, torch.Tensor] = {}
         with torch.no_grad():
-            if self._offloaded and grads:
-                copies = list(grads.values())
-                if self.histograms:
-                    grad_hists = {n: packed_histogram(g, self.bins) for n, g in grads.items()}
-                grads = dict(zip(grads, norms(copies)))
             if self.weights and deltas:
                 self._group(metrics, "weight_norm", weight_norms)
                 self._group(metrics, "update_ratio", norms(deltas), weight_norms)
@@ -422,14 +422,6 @@ class Watcher:
         if flush and not getattr(self.run, "finished", False):
             self.pending.drain(self.run, block=True)
         self.pending.items = []
-
-
-def _copy_into(kept: dict[str, torch.Tensor], name: str, t: torch.Tensor) -> torch.Tensor:
-    """``t`` copied into the buffer kept under ``name`` (made on first use or a shape change)."""
-    buf = kept.get(name)
-    if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
-        buf = kept[name] = torch.empty_like(t, memory_format=torch.contiguous_format)
-    return buf.copy_(t)
 
 
 def _as_floats_on_cpu(metrics: dict[str, Any]) -> dict[str, Any]:
