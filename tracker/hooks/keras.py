@@ -111,7 +111,7 @@ class TrackerCallback(keras.callbacks.Callback):
         self._last_epoch_logs: dict[str, float] = {}
         self._rows: deque[tuple[int, dict[str, Any]]] = deque()  # gathered (step, logs)
         self._gather = 1  # rows to gather before a handover (fitted to the batch time)
-        self._handed_at = time.perf_counter()
+        self._handed_at = 0.0
         if not hasattr(run, "add_flush_hook"):  # a run facade without flush hooks: no gathering
             self._gather = 0
 
@@ -119,6 +119,7 @@ class TrackerCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self._gather:  # the run hands our gathered rows over if fit() never ends normally
             self.run.add_flush_hook(self._hand_over)
+            self._handed_at = time.perf_counter()  # batch time is measured from here
         if self._base is None:
             last = self.run.step
             self._base = 0 if last is None else last + 1
