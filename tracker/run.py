@@ -267,7 +267,7 @@ class Run:
             buf.walls.frombytes(wall_arr.astype("=f8").tobytes())
             buf.appended += n
             buf.steps.frombytes(step_arr.astype("=i8").tobytes())  # last: entries now visible
-        self._next_step = max(self._next_step, int(step_arr.max()) + 1)
+            self._next_step = max(self._next_step, int(step_arr.max()) + 1)
         if buf.pending() >= self._writer.soft_limit:
             self._writer.wake()
 
