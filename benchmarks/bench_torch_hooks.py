@@ -14,14 +14,21 @@ Five trainers live side by side in one process, each with its own copy of the sa
   100 steps, ``add_histogram`` of every weight and gradient (what a TensorBoard user writes by hand).
 
 They take turns in blocks of 100 steps (one ``watch`` logging step per block), in a rotated order,
-so the load of a busy machine hits all of them alike. Per configuration: the median time per step
-over blocks (wall, and the training thread's CPU time), the median over rounds of the ratio to the
-``none`` block of the same round, and ``min ratio``, the ratio of the fastest blocks' CPU times. The first block of each (graph capture, allocator warm-up) is left out. The
-target is under 2% overhead (ratio < 1.02) for ``log+watch``. ``our µs/step`` is the training
-thread's CPU time inside ``run.log`` and the watch pre-hook (where a logging step's copies are
-taken and its results logged; on CPU the statistics themselves are computed on watch's worker
-thread, whose cost shows in the ratios, not here). ``--cores 1`` pins the process to one core so
-that the worker's and the writer's CPU come out of the training's core.
+so the load of a busy machine hits all of them alike. Before every round each trainer's weights,
+optimizer state and data move to fresh memory: left in place, where they happened to land made a
+trainer up to 1% faster or slower than its twin for the whole process (see ``Trainer.relocate``).
+
+Per configuration: the median time per step over blocks (wall, and the training thread's CPU
+time), the median over rounds of the ratio to the ``none`` block of the same round, and ``min
+ratio``, the ratio of the fastest blocks' CPU times. The first block of each (graph capture,
+allocator warm-up) is left out. The target is under 2% overhead (ratio < 1.02) for ``log+watch``.
+
+``our µs/step`` is the training thread's time inside ``run.log`` and the watch pre-hook (where a
+logging step's copies are taken and its results logged; on CPU the statistics themselves are
+computed on watch's worker thread, whose cost shows in the ratios, not here). It is read with
+``perf_counter``: the thread CPU-time clock is a system call (0.5 µs), which the untimed baseline
+would not pay. ``--cores 1`` pins the process to one core so that the worker's and the writer's
+CPU come out of the training's core.
 
 With ``--device cuda`` the loops run under ``torch.cuda.set_sync_debug_mode("warn")`` and the
 synchronizing calls on the training thread are counted per step (the target is zero; the writer
@@ -56,9 +63,9 @@ def _patch_prehook() -> None:
     original = torch_watch.Watcher._pre_forward
 
     def timed(self: Any, module: Any, args: tuple, kwargs: dict) -> None:
-        t0 = time.thread_time_ns()
+        t0 = time.perf_counter_ns()
         original(self, module, args, kwargs)
-        _our_ns[0] += time.thread_time_ns() - t0
+        _our_ns[0] += time.perf_counter_ns() - t0
 
     torch_watch.Watcher._pre_forward = timed  # type: ignore[method-assign]
 
@@ -92,6 +99,23 @@ class Trainer:
         self.cpus: list[float] = []
         self.ours: list[float] = []
         self.syncs: list[float] = []
+
+    def relocate(self) -> None:
+        """Move the model's weights, optimizer state and data to fresh memory.
+
+        Where a tensor lands (its pages, and so the cache sets it maps to) made one trainer's
+        steps up to 1% faster or slower than another's for a whole process, even between
+        two untracked copies. Done before every round, that placement becomes noise that the
+        median over rounds cancels instead of a bias that stays.
+        """
+        with torch.no_grad():
+            for p in self.model.parameters():
+                p.data = p.data.clone()
+            for state in self.opt.state.values():
+                for name, value in state.items():
+                    if torch.is_tensor(value):
+                        state[name] = value.clone()
+        self.xs, self.ys = self.xs.clone(), self.ys.clone()
 
     def block(self, count_syncs: bool, record: bool) -> None:
         """Train BLOCK steps and record their time per step."""
@@ -135,9 +159,9 @@ class Trainer:
         acc = (out.detach().argmax(1) == y).float().mean()
         lr = self.sched.get_last_lr()[0]
         if self.run is not None:
-            t0 = time.thread_time_ns()
+            t0 = time.perf_counter_ns()
             self.run.log({"loss": loss, "acc": acc, "lr": lr}, step=step)
-            _our_ns[0] += time.thread_time_ns() - t0
+            _our_ns[0] += time.perf_counter_ns() - t0
         elif self.writer is not None:
             self.writer.add_scalar("loss", loss, step)
             self.writer.add_scalar("acc", acc, step)
@@ -180,6 +204,8 @@ def main() -> None:
     trainers = [Trainer(c, args.device, work) for c in configs]
     for b in range(args.blocks + 1):
         shift = b % len(trainers)
+        for trainer in trainers:
+            trainer.relocate()
         for trainer in trainers[shift:] + trainers[:shift]:
             trainer.block(count_syncs, record=b > 0)
     for trainer in trainers:
