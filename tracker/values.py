@@ -271,12 +271,12 @@ def _resolve_batch(kind: str, handles: list[Any]) -> list[float]:
     if kind == "jax":
         # On an accelerator, start every device-to-host copy first, then read: one wait overall.
         # On CPU there is nothing to copy (and copy_to_host_async costs ~5 µs a value): read
-        # directly, ~1.5 µs a value where jax.device_get(list) took ~15 µs.
+        # directly, ~1.2 µs a value where jax.device_get(list) took ~15 µs.
         if _jax_platform(handles[0]) != "cpu":
             for h in handles:
                 h.copy_to_host_async()
-        return [float(np.asarray(h).reshape(())) for h in handles]
-    return [float(np.asarray(h).reshape(())) for h in handles]
+    # .item() of the host array: 1.15 µs a value on CPU against 1.56 for float(a.reshape(()))
+    return [float(np.asarray(h).item()) for h in handles]
 
 
 def _jax_platform(array: Any) -> str:
