@@ -18,6 +18,13 @@ _active: weakref.WeakSet[Run] = weakref.WeakSet()
 _installed = False
 _exit_status = "finished"  # becomes failed/killed when an exception ends the program
 _previous_sigterm: Any = None
+_in_signal_handler = False
+
+
+def in_signal_handler() -> bool:
+    """Whether the runs are being flushed or finished from the SIGTERM handler, which may have
+    interrupted the training code anywhere (in the middle of a forward or backward pass)."""
+    return _in_signal_handler
 
 
 def register(run: Run) -> None:
@@ -69,14 +76,21 @@ def _install_sigterm() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _in_signal_handler
     previous = _previous_sigterm
+    _in_signal_handler = True
+    try:
+        if callable(previous):
+            # Someone else (a launcher, Lightning) decides whether the process ends: just flush.
+            for run in list(_active):
+                run.flush()
+        else:
+            for run in list(_active):
+                run.finish(status="killed")
+    finally:
+        _in_signal_handler = False
     if callable(previous):
-        # Someone else (a launcher, Lightning) decides whether the process ends: just flush.
-        for run in list(_active):
-            run.flush()
         previous(signum, frame)
         return
-    for run in list(_active):
-        run.finish(status="killed")
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -92,6 +92,9 @@ class Run:
         self._acquire, self._release = self._log_lock.acquire, self._log_lock.release
         self._soft_limit = self._writer.soft_limit
         self._flush_hooks: list[Callable[[], None]] = []
+        # True while finish() runs its flush hooks: a hook can then end its own work for good
+        # (watch() finalizes its last recorded step) rather than hand over what it has so far
+        self.finishing = False
         lifecycle.register(self)
 
     @property
@@ -348,7 +351,8 @@ class Run:
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` first thing in every ``flush()`` and ``finish()`` (exit and SIGTERM
         included): a framework hook that gathers points before logging them hands them over
-        there. Held until ``remove_flush_hook(hook)`` or the run's end."""
+        there (``run.finishing`` tells a finish from a flush). Held until
+        ``remove_flush_hook(hook)`` or the run's end."""
         if hook not in self._flush_hooks:
             self._flush_hooks.append(hook)
 
@@ -379,6 +383,7 @@ class Run:
         """Write everything buffered, mark the run ``status`` and close. Safe to call twice."""
         if self.finished:
             return
+        self.finishing = True
         self._run_flush_hooks()
         self._flush_hooks = []
         self.finished = True

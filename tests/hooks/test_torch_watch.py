@@ -183,16 +183,44 @@ def test_cpu_statistics_are_computed_off_the_training_thread_and_logged_on_it(
     assert [t.name for t in threading.enumerate()].count("tracker-watch") == 1  # one, shared
 
 
-def test_finish_without_unwatch_keeps_what_the_worker_computed(db_path) -> None:
+def test_finish_without_unwatch_logs_a_last_logging_step(db_path, offload) -> None:
     model = Net()
     run = tracker.init("watch", db=db_path)
     watch(model, run, log_every=2, graph=False)
-    _train(model, run, 3)  # step 2 is a logging step: its weight statistics are on the worker
-    run.finish()  # no unwatch(): the run asks the watcher for them
+    _train(model, run, 3)  # step 2, the last, is a logging step: no forward comes after it
+    run.finish()  # no unwatch(): the run's end finishes the watch
     with tracker.open_store(db_path) as store:
-        steps = [h.step for h in store.histograms(run.id, "weights/fc1.weight")]
-    assert steps == [0, 2]
+        weights = [h.step for h in store.histograms(run.id, "weights/fc1.weight")]
+        grads = [h.step for h in store.histograms(run.id, "grads/fc1.weight")]
+        ratios = store.series(run.id, "update_ratio/fc1.weight")
+    assert weights == grads == [0, 2]
+    assert list(ratios.steps) == [0, 2] and all(r > 0 for r in ratios.values)
+    assert model._forward_pre_hooks == {}  # its hooks went with the run
+    unwatch(model)  # no error after the run closed it
+
+
+def test_a_sigterm_mid_forward_leaves_the_watch_alone(db_path, monkeypatch) -> None:
+    """From the SIGTERM handler (which may have stopped a forward or backward pass anywhere) the
+    watch only hands over what is complete: the interrupted step's hooks stay until unwatch."""
+    from tracker import lifecycle
+
+    model = Net()
+    run = tracker.init("watch", db=db_path)
+    watch(model, run, log_every=2, graph=False)
+    _train(model, run, 2)
+
+    def finish_as_the_handler_would(module: Any, inputs: Any, output: Any) -> None:
+        monkeypatch.setattr(lifecycle, "_in_signal_handler", True)
+        run.finish(status="killed")
+        monkeypatch.setattr(lifecycle, "_in_signal_handler", False)
+
+    model.fc1.register_forward_hook(finish_as_the_handler_would)
+    model(torch.randn(4, 8)).pow(2).mean().backward()  # step 2, a logging step, interrupted
+    assert model.act._forward_hooks  # the activation hook of the unfinished step is still there
     unwatch(model)
+    with tracker.open_store(db_path) as store:
+        assert [h.step for h in store.histograms(run.id, "grads/fc1.weight")] == [0]
+        assert store.run(run.id).status == "killed"
 
 
 def test_activations_past_the_copy_budget_are_measured_where_they_are(db_path, monkeypatch) -> None:

@@ -74,7 +74,7 @@ def watch(
     step's update), plus ``grad_norm_total``, ``act_{mean,std,zeros,nan,inf}/<module>`` for leaf
     modules, and histograms ``weights/*`` and ``grads/*``. The numbers of a logging step are logged
     at the next training forward (on CPU, where a worker thread computes them from copies: the one
-    after), at ``unwatch()`` or at exit.
+    after), at ``unwatch()``, at exit or when the run finishes (which ends the watch).
 
     ``graph=True`` stores the model graph on the first training forward, from its real input
     (torch.fx, or module hooks when fx cannot trace the model). On a ``torch.compile``d model,

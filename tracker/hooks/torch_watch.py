@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .. import lifecycle
 from .torch_offload import copy_into, shared_worker
 from .torch_stats import (
     PendingHistograms,
@@ -388,8 +389,18 @@ class Watcher:
 
     def _on_run_flush(self) -> None:
         """The run is flushing or finishing: log the worker's results now (never from inside our
-        own hooks, which a signal handler may have interrupted)."""
-        if self._busy or self.closed or not self._reports_due:
+        own hooks, which a signal handler may have interrupted).
+
+        A run finished by the program (not by SIGTERM, whose handler may have stopped a forward
+        or backward pass midway) ends the watch as ``unwatch()`` would: a logging step that was
+        the last step is measured and logged, not lost.
+        """
+        if self._busy or self.closed:
+            return
+        if getattr(self.run, "finishing", False) and not lifecycle.in_signal_handler():
+            self.close()  # warns on its own if the statistics cannot be logged
+            return
+        if not self._reports_due:
             return
         try:
             self._log_reports()
