@@ -16,7 +16,9 @@ Each repetition runs every mode once, in rotated order, on a fresh store; median
 each mode's ratio to 'none': of the medians ('x none'), the median of per-repetition ratios
 ('paired': load drift hits both alike) and of the fastest repetitions ('best'), and the process
 CPU time per step ('cpu us/step': JAX's own threads, the loop and the tracker's writer thread; on a
-machine whose cores XLA already keeps busy, that extra CPU is what the loop pays). Loop time = the
+machine whose cores XLA already keeps busy, that extra CPU is what the loop pays), with two parts
+of it: the loop's own thread ('loop thread': dispatch, and ``log()`` for the tracker) and the
+tracker's writer thread ('writer': reading the arrays, writing the points). Loop time = the
 step loop plus a final ``block_until_ready``; a loop lasts over a second, so the writer's timed
 flushes and early reads fall inside it; ``finish`` (the tracker's final write) is reported apart.
 """
@@ -28,6 +30,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,14 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--host-work-ms", default="0,0.3",
                         help="comma-separated host work per step, in ms (busy loop)")
     return parser.parse_args()
+
+
+def _writer_cpu() -> float:
+    """CPU seconds of the tracker's writer thread so far (0 before it starts)."""
+    for thread in threading.enumerate():
+        if thread.name == "tracker-flusher" and thread.ident is not None:
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    return 0.0
 
 
 def _busy(ms: float) -> None:
@@ -103,7 +114,7 @@ def main() -> None:
     def loop(mode: str, host_ms: float, rep: int) -> tuple[float, float, float]:
         run = tracker.init("bench-jax", db=work / f"{mode}-{host_ms}-{rep}.db") if mode != "none" else None
         p, s = params, state0
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, m0, w0 = time.perf_counter(), time.process_time(), time.thread_time(), _writer_cpu()
         for step in range(args.steps):
             _busy(host_ms)
             p, s, metrics = train_step(p, s)
@@ -114,15 +125,16 @@ def main() -> None:
                 run.log({k: float(v) for k, v in flat.items()}, step=step)
         jax.block_until_ready(p)
         loop_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        loop_cpu, writer_cpu = time.thread_time() - m0, _writer_cpu() - w0
         t1 = time.perf_counter()
         if run is not None:
             run.finish()
             with tracker.open_store(run.db_path) as store:  # every point arrived
                 assert len(store.series(run.id, "train/loss")) == args.steps
-        return loop_s, time.perf_counter() - t1, cpu_s
+        return loop_s, time.perf_counter() - t1, cpu_s, loop_cpu, writer_cpu
 
     for host_ms in [float(v) for v in args.host_work_ms.split(",")]:
-        results: dict[str, list[tuple[float, float, float]]] = {m: [] for m in MODES}
+        results: dict[str, list[tuple[float, ...]]] = {m: [] for m in MODES}
         for rep in range(args.reps):
             for i in range(len(MODES)):
                 mode = MODES[(i + rep) % len(MODES)]
@@ -130,16 +142,19 @@ def main() -> None:
         base = statistics.median(r[0] for r in results["none"])
         print(f"\nhost work {host_ms} ms/step")
         print(f"{'mode':<8} {'loop s':>8} {'us/step':>8} {'x none':>7} {'paired':>7} {'best':>7}"
-              f" {'cpu us/step':>12} {'finish s':>9}")
+              f" {'cpu us/step':>12} {'loop thread':>12} {'writer':>7} {'finish s':>9}")
         best = min(r[0] for r in results["none"])
         for mode in MODES:
             loops = [r[0] for r in results[mode]]
             med = statistics.median(loops)
             paired = statistics.median(a / b[0] for a, b in zip(loops, results["none"]))
             fin = statistics.median(r[1] for r in results[mode])
-            cpu = statistics.median(r[2] for r in results[mode]) / args.steps * 1e6
+            cpu, loop_cpu, writer_cpu = (
+                statistics.median(r[i] for r in results[mode]) / args.steps * 1e6 for i in (2, 3, 4)
+            )
             print(f"{mode:<8} {med:8.3f} {med / args.steps * 1e6:8.1f} {med / base:7.3f}"
-                  f" {paired:7.3f} {min(loops) / best:7.3f} {cpu:12.1f} {fin:9.3f}")
+                  f" {paired:7.3f} {min(loops) / best:7.3f} {cpu:12.1f} {loop_cpu:12.1f}"
+                  f" {writer_cpu:7.1f} {fin:9.3f}")
     sys.stdout.flush()
 
 
