@@ -70,26 +70,24 @@ class ArtifactReads:
         if sid is None:
             return []
         rows = self._query(
-            "SELECT step, wall, count, min, max, sum, sum_squares, edges, counts FROM histograms"
+            f"SELECT {_HISTOGRAM_COLUMNS} FROM histograms"
             " WHERE series_id = ? AND step >= ? AND step <= ? ORDER BY step, seq",
             (sid, -(2**63) if start is None else start, 2**63 - 1 if end is None else end),
         )
-        return [
-            HistogramPoint(
-                step,
-                wall,
-                Histogram(
-                    edges=np.array(json.loads(edges), dtype=np.float64),
-                    counts=np.array(json.loads(counts), dtype=np.float64),
-                    min=nan_if_null(mn),
-                    max=nan_if_null(mx),
-                    sum=nan_if_null(sm),
-                    sum_squares=nan_if_null(sq),
-                    count=count,
-                ),
-            )
-            for step, wall, count, mn, mx, sm, sq, edges, counts in rows
-        ]
+        return [_histogram_point(row) for row in rows]
+
+    def histograms_after(self, run_id: str, key: str, count: int) -> list[HistogramPoint]:
+        """The histograms logged after the first ``count`` ones, in logging order (an
+        incremental reader's next batch: a later one at an earlier step is not missed)."""
+        sid = self._sid(run_id, key, "histogram")
+        if sid is None:
+            return []
+        rows = self._query(
+            f"SELECT {_HISTOGRAM_COLUMNS} FROM histograms WHERE series_id = ? AND seq >= ?"
+            " ORDER BY seq",
+            (sid, count),
+        )
+        return [_histogram_point(row) for row in rows]
 
     def texts(self, run_id: str, key: str) -> list[TextPoint]:
         """The texts of a key, in step order."""
@@ -98,6 +96,17 @@ class ArtifactReads:
             return []
         rows = self._query(
             "SELECT step, wall, value FROM texts WHERE series_id = ? ORDER BY step, seq", (sid,)
+        )
+        return [TextPoint(*r) for r in rows]
+
+    def texts_after(self, run_id: str, key: str, count: int) -> list[TextPoint]:
+        """The texts logged after the first ``count`` ones, in logging order."""
+        sid = self._sid(run_id, key, "text")
+        if sid is None:
+            return []
+        rows = self._query(
+            "SELECT step, wall, value FROM texts WHERE series_id = ? AND seq >= ? ORDER BY seq",
+            (sid, count),
         )
         return [TextPoint(*r) for r in rows]
 
@@ -184,3 +193,23 @@ class ArtifactReads:
 def nan_if_null(value: float | None) -> float:
     """SQLite stores NaN as NULL: read it back as NaN."""
     return float("nan") if value is None else value
+
+
+_HISTOGRAM_COLUMNS = "step, wall, count, min, max, sum, sum_squares, edges, counts"
+
+
+def _histogram_point(row: tuple) -> HistogramPoint:
+    step, wall, count, mn, mx, sm, sq, edges, counts = row
+    return HistogramPoint(
+        step,
+        wall,
+        Histogram(
+            edges=np.array(json.loads(edges), dtype=np.float64),
+            counts=np.array(json.loads(counts), dtype=np.float64),
+            min=nan_if_null(mn),
+            max=nan_if_null(mx),
+            sum=nan_if_null(sm),
+            sum_squares=nan_if_null(sq),
+            count=count,
+        ),
+    )

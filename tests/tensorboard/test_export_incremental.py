@@ -48,6 +48,26 @@ def test_second_export_appends_only_new_points(db_path: Path, tmp_path: Path, du
     assert len(got["tensors"]["h"]) == 1
 
 
+def test_histograms_and_texts_logged_later_at_earlier_steps_are_exported(
+    db_path: Path, tmp_path: Path, dump
+) -> None:
+    out = tmp_path / "tb"
+    run = tracker.init("p", name="late", db=db_path)
+    run.log_histogram("h", [1.0, 2.0], step=10)
+    run.log_text("note", "at ten", step=10)
+    assert run.flush()
+    export_tensorboard(out, db=db_path)
+    run.log_histogram("h", [3.0, 4.0, 5.0], step=5)  # e.g. a hook reporting a recorded step late
+    run.log_text("note", "at five", step=5)
+    run.finish()
+    second = export_tensorboard(out, db=db_path)
+
+    assert (second.histograms, second.texts) == (1, 1)
+    (got,) = dump(out).values()
+    assert sorted(t[1] for t in got["tensors"]["h"]) == [5, 10]
+    assert sorted((t[1], t[2][0]) for t in got["tensors"]["note"]) == [(5, "at five"), (10, "at ten")]
+
+
 def test_runs_project_and_since_select_runs(db_path: Path, tmp_path: Path) -> None:
     ids = {}
     for project, name in (("a", "one"), ("a", "two"), ("b", "three")):

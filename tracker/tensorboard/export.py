@@ -183,13 +183,13 @@ def _key_records(
         series.append((s.steps, s.values, s.walls))
         entry["scalars"][key] = done + len(s)
     elif kind == "histogram":
-        points = store.histograms(run_id, key)[done:]
+        points = store.histograms_after(run_id, key, done)  # logging order: none missed
         records = [frame(summaries.histogram_event(key, p.step, p.wall, p.histogram))
                    for p in points]
         entry["histograms"][key] = done + len(points)
         summary.histograms += len(points)
     elif kind == "text":
-        texts = store.texts(run_id, key)[done:]
+        texts = store.texts_after(run_id, key, done)
         records = [frame(summaries.text_event(key, t.step, t.wall, t.text)) for t in texts]
         entry["texts"][key] = done + len(texts)
         summary.texts += len(texts)
