@@ -68,6 +68,24 @@ def test_histograms_and_texts_logged_later_at_earlier_steps_are_exported(
     assert sorted((t[1], t[2][0]) for t in got["tensors"]["note"]) == [(5, "at five"), (10, "at ten")]
 
 
+def test_a_second_export_into_the_same_folder_waits_for_the_first(
+    db_path: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from tracker.tensorboard import state
+
+    run = tracker.init("p", name="r", db=db_path)
+    run.log({"x": 1.0})
+    run.finish()
+    out = tmp_path / "tb"
+    out.mkdir()
+    monkeypatch.setattr(state, "LOCK_WAIT_S", 0.2)
+    with state.export_lock(out):  # an export in progress (another process holds it the same way)
+        with pytest.raises(TrackerError, match="another export into .* is still running"):
+            export_tensorboard(out, db=db_path)
+    assert not (out / STATE_FILE).exists()  # the waiting one wrote nothing
+    assert export_tensorboard(out, db=db_path).scalars == 1  # once the first ends
+
+
 def test_runs_project_and_since_select_runs(db_path: Path, tmp_path: Path) -> None:
     ids = {}
     for project, name in (("a", "one"), ("a", "two"), ("b", "three")):

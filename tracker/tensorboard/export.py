@@ -27,7 +27,7 @@ from .graphdef import to_graphdef
 from .paths import inside, run_dir_name, safe_part
 from .profiles import write_profile
 from .records import RecordWriter, frame
-from .state import load_state, run_state, save_state
+from .state import export_lock, load_state, run_state, save_state
 
 Progress = Callable[[int, int, str], None]
 
@@ -80,20 +80,29 @@ def export_tensorboard(
     summary = ExportSummary(out)
     with open_store(db) as store:  # first, so a wrong --db leaves no empty folder behind
         out.mkdir(parents=True, exist_ok=True)
-        state = load_state(out)
-        infos = _select(store, runs, project, since)
-        bar, report = _progress(quiet, progress, len(infos))
-        try:
-            for done, info in enumerate(infos, 1):
-                entry = run_state(state, info.id, run_dir_name(info.project, info.name, info.id))
-                if _export_run(store, info, out, entry, summary, float64):
-                    summary.runs += 1
-                save_state(out, state)  # after each run: an interrupted export loses little
-                report(done, len(infos), info.name)
-        finally:
-            if bar is not None:
-                bar.stop()
+        with export_lock(out):
+            _export_locked(store, out, summary, runs, project, since, quiet, progress, float64)
     return summary
+
+
+def _export_locked(
+    store: Store, out: Path, summary: ExportSummary, runs: Iterable[str] | None,
+    project: str | None, since: Any, quiet: bool, progress: Progress | None, float64: bool,
+) -> None:
+    """The export itself, with the folder's lock held (the state is read under it)."""
+    state = load_state(out)
+    infos = _select(store, runs, project, since)
+    bar, report = _progress(quiet, progress, len(infos))
+    try:
+        for done, info in enumerate(infos, 1):
+            entry = run_state(state, info.id, run_dir_name(info.project, info.name, info.id))
+            if _export_run(store, info, out, entry, summary, float64):
+                summary.runs += 1
+            save_state(out, state)  # after each run: an interrupted export loses little
+            report(done, len(infos), info.name)
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 def _select(

@@ -1,19 +1,25 @@
 """What earlier exports wrote, kept as a small JSON file in the output directory.
 
 With it a second export writes only what is new: per run the directory it chose, how many points
-of each key went out, and which graphs and profiles were written.
+of each key went out, and which graphs and profiles were written. One export at a time per
+output directory (a lock file beside the state): two at once would both write what is new.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import TrackerError
 
 STATE_FILE = ".tracker-export.json"
+LOCK_FILE = ".tracker-export.lock"
+LOCK_WAIT_S = 60.0  # how long an export waits for another one into the same folder
 VERSION = 1
 
 
@@ -57,3 +63,30 @@ def run_state(state: dict[str, Any], run_id: str, directory: str) -> dict[str, A
     entry.setdefault("hparams", False)
     entry.setdefault("stamp", 0)
     return entry
+
+
+@contextmanager
+def export_lock(out: Path) -> Iterator[None]:
+    """Hold the output folder's export lock (waiting up to ``LOCK_WAIT_S`` for another export)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (exports into one folder must not overlap)
+        yield
+        return
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ExportStateError(
+                        f"another export into {out} is still running after {LOCK_WAIT_S:.0f} s; "
+                        "run this one when it ends, or export into another folder"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
