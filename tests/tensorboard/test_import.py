@@ -72,6 +72,65 @@ def test_importing_twice_adds_nothing(db_path: Path, tmp_path: Path) -> None:
                                                                  "notes": 1}
 
 
+KILLED_MIDWAY = """
+import os, sys
+from tracker.run import Run
+from tracker.tensorboard.importer import import_tensorboard
+
+def die(self, *args, **kwargs):  # the scalars are stored by now: the histogram never is
+    self.flush()
+    os._exit(9)
+
+Run.log_histogram = die
+import_tensorboard(sys.argv[1], db=sys.argv[2])
+"""
+
+
+def test_an_import_killed_midway_is_redone_not_doubled(db_path: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _make_run(db_path)
+    export_tensorboard(tmp_path / "tb", db=db_path)
+    back = tmp_path / "back.db"
+    child = subprocess.run([sys.executable, "-c", KILLED_MIDWAY, str(tmp_path / "tb"), str(back)])
+    assert child.returncode == 9
+    with tracker.open_store(back) as store:  # what the kill left: a marked run, half imported
+        (info,) = store.runs()
+        assert info.summary["tensorboard_import"]["partial"] is True
+        assert {k.key for k in store.keys(info.id)} == {"loss", "acc"}
+
+    summary = import_tensorboard(tmp_path / "tb", db=back)
+
+    assert (summary.runs, summary.scalars, summary.histograms) == (1, 200, 1)
+    with tracker.open_store(back) as store:
+        (info,) = store.runs()
+        assert "partial" not in info.summary["tensorboard_import"]
+        assert {k.key: k.count for k in store.keys(info.id)} == {"loss": 100, "acc": 100, "w": 1,
+                                                                 "notes": 1}
+
+
+def test_a_failed_first_import_leaves_no_run_behind(db_path: Path, tmp_path: Path, monkeypatch) -> None:
+    from tracker.run import Run
+
+    _make_run(db_path)
+    export_tensorboard(tmp_path / "tb", db=db_path)
+    back = tmp_path / "back.db"
+    real = Run.log_histogram
+
+    def fail(self, *args, **kwargs):
+        self.flush()  # points are stored before the failure
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "log_histogram", fail)
+    with pytest.raises(KeyboardInterrupt):
+        import_tensorboard(tmp_path / "tb", db=back)
+    with tracker.open_store(back) as store:
+        assert store.runs() == []
+    monkeypatch.setattr(Run, "log_histogram", real)
+    assert import_tensorboard(tmp_path / "tb", db=back).scalars == 200
+
+
 def test_damaged_and_growing_files(db_path: Path, tmp_path: Path) -> None:
     _make_run(db_path, n=50)
     export_tensorboard(tmp_path / "tb", db=db_path)

@@ -3,6 +3,8 @@
 Each TB run directory (any nesting) becomes a run named by its path under the logdir. The run's
 summary remembers the source folder and how far each event file was read, so importing the same
 logdir again appends only new events (a file still being written is picked up where it stopped).
+A run's first import is marked partial until it ends: one that fails is deleted, one that was
+killed is deleted and redone by the next import.
 Writes go through the core ``Run`` (``log_series`` keeps wall times); no TensorFlow is imported.
 """
 
@@ -69,6 +71,7 @@ def import_tensorboard(
     db_path = resolve_db_path(db)
     known = _imported_runs(db_path, project)
     summary = ImportSummary()
+    _drop_partial_runs(db_path, known)
     for rel, files in runs.items():
         source = str(root / rel) if rel != "." else str(root)
         previous = known.get(source)
@@ -99,6 +102,19 @@ def _imported_runs(db_path: Path, project: str) -> dict[str, tuple[str, dict[str
     return found
 
 
+def _drop_partial_runs(db_path: Path, known: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """Delete the runs a first import of theirs did not finish (killed midway: some of their
+    points may be stored, but not how far each file was read), so they are imported afresh
+    rather than twice."""
+    partial = {source: run_id for source, (run_id, state) in known.items() if state.get("partial")}
+    if not partial:
+        return
+    with open_store(db_path) as store:
+        store.delete_runs(partial.values())
+    for source in partial:
+        del known[source]
+
+
 def _store_run(
     db_path: Path,
     project: str,
@@ -110,6 +126,9 @@ def _store_run(
 ) -> str:
     run = Run(project=project, name=name, config=data.hparams or None, db=db_path,
               resume=previous[0] if previous else None, strict=True)
+    if previous is None:  # marked before any point lands: a killed import is redone, not doubled
+        run.set_summary(**{SUMMARY_KEY: {"source": source, "partial": True}})
+        run.flush()
     try:
         for tag, (steps, values, walls) in data.scalars.items():
             run.log_series(_key(tag), np.asarray(steps, dtype=np.int64), values, walls)
@@ -128,11 +147,15 @@ def _store_run(
         for _wall, model_json in data.keras_models:
             run.log_graph(_keras_graph(model_json))
             summary.graphs += 1
-        state = {"source": source, "offsets": data.offsets, "plugins": data.plugins}
+        state = {"source": source, "offsets": data.offsets, "plugins": data.plugins,
+                 "partial": None}  # None: json_patch removes the mark
         run.set_summary(**{SUMMARY_KEY: state})
         run.finish()
     except BaseException:
         run.finish("failed")
+        if previous is None:  # a first import: nothing of it stays to be doubled by the next one
+            with open_store(db_path) as store:
+                store.delete_runs([run.id])
         raise
     with open_store(db_path) as store:  # the run's times are those of its events
         info = store.run(run.id)
