@@ -66,49 +66,39 @@ class ArtifactReads:
         self, run_id: str, key: str, start: int | None = None, end: int | None = None
     ) -> list[HistogramPoint]:
         """The histograms of a key, in step order."""
-        sid = self._sid(run_id, key, "histogram")
-        if sid is None:
-            return []
-        rows = self._query(
-            f"SELECT {_HISTOGRAM_COLUMNS} FROM histograms"
-            " WHERE series_id = ? AND step >= ? AND step <= ? ORDER BY step, seq",
-            (sid, -(2**63) if start is None else start, 2**63 - 1 if end is None else end),
-        )
+        lo, hi = -(2**63) if start is None else start, 2**63 - 1 if end is None else end
+        rows = self._rows("histograms", _HISTOGRAM_COLUMNS, run_id, key, "step, seq",
+                          "step >= ? AND step <= ?", (lo, hi))
         return [_histogram_point(row) for row in rows]
 
     def histograms_after(self, run_id: str, key: str, count: int) -> list[HistogramPoint]:
         """The histograms logged after the first ``count`` ones, in logging order (an
         incremental reader's next batch: a later one at an earlier step is not missed)."""
-        sid = self._sid(run_id, key, "histogram")
-        if sid is None:
-            return []
-        rows = self._query(
-            f"SELECT {_HISTOGRAM_COLUMNS} FROM histograms WHERE series_id = ? AND seq >= ?"
-            " ORDER BY seq",
-            (sid, count),
-        )
+        rows = self._rows("histograms", _HISTOGRAM_COLUMNS, run_id, key, "seq", "seq >= ?",
+                          (count,))
         return [_histogram_point(row) for row in rows]
 
     def texts(self, run_id: str, key: str) -> list[TextPoint]:
         """The texts of a key, in step order."""
-        sid = self._sid(run_id, key, "text")
-        if sid is None:
-            return []
-        rows = self._query(
-            "SELECT step, wall, value FROM texts WHERE series_id = ? ORDER BY step, seq", (sid,)
-        )
+        rows = self._rows("texts", "step, wall, value", run_id, key, "step, seq")
         return [TextPoint(*r) for r in rows]
 
     def texts_after(self, run_id: str, key: str, count: int) -> list[TextPoint]:
         """The texts logged after the first ``count`` ones, in logging order."""
-        sid = self._sid(run_id, key, "text")
+        rows = self._rows("texts", "step, wall, value", run_id, key, "seq", "seq >= ?", (count,))
+        return [TextPoint(*r) for r in rows]
+
+    def _rows(self, table: str, columns: str, run_id: str, key: str, order: str,
+              where: str = "", args: tuple = ()) -> list[tuple]:
+        """Rows of one histogram or text series (none when the run has no such key)."""
+        sid = self._sid(run_id, key, table[:-1])  # 'histograms' -> kind 'histogram'
         if sid is None:
             return []
-        rows = self._query(
-            "SELECT step, wall, value FROM texts WHERE series_id = ? AND seq >= ? ORDER BY seq",
-            (sid, count),
+        condition = f" AND {where}" if where else ""
+        return self._query(
+            f"SELECT {columns} FROM {table} WHERE series_id = ?{condition} ORDER BY {order}",
+            (sid, *args),
         )
-        return [TextPoint(*r) for r in rows]
 
     def graphs(self, run_id: str) -> list[GraphInfo]:
         """The graphs stored with a run, oldest first."""
