@@ -24,7 +24,7 @@ _LAZY = {
     "Profile": ("profile", "Profile"),
     "ProfileOp": ("profile", "ProfileOp"),
     "Histogram": ("records", "Histogram"),
-    "DisabledRun": ("run", "DisabledRun"),
+    "DisabledRun": ("disabled_run", "DisabledRun"),
     "export_tensorboard": ("tensorboard.export", "export_tensorboard"),
     "import_tensorboard": ("tensorboard.importer", "import_tensorboard"),
     "TrackerError": ("errors", "TrackerError"),
@@ -76,7 +76,8 @@ def init(
             ``DisabledRun`` that stores nothing, so one run exists per job; "all" lets every
             rank create its own run (rank recorded), e.g. with ``group=`` to keep them together.
     """
-    from .run import DisabledRun, Run
+    from .disabled_run import DisabledRun
+    from .run import Run
 
     global _current
     if ranks not in ("zero", "all"):
