@@ -92,8 +92,9 @@ class Run:
         self._acquire, self._release = self._log_lock.acquire, self._log_lock.release
         self._soft_limit = self._writer.soft_limit
         self._flush_hooks: list[Callable[[], None]] = []
-        # True while finish() runs its flush hooks: a hook can then end its own work for good
-        # (watch() finalizes its last recorded step) rather than hand over what it has so far
+        # True from the start of finish(), before its flush hooks run: a hook can then end its
+        # own work for good (watch() finalizes its last recorded step) rather than hand over
+        # what it has so far
         self.finishing = False
         lifecycle.register(self)
 
