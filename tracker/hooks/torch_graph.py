@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ..graph import Graph, GraphNode
-from .torch_watch import unwrap
+from .torch_models import unwrap
 
 
 def capture_graph(

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from .. import lifecycle
+from .torch_models import first_tensor, is_compiled, unwrap
 from .torch_offload import copy_into, shared_worker
 from .torch_stats import (
     PendingHistograms,
@@ -38,45 +39,6 @@ _EPS = 1e-12
 # on the training thread altogether (its copies would cost more memory than they save time).
 _ACT_COPY_BUDGET = 1 << 24
 OFFLOAD_MAX_PARAMS = 1 << 26
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The user's module inside ``torch.compile`` and DistributedDataParallel wrappers."""
-    inner = model
-    for _ in range(4):
-        if hasattr(inner, "_orig_mod") and isinstance(inner._orig_mod, torch.nn.Module):
-            inner = inner._orig_mod  # torch.compile's OptimizedModule
-        elif type(inner).__name__ in ("DistributedDataParallel", "DataParallel"):
-            inner = inner.module
-        else:
-            break
-    return inner
-
-
-def is_compiled(model: torch.nn.Module) -> bool:
-    """True for a ``torch.compile``d module (or one wrapping it)."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            return True
-        if type(model).__name__ not in ("DistributedDataParallel", "DataParallel"):
-            return False
-        model = model.module
-
-
-def _first_tensor(out: Any) -> torch.Tensor | None:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (list, tuple)):
-        for item in out:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    if isinstance(out, dict):
-        for item in out.values():
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    return None
 
 
 class Watcher:
@@ -281,7 +243,7 @@ class Watcher:
         def hook(module: Any, inputs: Any, output: Any) -> None:
             if name in self._acts:
                 return  # the first call of the step (a module used twice keeps its first output)
-            t = _first_tensor(output)
+            t = first_tensor(output)
             if t is None or t.is_complex() or self._failed is not None:
                 return
             try:
