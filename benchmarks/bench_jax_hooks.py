@@ -6,7 +6,7 @@
 Target: tracker within 2% of none. Optionally with host work per step (``--host-work-ms``, a busy
 loop standing in for data loading), where a per-step sync loses the host/device overlap.
 
-    .venv/bin/python benchmarks/bench_jax_hooks.py [--device cpu|gpu] [--steps 5000] [--reps 9]
+    .venv/bin/python benchmarks/bench_jax_hooks.py [--device cpu|gpu] [--steps 10000] [--reps 9]
         [--width 128] [--host-work-ms 0,0.3] [--cores 0]
 
 ``--cores 1`` pins the process to one core: XLA, the loop and our writer thread then share it, so
@@ -19,7 +19,7 @@ CPU time per step ('cpu us/step': JAX's own threads, the loop and the tracker's 
 machine whose cores XLA already keeps busy, that extra CPU is what the loop pays), with two parts
 of it: the loop's own thread ('loop thread': dispatch, and ``log()`` for the tracker) and the
 tracker's writer thread ('writer': reading the arrays, writing the points). Loop time = the
-step loop plus a final ``block_until_ready``; a loop lasts over a second, so the writer's timed
+step loop plus a final ``block_until_ready``; a loop lasts over two seconds, so the writer's timed
 flushes and early reads fall inside it; ``finish`` (the tracker's final write) is reported apart.
 """
 
@@ -41,7 +41,7 @@ MODES = ("none", "tracker", "float")
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--depth", type=int, default=4)

@@ -17,6 +17,9 @@ class FakeDeviceScalar:
     def is_ready(self) -> bool:
         return self.ready
 
+    def is_deleted(self) -> bool:
+        return False
+
     def devices(self) -> set:
         return set()  # an unknown platform: the reader copies as for an accelerator
 

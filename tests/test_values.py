@@ -125,13 +125,30 @@ def test_a_donated_jax_array_is_stored_as_nan_and_said_once(db_path, capfd, monk
         kept = jnp.float32(2.0) * 2
         for step in range(3):
             gone = jnp.float32(step) + 1
+            gone.delete()  # what donating it to a jitted call does, here before anyone read it
             run.log({"kept": kept, "gone": gone}, step=step)
-            gone.delete()  # what donating it to the next jitted call does
     with tracker.open_store(db_path) as store:
         assert store.series(run.id, "kept").values.tolist() == [4.0, 4.0, 4.0]
         assert np.isnan(store.series(run.id, "gone").values).all()
     err = capfd.readouterr().err
     assert err.count("could not be read") == 1 and "donate" in err
+
+
+def test_a_jax_array_donated_after_log_is_its_value_or_nan_never_a_crash(db_path):
+    import jax
+    import jax.numpy as jnp
+
+    donate = jax.jit(lambda a: a * 2, donate_argnums=0)
+    with tracker.init("p", db=db_path) as run:
+        for step in range(20):
+            value = jnp.float32(step) + 1
+            run.log({"v": value}, step=step)
+            donate(value)  # deletes it (is_ready() of a deleted array crashed jaxlib)
+            assert value.is_deleted()
+    with tracker.open_store(db_path) as store:
+        got = store.series(run.id, "v").values
+    want = np.arange(1, 21, dtype=np.float64)
+    assert len(got) == 20 and ((got == want) | np.isnan(got)).all()
 
 
 def test_nested_dicts_become_slash_keys(db_path):

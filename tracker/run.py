@@ -108,7 +108,8 @@ class Run:
         """Buffer scalar metrics at ``step`` (default: one past the highest step so far).
 
         Values may be Python or numpy numbers or one-element torch/JAX/TensorFlow tensors; device
-        values are read later on the writer thread, never here. Nested dicts become 'a/b' keys.
+        values are never waited for here: JAX arrays on CPU are read by a later call once
+        computed, others on the writer thread. Nested dicts become 'a/b' keys.
         A bad key or value raises ``TypeError``/``ValueError`` naming the key, and nothing from
         this call is logged.
         """
@@ -144,6 +145,7 @@ class Run:
         append_value, append_key = self._append_value, self._append_key
         n = len(metrics)
         buf = self._buf
+        older = len(buf.unread)  # JAX values queued by earlier calls (see _after_deferred)
         self._acquire()  # one entry's appends must not interleave with another thread's
         try:
             if deferred or read is not None:
@@ -152,9 +154,8 @@ class Run:
                     if type(value) is not float:
                         if read is not None and key in read:
                             value = read[key]
-                        else:  # a 0-d device array: a NaN slot now, the value read by the writer
-                            handle = Deferred(value, DEFERRED_TYPES[type(value)])
-                            buf.deferred.append((position, handle))
+                        else:  # a 0-d device array: a NaN slot now, the value read later
+                            buf.defer(position, Deferred(value, DEFERRED_TYPES[type(value)]))
                             value = math.nan
                     append_value(value)
                     append_key(index[key])
@@ -173,12 +174,21 @@ class Run:
             self._release()
         if buf.appended - buf.taken >= self._soft_limit or self.strict:
             self._after_append()
-        elif deferred and len(buf.deferred) >= buf.read_deferred_at:
-            # JAX arrays kept alive slow its dispatch down (see buffer.READ_EARLY_AT): have the
-            # writer read them now rather than at its next flush. (Torch CUDA handles only cost
-            # memory: they wait for the flush, batched.)
-            self._writer.read_deferred_soon()
+        if deferred:
+            self._after_deferred(older)
         return None
+
+    def _after_deferred(self, older: int) -> None:
+        """Read JAX-on-CPU values queued by earlier calls (``older``) here once computed; have
+        the writer read device values early when many wait, since JAX arrays kept alive slow
+        its dispatch down (buffer.READ_EARLY_AT). (Torch CUDA handles only cost memory: they
+        wait for the flush, batched.)"""
+        buf = self._buf
+        if buf.read_here:
+            if buf.read_here_now(older):  # the device is behind: let the writer wait for it
+                self._writer.read_deferred_soon()
+        elif len(buf.deferred) >= buf.read_deferred_at:
+            self._writer.read_deferred_soon()
 
     def _log_slow(self, metrics: Any, step: int) -> None:
         if self.finished:
@@ -200,12 +210,13 @@ class Run:
     def _log_checked(self, metrics: dict[str, Any], step: int) -> None:
         """Append one entry of floats and ``Deferred`` handles (what ``_checked`` returns)."""
         buf = self._buf
+        older = len(buf.unread)
         with self._log_lock:
             position = buf.appended
             for key, value in metrics.items():
                 kid = buf.key_id(key)
                 if type(value) is Deferred:
-                    buf.deferred.append((position, value))
+                    buf.defer(position, value)
                     value = math.nan
                 buf.values.append(value)
                 buf.key_ids.append(kid)
@@ -217,6 +228,8 @@ class Run:
             if step >= self._next_step:
                 self._next_step = step + 1
         self._after_append()
+        if buf.deferred:
+            self._after_deferred(older)
 
     def _checked(self, metrics: Any) -> dict[str, Any]:
         """Validate keys and convert values (the slow path: ints, numpy, tensors, bad input)."""

@@ -33,11 +33,14 @@ CPU_READ_TYPES: set[type] = set()
 class Deferred:
     """A detached device scalar whose float value is read later, off the caller's thread."""
 
-    __slots__ = ("handle", "kind")
+    __slots__ = ("handle", "kind", "value")
 
     def __init__(self, handle: Any, kind: str) -> None:
         self.handle = handle  # detached torch tensor, JAX array or TF tensor with one element
         self.kind = kind  # "torch" | "jax" | "tf"
+        # Once read: the float, then ``handle`` becomes None (in that order, so a thread that
+        # finds no handle finds the value) and the device array can go.
+        self.value: float | None = None
 
     def __repr__(self) -> str:
         return f"Deferred({self.kind})"
@@ -227,32 +230,68 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
 
 def is_ready(item: Deferred) -> bool:
     """Whether reading the handle now would not wait for the device (JAX can tell; for torch and
-    TensorFlow handles this says True: the reader waits off the training thread)."""
-    if item.kind == "jax":
+    TensorFlow handles this says True: the reader waits off the training thread). A value
+    already read is ready."""
+    handle = item.handle
+    if handle is not None and item.kind == "jax":
         try:
-            return bool(item.handle.is_ready())
-        except Exception:  # a deleted or donated buffer: reading gives NaN at once
+            # is_ready() of a deleted (donated) array crashes jaxlib 0.10 (a segfault); reading
+            # one raises at once, which gives NaN
+            return bool(handle.is_deleted() or handle.is_ready())
+        except Exception:
             return True
+    return True
+
+
+def read_if_ready(item: Deferred) -> bool:
+    """Read a JAX value on the caller's thread if the device has computed it (False if not).
+
+    For JAX on CPU, where reading a computed array is a memory read (~1 µs) and the training
+    loop's own thread reading it slowed the loop less than handing it to the writer thread.
+    A handle that cannot be read (deleted, donated) is left for the writer, which stores NaN
+    and says why.
+    """
+    handle = item.handle
+    if handle is None:
+        return True
+    try:
+        if handle.is_deleted():  # see is_ready()
+            return True
+        if not handle.is_ready():
+            return False
+        item.value = float(np.asarray(handle).item())
+    except Exception:
+        return True
+    item.handle = None  # after the value: see Deferred
     return True
 
 
 def resolve_deferred(items: Sequence[Deferred]) -> list[float]:
     """Read the float value of device handles, batching per framework: one wait per batch.
 
-    A value that cannot be read (a deleted/donated buffer) becomes NaN rather than losing the batch.
+    Each item keeps its value and lets go of its handle. A value that cannot be read (a
+    deleted/donated buffer) becomes NaN rather than losing the batch. Another thread may read
+    an item meanwhile (``read_if_ready``): either reads the same value.
     """
     out: list[float] = [math.nan] * len(items)
-    by_kind: dict[str, list[int]] = {}
+    by_kind: dict[str, tuple[list[int], list[Any]]] = {}
     for i, item in enumerate(items):
-        by_kind.setdefault(item.kind, []).append(i)
-    for kind, idx in by_kind.items():
-        handles = [items[i].handle for i in idx]
+        handle = item.handle  # read once: the other thread may set it to None now
+        if handle is None:
+            out[i] = item.value  # type: ignore[assignment]  # set before the handle went
+        else:
+            idx, handles = by_kind.setdefault(item.kind, ([], []))
+            idx.append(i)
+            handles.append(handle)
+    for kind, (idx, handles) in by_kind.items():
         try:
             values = _resolve_batch(kind, handles)
         except Exception:  # one bad handle: fall back to one at a time
             values = [_resolve_one(kind, h) for h in handles]
         for i, v in zip(idx, values):
             out[i] = v
+            items[i].value = v
+            items[i].handle = None
     return out
 
 
@@ -277,6 +316,11 @@ def _resolve_batch(kind: str, handles: list[Any]) -> list[float]:
                 h.copy_to_host_async()
     # .item() of the host array: 1.15 µs a value on CPU against 1.56 for float(a.reshape(()))
     return [float(np.asarray(h).item()) for h in handles]
+
+
+def is_jax_on_cpu(array: Any) -> bool:
+    """Whether a JAX array lives on the host CPU (reading it once computed is a memory read)."""
+    return _jax_platform(array) == "cpu"
 
 
 def _jax_platform(array: Any) -> str:

@@ -82,3 +82,27 @@ def test_bad_leaves_raise_naming_the_key(db_path: Path) -> None:
         tj.log(run, jnp.ones(()))
     run.finish()
     assert _values(db_path, run.id) == {}
+
+
+def test_on_cpu_a_later_log_reads_computed_values_and_lets_the_arrays_go(db_path: Path) -> None:
+    import weakref
+
+    x = jnp.full((256, 256), 0.01, jnp.float32)
+    _slow_metrics(x)["loss"].block_until_ready()  # compile first
+    run = tracker.init("jax", db=db_path)
+    out = _slow_metrics(x)
+    tj.log(run, out, step=0)
+    tj.log(run, {"quick": jnp.float32(1.0) + 1}, step=1)
+    assert not out["loss"].is_ready()  # the second log() did not wait for the first's values
+
+    expected = float(out["loss"])  # now computed
+    gone = weakref.ref(out["loss"])
+    del out
+    tj.log(run, {"quick": jnp.float32(2.0) + 1}, step=2)
+    assert gone() is None  # read by that log() call: the tracker no longer holds the array
+    run.finish()
+
+    values = _values(db_path, run.id)
+    assert values["loss"] == pytest.approx([expected])
+    assert values["acc/top5"] == pytest.approx([expected + 2.0])
+    assert values["quick"] == [2.0, 3.0]
