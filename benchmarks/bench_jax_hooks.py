@@ -1,7 +1,9 @@
 """Loop time of a small jitted JAX/Optax step that logs its metrics every step, three ways:
 
 - none:    no logging (the floor);
-- tracker: ``tj.log(run, metrics, step)`` with the metrics as JAX arrays (read on the writer thread);
+- tracker: ``tj.log(run, metrics, step)`` with the metrics as JAX arrays (read once computed, on
+  CPU by a later ``log()`` call, on an accelerator by the writer thread);
+- packed:  the same step returning ``tj.pack(metrics)`` (one array for the 3 metrics: one read);
 - float:   ``run.log({k: float(v)})``: converting on the caller's thread, a host sync every step.
 Target: tracker within 2% of none. Optionally with host work per step (``--host-work-ms``, a busy
 loop standing in for data loading), where a per-step sync loses the host/device overlap.
@@ -35,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODES = ("none", "tracker", "float")
+MODES = ("none", "tracker", "packed", "float")
 
 
 def _parse() -> argparse.Namespace:
@@ -105,8 +107,14 @@ def main() -> None:
                    "grad_norm": optax.tree.norm(grads)}
         return optax.apply_updates(p, updates), state, metrics
 
+    @jax.jit
+    def train_step_packed(p: Any, state: Any) -> tuple[Any, Any, Any]:
+        p, state, metrics = train_step(p, state)
+        return p, state, tj.pack(metrics)
+
     state0 = opt.init(params)
     jax.block_until_ready(train_step(params, state0))  # compile
+    jax.block_until_ready(train_step_packed(params, state0))
     work = Path(tempfile.mkdtemp(prefix="bench-jax-"))
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}, {where}), jax {jax.__version__}, "
           f"MLP {args.depth}x{args.width}, batch {args.batch}, {args.steps} steps, {args.reps} reps")
@@ -115,10 +123,11 @@ def main() -> None:
         run = tracker.init("bench-jax", db=work / f"{mode}-{host_ms}-{rep}.db") if mode != "none" else None
         p, s = params, state0
         t0, c0, m0, w0 = time.perf_counter(), time.process_time(), time.thread_time(), _writer_cpu()
+        step_fn = train_step_packed if mode == "packed" else train_step
         for step in range(args.steps):
             _busy(host_ms)
-            p, s, metrics = train_step(p, s)
-            if mode == "tracker":
+            p, s, metrics = step_fn(p, s)
+            if mode == "tracker" or mode == "packed":
                 tj.log(run, metrics, step=step)
             elif mode == "float":
                 flat = tj.flatten_metrics(metrics)

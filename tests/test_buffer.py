@@ -73,3 +73,28 @@ def test_take_with_wait_reads_everything_and_early_reads_fill_the_slots() -> Non
     assert len(buf.deferred) == 1
     batch = buf.take(wait=True)
     assert batch is not None and batch.values.tolist() == [5.0, 6.0]
+
+
+def test_a_packed_array_fills_its_entrys_points_once_computed() -> None:
+    buf = ScalarBuffer()
+    packed = FakeDeviceScalar([1.0, 2.0, 3.0])  # an accelerator's array: the writer reads it
+    _append(buf, 0, [10.0])
+    position = buf.appended
+    for i in range(3):
+        buf.values.append(float("nan"))
+        buf.key_ids.append(buf.key_id(f"p{i}"))
+    buf.defer(position, Deferred(packed, "jaxvec"))
+    buf.counts.append(3)
+    buf.walls.append(0.0)
+    buf.steps.append(1)
+    buf.appended += 3
+    _append(buf, 2, [11.0])
+    assert not buf.unread  # not on CPU: left to the writer
+
+    first = buf.take(wait=False)
+    assert first is not None and first.values.tolist() == [10.0]
+    packed.ready = True
+    rest = buf.take(wait=False)
+    assert rest is not None
+    assert rest.values.tolist() == [1.0, 2.0, 3.0, 11.0]
+    assert rest.steps.tolist() == [1, 1, 1, 2]

@@ -88,6 +88,7 @@ class Run:
         self._append_count, self._append_wall = buf.counts.append, buf.walls.append
         self._append_step = buf.steps.append
         self._key_index = buf.key_index  # keys seen so far -> id
+        self._packed_ids: dict[tuple[str, ...], list[int]] = {}  # packed metrics' keys -> ids
         self._log_lock = threading.Lock()  # several threads may log to one run
         self._acquire, self._release = self._log_lock.acquire, self._log_lock.release
         self._soft_limit = self._writer.soft_limit
@@ -194,7 +195,43 @@ class Run:
         if self.finished:
             self._closed_warning()
             return
+        packed = getattr(metrics, "__tracker_packed__", None)  # tracker.hooks.jax.pack()
+        if packed is not None and type(metrics) is not dict:
+            keys, array = packed()
+            self._log_packed(keys, array, step)
+            return
         self._log_checked(self._checked(metrics), step)
+
+    def _log_packed(self, keys: tuple[str, ...], array: Any, step: int) -> None:
+        """Log the values of one 1-d JAX array under ``keys``: one device read for them all."""
+        buf = self._buf
+        ids = self._packed_ids.get(keys)
+        if ids is None:
+            for key in keys:
+                check_key(key)
+            if len(set(keys)) != len(keys):
+                twice = next(k for k in keys if keys.count(k) > 1)
+                raise ValueError(f"metric {twice!r} is given twice")
+        if tuple(getattr(array, "shape", ())) != (len(keys),):
+            raise ValueError(f"packed metrics: {len(keys)} keys for an array of shape "
+                             f"{getattr(array, 'shape', None)}; build them with pack()")
+        older = len(buf.unread)
+        with self._log_lock:
+            if ids is None:
+                ids = self._packed_ids[keys] = [buf.key_id(key) for key in keys]
+            position = buf.appended
+            for kid in ids:
+                buf.values.append(math.nan)
+                buf.key_ids.append(kid)
+            buf.defer(position, Deferred(array, "jaxvec"))  # after its slots: see defer()
+            self._append_count(len(ids))
+            self._append_wall(_now())
+            self._append_step(step)  # last: makes the entry visible to the writer
+            buf.appended += len(ids)
+            if step >= self._next_step:
+                self._next_step = step + 1
+        self._after_append()
+        self._after_deferred(older)
 
     def _after_append(self) -> None:
         """Wake the writer when the buffer is large; wait for it when it is full (bounded memory)."""

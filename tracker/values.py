@@ -36,11 +36,13 @@ class Deferred:
     __slots__ = ("handle", "kind", "value")
 
     def __init__(self, handle: Any, kind: str) -> None:
-        self.handle = handle  # detached torch tensor, JAX array or TF tensor with one element
-        self.kind = kind  # "torch" | "jax" | "tf"
-        # Once read: the float, then ``handle`` becomes None (in that order, so a thread that
-        # finds no handle finds the value) and the device array can go.
-        self.value: float | None = None
+        # detached torch tensor, JAX array or TF tensor with one element; for "jaxvec", a 1-d
+        # JAX array holding the values of consecutive points (packed metrics)
+        self.handle = handle
+        self.kind = kind  # "torch" | "jax" | "jaxvec" | "tf"
+        # Once read: the float (a list of floats for "jaxvec"), then ``handle`` becomes None (in
+        # that order, so a thread that finds no handle finds the value) and the array can go.
+        self.value: float | list[float] | None = None
 
     def __repr__(self) -> str:
         return f"Deferred({self.kind})"
@@ -228,12 +230,15 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
     return None
 
 
+JAX_KINDS = frozenset(("jax", "jaxvec"))
+
+
 def is_ready(item: Deferred) -> bool:
     """Whether reading the handle now would not wait for the device (JAX can tell; for torch and
     TensorFlow handles this says True: the reader waits off the training thread). A value
     already read is ready."""
     handle = item.handle
-    if handle is not None and item.kind == "jax":
+    if handle is not None and item.kind in JAX_KINDS:
         try:
             # is_ready() of a deleted (donated) array crashes jaxlib 0.10 (a segfault); reading
             # one raises at once, which gives NaN
@@ -259,21 +264,22 @@ def read_if_ready(item: Deferred) -> bool:
             return True
         if not handle.is_ready():
             return False
-        item.value = float(np.asarray(handle).item())
+        host = np.asarray(handle)
+        item.value = host.tolist() if item.kind == "jaxvec" else float(host.item())
     except Exception:
         return True
     item.handle = None  # after the value: see Deferred
     return True
 
 
-def resolve_deferred(items: Sequence[Deferred]) -> list[float]:
+def resolve_deferred(items: Sequence[Deferred]) -> list[Any]:
     """Read the float value of device handles, batching per framework: one wait per batch.
 
     Each item keeps its value and lets go of its handle. A value that cannot be read (a
     deleted/donated buffer) becomes NaN rather than losing the batch. Another thread may read
     an item meanwhile (``read_if_ready``): either reads the same value.
     """
-    out: list[float] = [math.nan] * len(items)
+    out: list[Any] = [math.nan] * len(items)  # a list of floats for a "jaxvec" item
     by_kind: dict[str, tuple[list[int], list[Any]]] = {}
     for i, item in enumerate(items):
         handle = item.handle  # read once: the other thread may set it to None now
@@ -295,7 +301,7 @@ def resolve_deferred(items: Sequence[Deferred]) -> list[float]:
     return out
 
 
-def _resolve_batch(kind: str, handles: list[Any]) -> list[float]:
+def _resolve_batch(kind: str, handles: list[Any]) -> list[Any]:
     if kind == "torch":
         torch = sys.modules["torch"]
         by_device: dict[Any, list[int]] = {}
@@ -307,13 +313,15 @@ def _resolve_batch(kind: str, handles: list[Any]) -> list[float]:
             for i, v in zip(idx, stacked.cpu().tolist()):
                 result[i] = float(v)
         return result
-    if kind == "jax":
+    if kind in JAX_KINDS:
         # On an accelerator, start every device-to-host copy first, then read: one wait overall.
         # On CPU there is nothing to copy (and copy_to_host_async costs ~5 µs a value): read
         # directly, ~1.2 µs a value where jax.device_get(list) took ~15 µs.
         if _jax_platform(handles[0]) != "cpu":
             for h in handles:
                 h.copy_to_host_async()
+        if kind == "jaxvec":
+            return [np.asarray(h).tolist() for h in handles]
     # .item() of the host array: 1.15 µs a value on CPU against 1.56 for float(a.reshape(()))
     return [float(np.asarray(h).item()) for h in handles]
 
@@ -333,7 +341,7 @@ def _jax_platform(array: Any) -> str:
 _unreadable_said = False
 
 
-def _resolve_one(kind: str, handle: Any) -> float:
+def _resolve_one(kind: str, handle: Any) -> Any:
     try:
         return _resolve_batch(kind, [handle])[0]
     except Exception as exc:
@@ -348,7 +356,7 @@ def _say_unreadable(kind: str, exc: Exception) -> None:
         return
     _unreadable_said = True
     why = ""
-    if kind == "jax" and "delete" in str(exc).lower():
+    if kind in JAX_KINDS and "delete" in str(exc).lower():
         why = (" The array was deleted before the writer read it: most likely donated to a later "
                "jitted call (donate_argnums). Log the values a step returns, not donated state.")
     print(f"tracker: a logged {kind} value could not be read and is stored as NaN "

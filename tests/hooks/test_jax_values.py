@@ -95,7 +95,8 @@ def test_on_cpu_a_later_log_reads_computed_values_and_lets_the_arrays_go(db_path
     tj.log(run, {"quick": jnp.float32(1.0) + 1}, step=1)
     assert not out["loss"].is_ready()  # the second log() did not wait for the first's values
 
-    expected = float(out["loss"])  # now computed
+    jax.block_until_ready(out)  # all computed (each output is marked ready on its own)
+    expected = float(out["loss"])
     gone = weakref.ref(out["loss"])
     del out
     tj.log(run, {"quick": jnp.float32(2.0) + 1}, step=2)
@@ -106,3 +107,60 @@ def test_on_cpu_a_later_log_reads_computed_values_and_lets_the_arrays_go(db_path
     assert values["loss"] == pytest.approx([expected])
     assert values["acc/top5"] == pytest.approx([expected + 2.0])
     assert values["quick"] == [2.0, 3.0]
+
+
+def test_packed_metrics_from_a_jitted_step_store_one_point_per_key(db_path: Path) -> None:
+    @jax.jit
+    def step(x: jax.Array) -> tuple[jax.Array, tj.PackedMetrics]:
+        metrics = {"train": {"loss": x, "rmse": jnp.sqrt(x)}, "count": jnp.int32(7), "lr": 0.5}
+        return x + 1.0, tj.pack(metrics)
+
+    run = tracker.init("jax", db=db_path)
+    x = jnp.float32(4.0)
+    for i in range(4):
+        x, packed = step(x)
+        tj.log(run, packed, step=i)
+    run.log(packed, step=10)  # the core takes it too
+    tj.log(run, packed, step=11, prefix="eval")
+    run.finish()
+
+    assert packed.keys == ("train/loss", "train/rmse", "count", "lr")
+    assert packed.values.dtype == jnp.float32 and packed.values.shape == (4,)
+    values = _values(db_path, run.id)
+    assert values["train/loss"] == [4.0, 5.0, 6.0, 7.0, 7.0]
+    assert values["train/rmse"] == pytest.approx([2.0, 5**0.5, 6**0.5, 7**0.5, 7**0.5])
+    assert values["count"] == [7.0] * 5 and values["lr"] == [0.5] * 5
+    assert values["eval/train/loss"] == [7.0]
+    with tracker.open_store(db_path) as store:
+        assert store.series(run.id, "lr").steps.tolist() == [0, 1, 2, 3, 10]
+
+
+def test_packed_metrics_are_not_waited_for(db_path: Path) -> None:
+    x = jnp.full((256, 256), 0.01, jnp.float32)
+    slow = jax.jit(lambda a: tj.pack(_slow_metrics(a)))
+    slow(x).values.block_until_ready()  # compile first
+    run = tracker.init("jax", db=db_path)
+    packed = slow(x)
+    run.log(packed, step=0)
+    run.log({"quick": 1.0}, step=1)
+    assert not packed.values.is_ready()  # neither log() call waited for it
+    expected = float(packed.unpack()["loss"])
+    run.finish()
+    assert _values(db_path, run.id)["loss"] == pytest.approx([expected])
+
+
+def test_bad_packed_metrics_raise_naming_the_problem(db_path: Path) -> None:
+    with pytest.raises(ValueError, match="'w'"):
+        tj.pack({"w": jnp.ones(3)})
+    with pytest.raises(ValueError, match="no metrics"):
+        tj.pack({})
+    run = tracker.init("jax", db=db_path)
+    with pytest.raises(ValueError, match="shape"):
+        run.log(tj.PackedMetrics(("a", "b"), jnp.ones(3)))
+    with pytest.raises(ValueError, match="twice"):
+        run.log(tj.PackedMetrics(("a", "a"), jnp.ones(2)))
+    with pytest.raises(ValueError, match="empty"):
+        run.log(tj.PackedMetrics(("a", " "), jnp.ones(2)))
+    run.log(tj.PackedMetrics(("a", "b"), jnp.array([1.0, 2.0])), step=0)  # nothing else logged
+    run.finish()
+    assert _values(db_path, run.id) == {"a": [1.0], "b": [2.0]}

@@ -27,11 +27,13 @@ from ..graph import Graph
 from .jax_capture import capture_graph
 from .jax_grads import flush_callbacks, grad_norms, grad_norms_callback, log_grad_norms
 from .jax_nnx import is_nnx_module, module_graph
+from .jax_packed import PackedMetrics, pack
 from .jax_profile import JaxProfile
 from .jax_tree import flatten_metrics
 
 __all__ = [
     "JaxProfile",
+    "PackedMetrics",
     "flatten_metrics",
     "flush_callbacks",
     "grad_norms",
@@ -40,6 +42,7 @@ __all__ = [
     "log_graph",
     "log_grad_norms",
     "log_module",
+    "pack",
     "profile",
 ]
 
@@ -47,9 +50,13 @@ __all__ = [
 def log(run: Any, metrics: Any, step: int | None = None, *, prefix: str = "") -> None:
     """``run.log`` for pytrees: nested dicts, lists, NamedTuples flatten to 'a/b' keys.
 
-    JAX arrays are handed over as they are and read on the writer thread, so this never waits
-    for the device. ``prefix`` puts every key under 'prefix/'.
+    JAX arrays are handed over as they are and read once computed, so this never waits for the
+    device. ``prefix`` puts every key under 'prefix/'. Metrics packed with ``pack()`` inside the
+    step are read in one go.
     """
+    if type(metrics) is PackedMetrics:
+        run.log(metrics.with_prefix(prefix) if prefix else metrics, step)
+        return
     if type(metrics) is dict and not prefix:
         try:
             run.log(metrics, step)  # the core takes flat and nested dicts of arrays itself
