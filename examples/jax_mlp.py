@@ -2,7 +2,7 @@
 
     python examples/jax_mlp.py          # then: tracker
 
-Logs metrics every step as JAX arrays (no host sync), gradient norms every 10 steps, the train
+Logs metrics every step as one packed JAX array (no host sync), gradient norms every 10 steps, the train
 step's jaxpr graph with StableHLO, compiled HLO and XLA's cost estimate, the model's module tree,
 and a profile of steps 50-54.
 """
@@ -54,7 +54,8 @@ def main() -> None:
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(model, grads)
-        return {"train": {"loss": loss, "rmse": jnp.sqrt(loss)}}, grads
+        # one array for all the step's metrics: read once per step (see docs/jax.md)
+        return tj.pack({"train": {"loss": loss, "rmse": jnp.sqrt(loss)}}), grads
 
     batch = config["batch"]
     tj.log_graph(run, train_step, model, optimizer, x[:batch], y[:batch])  # traced, not run
@@ -63,7 +64,7 @@ def main() -> None:
         i = (step * batch) % (len(x) - batch)
         with prof.step(step):
             metrics, grads = train_step(model, optimizer, x[i:i + batch], y[i:i + batch])
-        tj.log(run, metrics, step=step)  # nested dict of Arrays: read on the writer thread
+        tj.log(run, metrics, step=step)  # never waits: read by a later call once computed
         tj.log_grad_norms(run, grads, step, every=10)
     run.finish()
     print(f"run {run.id} ({run.name}) logged to {run.db_path}; browse it with: tracker")
