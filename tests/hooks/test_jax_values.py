@@ -164,3 +164,39 @@ def test_bad_packed_metrics_raise_naming_the_problem(db_path: Path) -> None:
     run.log(tj.PackedMetrics(("a", "b"), jnp.array([1.0, 2.0])), step=0)  # nothing else logged
     run.finish()
     assert _values(db_path, run.id) == {"a": [1.0], "b": [2.0]}
+
+
+def test_threads_logging_jax_arrays_to_one_run_lose_and_mix_up_nothing(db_path: Path) -> None:
+    import threading
+
+    add = jax.jit(lambda a, b: a + b)
+    packed = jax.jit(lambda a: tj.pack({"x": a, "y": a * 2}))
+    from tracker.run import Run
+
+    run = Run(project="jax", db=db_path, flush_interval=0.01)  # the writer reads and writes too
+    steps = 300
+
+    def worker(t: int) -> None:
+        for i in range(steps):
+            value = add(jnp.float32(i), jnp.float32(t * 1000))
+            if t % 2:
+                run.log({f"w{t}": value, f"w{t}/float": float(i)}, step=i)
+            else:
+                run.log(packed(value).with_prefix(f"w{t}"), step=i)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.finish()
+
+    values = _values(db_path, run.id)
+    ramp = np.arange(steps, dtype=np.float64)
+    for t in range(4):
+        if t % 2:
+            assert values[f"w{t}"] == (ramp + t * 1000).tolist()
+            assert values[f"w{t}/float"] == ramp.tolist()
+        else:
+            assert values[f"w{t}/x"] == (ramp + t * 1000).tolist()
+            assert values[f"w{t}/y"] == ((ramp + t * 1000) * 2).tolist()
