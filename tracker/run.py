@@ -224,14 +224,19 @@ class Run:
                 buf.values.append(math.nan)
                 buf.key_ids.append(kid)
             buf.defer(position, Deferred(array, "jaxvec"))  # after its slots: see defer()
-            self._append_count(len(ids))
-            self._append_wall(_now())
-            self._append_step(step)  # last: makes the entry visible to the writer
-            buf.appended += len(ids)
-            if step >= self._next_step:
-                self._next_step = step + 1
+            self._end_entry(len(ids), step)
         self._after_append()
         self._after_deferred(older)
+
+    def _end_entry(self, n: int, step: int) -> None:
+        """Close an entry of ``n`` points appended under the log lock (log()'s fast path does
+        the same inline)."""
+        self._append_count(n)
+        self._append_wall(_now())
+        self._append_step(step)  # last: makes the entry visible to the writer
+        self._buf.appended += n
+        if step >= self._next_step:  # hooks may log an earlier step from another thread
+            self._next_step = step + 1
 
     def _after_append(self) -> None:
         """Wake the writer when the buffer is large; wait for it when it is full (bounded memory)."""
@@ -258,12 +263,7 @@ class Run:
                 buf.values.append(value)
                 buf.key_ids.append(kid)
                 position += 1
-            self._append_count(len(metrics))
-            self._append_wall(_now())
-            self._append_step(step)  # last: makes the entry visible to the writer
-            buf.appended += len(metrics)
-            if step >= self._next_step:
-                self._next_step = step + 1
+            self._end_entry(len(metrics), step)
         self._after_append()
         if buf.deferred:
             self._after_deferred(older)

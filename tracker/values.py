@@ -31,7 +31,8 @@ CPU_READ_TYPES: set[type] = set()
 
 
 class Deferred:
-    """A detached device scalar whose float value is read later, off the caller's thread."""
+    """A detached device value read later, once computed: by the writer thread, or for JAX on
+    CPU by a later ``log()`` call (``read_if_ready``); the caller never waits for it."""
 
     __slots__ = ("handle", "kind", "value")
 
