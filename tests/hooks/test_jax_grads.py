@@ -55,13 +55,14 @@ def test_log_grad_norms_outside_jit_every_n_steps(db_path: Path) -> None:
 
     run = tracker.init("jax", db=db_path)
     params, state = PARAMS, opt.init(PARAMS)
-    expected = {}
+    expected, kernels = {}, {}
     for i in range(5):
         params, state, loss, grads = step(params, state)
         run.log({"loss": loss}, step=i)
         logged = tj.log_grad_norms(run, grads, every=2)  # step: the run's last step
         assert (logged is None) == (i % 2 == 1)
         expected[i] = float(optax.tree.norm(grads))
+        kernels[i] = float(np.linalg.norm(np.ravel(grads["dense"]["kernel"])))
     run.finish()
 
     series = _series(db_path, run.id)
@@ -69,6 +70,8 @@ def test_log_grad_norms_outside_jit_every_n_steps(db_path: Path) -> None:
     assert steps == [0, 2, 4]
     assert values == pytest.approx([expected[0], expected[2], expected[4]], rel=1e-5)
     assert series["grad_norm/dense/kernel"][0] == [0, 2, 4]
+    assert series["grad_norm/dense/kernel"][1] == pytest.approx([kernels[i] for i in (0, 2, 4)],
+                                                                rel=1e-5)
 
 
 def test_callback_inside_jit_logs_on_due_steps(db_path: Path) -> None:

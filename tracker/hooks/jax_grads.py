@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from .jax_packed import PackedMetrics, pack
 from .jax_tree import path_key
 
 
@@ -41,7 +42,12 @@ def grad_norms(grads: Any, *, prefix: str = "grad_norm", per_leaf: bool = True) 
     return out
 
 
-_grad_norms_jit = jax.jit(grad_norms, static_argnames=("prefix", "per_leaf"))
+def _norms_and_packed(grads: Any, prefix: str, per_leaf: bool) -> tuple[dict, PackedMetrics]:
+    norms = grad_norms(grads, prefix=prefix, per_leaf=per_leaf)
+    return norms, pack(norms)  # logged packed: one read for every leaf's norm
+
+
+_grad_norms_jit = jax.jit(_norms_and_packed, static_argnames=("prefix", "per_leaf"))
 
 
 def _log_step(run: Any, step: int | None) -> int:
@@ -69,8 +75,8 @@ def log_grad_norms(
     step = _log_step(run, step)
     if step % every:
         return None
-    norms = _grad_norms_jit(grads, prefix=prefix, per_leaf=per_leaf)
-    run.log(norms, step=step)
+    norms, packed = _grad_norms_jit(grads, prefix=prefix, per_leaf=per_leaf)
+    run.log(packed, step=step)
     return norms
 
 
