@@ -44,10 +44,27 @@ def test_newer_schema_is_refused(db_path):
         tracker.init("p", db=db_path)
 
 
-def test_old_version_is_migrated_on_open(db_path):
-    sqlite3.connect(db_path).close()  # an empty file is version 0
-    tracker.open_store(db_path).close()
-    assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+def test_writers_make_a_store_only_in_a_new_or_empty_file(tmp_path):
+    sqlite3.connect(tmp_path / "empty.db").close()  # an empty file (0 bytes) is version 0
+    tracker.open_store(tmp_path / "empty.db").close()  # a reader leaves it as it is
+    assert (tmp_path / "empty.db").stat().st_size == 0
+    blank = sqlite3.connect(tmp_path / "blank.db")  # an SQLite database with nothing in it
+    blank.execute("PRAGMA journal_mode = WAL")
+    blank.close()
+    for name in ("empty.db", "blank.db", "new.db"):
+        tracker.init("p", db=tmp_path / name).finish()
+        conn = sqlite3.connect(tmp_path / name)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    foreign = sqlite3.connect(tmp_path / "foreign.db")
+    foreign.execute("CREATE TABLE t (x)")
+    foreign.close()
+    before = (tmp_path / "foreign.db").read_bytes()
+    for open_it in (lambda p: tracker.init("p", db=p), tracker.open_store, connect):
+        with pytest.raises(StoreError, match="not a tracker store"):
+            open_it(tmp_path / "foreign.db")
+    assert (tmp_path / "foreign.db").read_bytes() == before
 
 
 @pytest.mark.parametrize("content", [b"hello, not a database" * 100, b"SQLite format 3\x00" + b"\xff" * 200])
