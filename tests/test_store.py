@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 import sqlite3
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +153,154 @@ def test_connect_translates_locked_files(db_path, short_busy_timeout):
     with pytest.raises(StoreError, match="locked"):
         connect(db_path)
     conn.execute("ROLLBACK")
+
+
+# -- readers never write; what each user may do ----------------------------------------------------
+def test_reading_a_wal_store_whose_wal_files_are_gone_changes_nothing(db_path):
+    with tracker.init("p", "done", db=db_path) as run:
+        run.log({"loss": 1.0})
+    pool.close_all()  # the last connection checkpoints and removes -wal and -shm
+    assert not db_path.with_name("tracker.db-wal").exists()
+    before = db_path.read_bytes()
+    with tracker.open_store(db_path) as store:
+        assert [r.name for r in store.runs()] == ["done"]
+        assert store.series(run.id, "loss").values.tolist() == [1.0]
+    assert db_path.read_bytes() == before
+    tracker.init("p", "next", db=db_path).finish()  # a writer afterwards is unaffected
+    with tracker.open_store(db_path) as store:
+        assert sorted(r.name for r in store.runs()) == ["done", "next"]
+
+
+def test_a_reader_sees_a_live_run_as_of_its_last_flush(db_path):
+    run = tracker.init("p", "live", db=db_path)
+    run.log({"loss": 2.0})
+    assert run.flush()
+    with tracker.open_store(db_path) as store:
+        (info,) = store.runs()
+        assert (info.status, info.last) == ("running", {"loss": 2.0})
+        run.log({"loss": 1.0})
+        assert run.flush()  # the reader's connection stays open while the writer commits
+        assert store.runs()[0].last == {"loss": 1.0}
+        store.rename_run(run.id, "renamed")  # an edit opens its own write connection
+    run.log({"loss": 0.5})
+    run.finish()
+    with tracker.open_store(db_path) as store:
+        (info,) = store.runs()
+        assert (info.name, info.status, info.last) == ("renamed", "finished", {"loss": 0.5})
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder under /tmp that the unprivileged user of ``as_other_user`` can reach."""
+    path = Path(tempfile.mkdtemp(prefix="tracker-perm-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    for sub in path.rglob("*"):
+        if sub.is_dir():
+            sub.chmod(0o755)
+    shutil.rmtree(path)
+
+
+def as_other_user(fn: Callable[[], object]) -> str:
+    """What ``fn()`` returns or raises (as text), run in a forked child without root's rights:
+    as root, permission bits do not bite, so the child becomes ``nobody`` first."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery from here on, only os._exit
+        try:
+            os.close(read_end)
+            if os.geteuid() == 0:
+                nobody = pwd.getpwnam("nobody")
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+            try:
+                result = f"ok: {fn()}"
+            except BaseException as exc:  # noqa: B036 - reported to the parent
+                result = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+            os.write(write_end, result.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        result = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return result
+
+
+def _cli_as_other_user(*args: str) -> str:
+    from click.testing import CliRunner
+
+    from tracker.cli import main
+
+    def run() -> str:
+        out = CliRunner().invoke(main, list(args))
+        return f"exit {out.exit_code}: {out.output.strip()}"
+
+    return as_other_user(run)
+
+
+@pytest.fixture
+def warm_cli(tmp_path):
+    """Everything `tracker ls` imports, imported before a child drops to a user who cannot read
+    the interpreter's files."""
+    tracker.init("p", db=tmp_path / "warm.db").finish()
+    from click.testing import CliRunner
+
+    from tracker.cli import main
+
+    CliRunner().invoke(main, ["ls", "--db", str(tmp_path / "warm.db")])
+
+
+def test_a_store_the_user_cannot_write_is_one_line(shared_dir, warm_cli):
+    store = shared_dir / "theirs.db"
+    tracker.init("p", "theirs", db=store).finish()
+    pool.close_all()
+    store.chmod(0o644)
+    shared_dir.chmod(0o777)  # the user could make a -wal here, but may not write the store
+    result = as_other_user(lambda: tracker.init("p", db=store))
+    assert result.startswith("tracker.errors.StoreError: ") and "read-only" in result, result
+    assert str(store) in result
+    result = as_other_user(lambda: [r.name for r in tracker.open_store(store).runs()])
+    assert result == "ok: ['theirs']"  # reading it is allowed
+    shared_dir.chmod(0o555)  # a folder the user cannot write: no -wal can be made there either
+    result = as_other_user(lambda: [r.name for r in tracker.open_store(store).runs()])
+    assert result == "ok: ['theirs']"
+    shared_dir.chmod(0o755)
+    result = as_other_user(lambda: tracker.init("p", db=shared_dir / "sub" / "new.db"))
+    assert result.startswith("tracker.errors.StoreError: ") and "permission" in result, result
+
+
+def test_a_folder_the_user_cannot_enter_is_one_line(shared_dir, warm_cli):
+    locked = shared_dir / "locked"
+    locked.mkdir(mode=0o700)
+    store = locked / "runs.db"
+    tracker.init("p", db=store).finish()
+    pool.close_all()
+    for fn in (lambda: tracker.init("p", db=store), lambda: tracker.open_store(store)):
+        result = as_other_user(fn)
+        assert result.startswith("tracker.errors.StoreError: "), result
+        assert f"may not enter the folder {locked}" in result
+    result = _cli_as_other_user("ls", "--db", str(store))
+    assert result.startswith("ok: exit 2: tracker: cannot reach"), result
+    assert len(result.splitlines()) == 1
+
+
+def test_a_store_in_a_read_only_folder_reads_with_and_without_a_live_writer(shared_dir, warm_cli):
+    folder = shared_dir / "ro"
+    folder.mkdir(mode=0o755)
+    store = folder / "runs.db"
+    with tracker.init("p", "first", db=store) as run:
+        run.log({"loss": 1.0})
+    pool.close_all()
+    before = store.read_bytes()
+    assert not Path(f"{store}-wal").exists()
+    names = lambda: sorted(r.name for r in tracker.open_store(store).runs())  # noqa: E731
+    assert as_other_user(names) == "ok: ['first']"
+    assert "first" in _cli_as_other_user("ls", "--db", str(store))
+    assert store.read_bytes() == before and sorted(os.listdir(folder)) == ["runs.db"]
+    live = tracker.init("p", "live", db=store)  # the owner trains while the other user reads
+    live.log({"loss": 3.0})
+    assert live.flush()
+    assert as_other_user(names) == "ok: ['first', 'live']"
+    live.finish()
