@@ -276,3 +276,54 @@ def test_an_empty_run_reference_is_an_error_everywhere(tmp_path, db_path):
                       "--db", str(db_path))
     assert "empty" in one_line_error(out)
     assert names_in(db_path) == ["only"]
+
+
+def damage_rows(db) -> dict[str, str]:
+    """Runs whose rows another program (or an old bug) damaged, next to two sound ones."""
+    ids = {}
+    for name in ("good", "deep", "not-json", "text-started", "text-last", "good-too"):
+        with tracker.init("p", name, db=db, config={"lr": 0.1}) as run:
+            run.log({"loss": 1.0})
+        ids[name] = run.id
+    pool.close_all()
+    conn = sqlite3.connect(db)
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    conn.execute("UPDATE runs SET config = ? WHERE id = ?", (deep, ids["deep"]))
+    conn.execute("UPDATE runs SET config = 'lr=0.1', summary = '{' WHERE id = ?",
+                 (ids["not-json"],))
+    conn.execute("UPDATE runs SET started = 'yesterday' WHERE id = ?", (ids["text-started"],))
+    conn.execute("UPDATE series SET last_value = 'abc' WHERE run_id = ?", (ids["text-last"],))
+    conn.commit()
+    conn.close()
+    return ids
+
+
+def strict_json(text: str):
+    def refuse(name):
+        raise AssertionError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_damaged_rows_are_shown_as_damaged_and_hide_no_other_run(db_path):
+    ids = damage_rows(db_path)
+    out = tracker_cmd("ls", "--db", str(db_path))
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    for run_id in ids.values():
+        assert run_id in out.stdout
+    assert out.stdout.count("(damaged)") == 4
+    damaged_lines = [line for line in out.stderr.splitlines() if "is damaged" in line]
+    assert len(damaged_lines) == 4
+    listed = {r["name"]: r for r in strict_json(tracker_cmd("ls", "--json", "--db",
+                                                            str(db_path)).stdout)}
+    assert listed["good"]["damaged"] is None and listed["good"]["config"] == {"lr": 0.1}
+    assert "config" in listed["deep"]["damaged"] and listed["deep"]["config"] == {}
+    assert "summary" in listed["not-json"]["damaged"] and listed["not-json"]["summary"] == {}
+    assert "started" in listed["text-started"]["damaged"]
+    assert "'loss'" in listed["text-last"]["damaged"] and listed["text-last"]["last"] == {}
+    for name, run_id in ids.items():
+        out = tracker_cmd("show", run_id, "--json", "--db", str(db_path))
+        assert out.returncode == 0 and strict_json(out.stdout)["id"] == run_id, (name, out.stderr)
+        out = tracker_cmd("show", run_id, "--db", str(db_path))
+        assert out.returncode == 0 and "Traceback" not in out.stderr, (name, out.stderr)
+        assert ("damaged" in out.stdout) == (name not in ("good", "good-too"))
