@@ -327,3 +327,35 @@ def test_damaged_rows_are_shown_as_damaged_and_hide_no_other_run(db_path):
         out = tracker_cmd("show", run_id, "--db", str(db_path))
         assert out.returncode == 0 and "Traceback" not in out.stderr, (name, out.stderr)
         assert ("damaged" in out.stdout) == (name not in ("good", "good-too"))
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\x1b]52;c;c2VjcmV0\x07\x9b31m\u202eevil\x7f"
+
+
+def terminal_controls(text: str) -> list[str]:
+    """Characters a terminal acts on (newlines between lines aside)."""
+    return [c for c in text if c != "\n" and not c.isprintable()]
+
+
+def test_ls_show_and_rm_print_no_terminal_escapes_from_run_data(db_path):
+    with tracker.init(HOSTILE, "name" + HOSTILE, db=db_path, group="g" + HOSTILE,
+                      tags=["t" + HOSTILE], notes="n" + HOSTILE + "\nsecond line",
+                      config={"k" + HOSTILE: "v" + HOSTILE}) as run:
+        run.log({"loss": 1.0})
+        run.set_summary(**{"s" + HOSTILE: "v" + HOSTILE})
+    with tracker.init("p", "plain", db=db_path) as other:
+        other.log({"loss": 2.0})
+    outputs = [
+        tracker_cmd("ls", "--db", str(db_path)),
+        tracker_cmd("show", run.id, "--db", str(db_path)),
+        tracker_cmd("show", run.id, "--json", "--db", str(db_path)),
+        tracker_cmd("ls", "--json", "--db", str(db_path)),
+        tracker_cmd("rm", run.id, "--db", str(db_path), input="n\n"),
+        tracker_cmd("rm", "name" + HOSTILE, "--db", str(db_path), "--yes"),
+    ]
+    for out in outputs:
+        assert out.returncode in (0, 1), out.stderr
+        assert terminal_controls(out.stdout + out.stderr) == [], (out.args, out.stdout)
+    assert "name" in outputs[0].stdout and "\ufffd]0;owned" in outputs[0].stdout  # shown, inert
+    assert "Delete 1 run(s)" in outputs[4].stdout and "deleted 1 run" in outputs[5].stdout
+    assert names_in(db_path) == ["plain"]
