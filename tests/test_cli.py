@@ -359,3 +359,59 @@ def test_ls_show_and_rm_print_no_terminal_escapes_from_run_data(db_path):
     assert "name" in outputs[0].stdout and "\ufffd]0;owned" in outputs[0].stdout  # shown, inert
     assert "Delete 1 run(s)" in outputs[4].stdout and "deleted 1 run" in outputs[5].stdout
     assert names_in(db_path) == ["plain"]
+
+
+def test_json_output_is_strict_json_with_non_finite_values_as_strings(db_path):
+    with tracker.init("p", "edge", db=db_path, config={"big": float("inf")}) as run:
+        run.log({"up": float("inf"), "down": float("-inf"), "gap": float("nan")})
+    shown = strict_json(tracker_cmd("show", run.id, "--json", "--db", str(db_path)).stdout)
+    listed = strict_json(tracker_cmd("ls", "--json", "--db", str(db_path)).stdout)[0]
+    assert shown["last"] == listed["last"] == {"up": "inf", "down": "-inf", "gap": "nan"}
+    assert shown["config"] == listed["config"] == {"big": "inf"}
+    keys = {k["key"]: k for k in shown["keys"]}
+    assert (keys["up"]["last"], keys["up"]["max"], keys["down"]["min"]) == ("inf", "inf", "-inf")
+
+
+def test_ls_of_a_project_without_runs_names_the_projects(store_with_runs):
+    db, _, _ = store_with_runs
+    line = one_line_error(tracker_cmd("ls", "--project", "mnsit", "--db", str(db)))
+    assert "'mnsit' has no runs" in line and "cifar, mnist" in line
+    line = one_line_error(tracker_cmd("ls", "--json", "-p", "mnsit", "--db", str(db)))
+    assert "cifar, mnist" in line
+
+
+def test_ls_labels_metric_columns_as_metrics(db_path):
+    with tracker.init("p", "r", db=db_path, config={"lr": 0.1}) as run:
+        run.log({"train/loss": 0.5, "lr": 0.01})
+    header = tracker_cmd("ls", "--db", str(db_path)).stdout.splitlines()[0].split()
+    assert header[-2:] == ["metric.train/loss", "metric.lr"]
+
+
+@pytest.fixture
+def live_run(db_path):
+    """A run that another process is still logging to (it waits for its stdin to close)."""
+    code = (
+        "import sys, tracker\n"
+        f"run = tracker.init('p', 'live', db={str(db_path)!r})\n"
+        "run.log({'loss': 1.0}); run.flush()\n"
+        "print(run.id, flush=True)\n"
+        "sys.stdin.read()\n"
+        "run.finish()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_id = proc.stdout.readline().strip()
+    yield run_id
+    proc.communicate(timeout=60)
+
+
+def test_rm_of_a_live_run_needs_force(db_path, live_run):
+    tracker.init("p", "done", db=db_path).finish()
+    line = one_line_error(tracker_cmd("rm", live_run, "--yes", "--db", str(db_path)))
+    assert "still logging" in line and "--force" in line
+    line = one_line_error(tracker_cmd("rm", "done", "live", "--yes", "--db", str(db_path)))
+    assert "still logging" in line
+    assert names_in(db_path) == ["done", "live"]
+    out = tracker_cmd("rm", live_run, "--yes", "--force", "--db", str(db_path))
+    assert out.returncode == 0 and "deleted 1 run" in out.stdout, out.stderr
+    assert names_in(db_path) == ["done"]
