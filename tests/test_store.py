@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -201,92 +202,90 @@ def shared_dir():
     shutil.rmtree(path)
 
 
-def as_other_user(fn: Callable[[], object]) -> str:
-    """What ``fn()`` returns or raises (as text), run in a forked child without root's rights:
-    as root, permission bits do not bite, so the child becomes ``nobody`` first."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: no pytest machinery from here on, only os._exit
-        try:
-            os.close(read_end)
-            if os.geteuid() == 0:
-                nobody = pwd.getpwnam("nobody")
-                os.setgroups([])
-                os.setgid(nobody.pw_gid)
-                os.setuid(nobody.pw_uid)
-            try:
-                result = f"ok: {fn()}"
-            except BaseException as exc:  # noqa: B036 - reported to the parent
-                result = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
-            os.write(write_end, result.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        result = pipe.read().decode()
-    os.waitpid(pid, 0)
-    return result
+AS_NOBODY = """
+import os, pwd, sys
+import tracker, tracker.run, tracker.disabled_run
+from click.testing import CliRunner
+from tracker.cli import main
 
+def cli(*args):
+    out = CliRunner().invoke(main, list(args))
+    return f"exit {out.exit_code}: {out.output.strip()}"
 
-def _cli_as_other_user(*args: str) -> str:
-    from click.testing import CliRunner
+def names(path):
+    with tracker.open_store(path) as store:
+        return sorted(r.name for r in store.runs())
 
-    from tracker.cli import main
-
-    def run() -> str:
-        out = CliRunner().invoke(main, list(args))
-        return f"exit {out.exit_code}: {out.output.strip()}"
-
-    return as_other_user(run)
+# everything the checks use is imported and run once first: the interpreter's own files may be
+# unreadable to the user this process becomes (root's home holds them)
+warm = sys.argv[1]
+tracker.init("p", db=warm).finish()
+cli("ls", "--db", warm)
+names(warm)
+if os.geteuid() == 0:  # root ignores permission bits: become nobody
+    nobody = pwd.getpwnam("nobody")
+    os.setgroups([])
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+try:
+    result = f"ok: {eval(sys.argv[2])}"
+except BaseException as exc:
+    result = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+print(result)
+"""
 
 
 @pytest.fixture
-def warm_cli(tmp_path):
-    """Everything `tracker ls` imports, imported before a child drops to a user who cannot read
-    the interpreter's files."""
-    tracker.init("p", db=tmp_path / "warm.db").finish()
-    from click.testing import CliRunner
+def as_other_user(tmp_path) -> Callable[[str], str]:
+    """Evaluate an expression (with ``tracker``, ``cli(*args)`` and ``names(path)`` at hand) in a
+    fresh process that has dropped root's rights (permission bits do not bite root); return what
+    it gave or raised, as text. A subprocess, not a fork of this multithreaded one."""
 
-    from tracker.cli import main
+    def run(expression: str) -> str:
+        out = subprocess.run([sys.executable, "-c", AS_NOBODY, str(tmp_path / "warm.db"),
+                              expression], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
 
-    CliRunner().invoke(main, ["ls", "--db", str(tmp_path / "warm.db")])
+    return run
 
 
-def test_a_store_the_user_cannot_write_is_one_line(shared_dir, warm_cli):
+def test_a_store_the_user_cannot_write_is_one_line(shared_dir, as_other_user):
     store = shared_dir / "theirs.db"
     tracker.init("p", "theirs", db=store).finish()
     pool.close_all()
     store.chmod(0o644)
     shared_dir.chmod(0o777)  # the user could make a -wal here, but may not write the store
-    result = as_other_user(lambda: tracker.init("p", db=store))
+    result = as_other_user(f"tracker.init('p', db={str(store)!r})")
     assert result.startswith("tracker.errors.StoreError: ") and "read-only" in result, result
     assert str(store) in result
-    result = as_other_user(lambda: [r.name for r in tracker.open_store(store).runs()])
-    assert result == "ok: ['theirs']"  # reading it is allowed
+    assert as_other_user(f"names({str(store)!r})") == "ok: ['theirs']"  # reading is allowed
     shared_dir.chmod(0o555)  # a folder the user cannot write: no -wal can be made there either
-    result = as_other_user(lambda: [r.name for r in tracker.open_store(store).runs()])
-    assert result == "ok: ['theirs']"
+    assert as_other_user(f"names({str(store)!r})") == "ok: ['theirs']"
     shared_dir.chmod(0o755)
-    result = as_other_user(lambda: tracker.init("p", db=shared_dir / "sub" / "new.db"))
+    result = as_other_user(f"tracker.init('p', db={str(shared_dir / 'sub' / 'new.db')!r})")
     assert result.startswith("tracker.errors.StoreError: ") and "permission" in result, result
 
 
-def test_a_folder_the_user_cannot_enter_is_one_line(shared_dir, warm_cli):
+def test_a_folder_the_user_cannot_enter_is_one_line(shared_dir, as_other_user):
     locked = shared_dir / "locked"
     locked.mkdir(mode=0o700)
     store = locked / "runs.db"
     tracker.init("p", db=store).finish()
     pool.close_all()
-    for fn in (lambda: tracker.init("p", db=store), lambda: tracker.open_store(store)):
-        result = as_other_user(fn)
+    for expression in (f"tracker.init('p', db={str(store)!r})",
+                       f"tracker.open_store({str(store)!r})"):
+        result = as_other_user(expression)
         assert result.startswith("tracker.errors.StoreError: "), result
         assert f"may not enter the folder {locked}" in result
-    result = _cli_as_other_user("ls", "--db", str(store))
+    result = as_other_user(f"cli('ls', '--db', {str(store)!r})")
     assert result.startswith("ok: exit 2: tracker: cannot reach"), result
     assert len(result.splitlines()) == 1
 
 
-def test_a_store_in_a_read_only_folder_reads_with_and_without_a_live_writer(shared_dir, warm_cli):
+def test_a_store_in_a_read_only_folder_reads_with_and_without_a_live_writer(
+    shared_dir, as_other_user
+):
     folder = shared_dir / "ro"
     folder.mkdir(mode=0o755)
     store = folder / "runs.db"
@@ -295,12 +294,11 @@ def test_a_store_in_a_read_only_folder_reads_with_and_without_a_live_writer(shar
     pool.close_all()
     before = store.read_bytes()
     assert not Path(f"{store}-wal").exists()
-    names = lambda: sorted(r.name for r in tracker.open_store(store).runs())  # noqa: E731
-    assert as_other_user(names) == "ok: ['first']"
-    assert "first" in _cli_as_other_user("ls", "--db", str(store))
+    assert as_other_user(f"names({str(store)!r})") == "ok: ['first']"
+    assert "first" in as_other_user(f"cli('ls', '--db', {str(store)!r})")
     assert store.read_bytes() == before and sorted(os.listdir(folder)) == ["runs.db"]
     live = tracker.init("p", "live", db=store)  # the owner trains while the other user reads
     live.log({"loss": 3.0})
     assert live.flush()
-    assert as_other_user(names) == "ok: ['first', 'live']"
+    assert as_other_user(f"names({str(store)!r})") == "ok: ['first', 'live']"
     live.finish()
