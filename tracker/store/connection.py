@@ -102,20 +102,33 @@ def connect_readonly(path: str | os.PathLike[str], *, cache_kib: int = 32_000) -
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
-    """A ``mode=ro`` connection; in a folder this user cannot write, where SQLite could not make
-    the WAL index a reader of a WAL file needs, an ``immutable`` one when no -wal file exists
-    (then no process is writing the store: a writer would have had to create it)."""
+    """A ``mode=ro`` connection. A reader of a WAL file needs its -wal and -shm files; in a folder
+    this user cannot write, SQLite cannot make them, so a WAL file without a -wal file is opened
+    ``immutable`` there (no process is writing it: a writer would have made the -wal first)."""
     uri = path.absolute().as_uri() + "?mode=ro"
     conn = _sqlite_connect(uri, path)
-    wal = Path(f"{path}-wal")
-    if os.access(path.parent, os.W_OK | os.X_OK) or _exists(wal):
+    if (os.access(path.parent, os.W_OK | os.X_OK) or _exists(Path(f"{path}-wal"))
+            or not _in_wal_mode(path)):
         return conn
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as exc:
         conn.close()
+        low = str(exc).lower()
+        if "locked" in low or "busy" in low:
+            raise describe_error(exc, path) from None
     return _sqlite_connect(uri + "&immutable=1", path)
+
+
+def _in_wal_mode(path: Path) -> bool:
+    """Whether the database header says WAL (file format write version 2, byte 18)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2
 
 
 def _sqlite_connect(target: str, path: Path) -> sqlite3.Connection:
