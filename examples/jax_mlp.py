@@ -10,6 +10,7 @@ and a profile of steps 50-54.
 from __future__ import annotations
 
 import argparse
+import shlex
 
 import jax
 import jax.numpy as jnp
@@ -67,7 +68,13 @@ def main() -> None:
         tj.log(run, metrics, step=step)  # never waits: read by a later call once computed
         tj.log_grad_norms(run, grads, step, every=10)
     run.finish()
-    print(f"run {run.id} ({run.name}) logged to {run.db_path}; browse it with: tracker")
+    print(f"run {run.id} ({run.name}) logged to {run.db_path};"
+          f" browse it with: {browse_command(args.db)}")
+
+
+def browse_command(db: str | None) -> str:
+    """The command that opens the app on the store this example logged to."""
+    return "tracker" if db is None else f"tracker --db {shlex.quote(db)}"
 
 
 if __name__ == "__main__":

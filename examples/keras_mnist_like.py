@@ -10,6 +10,7 @@ graph on the TensorFlow backend) and a profile of batches 20-25.
 from __future__ import annotations
 
 import argparse
+import shlex
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up INFO lines
@@ -64,7 +65,13 @@ def main() -> None:
     model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(xv, yv),
               callbacks=[callback], verbose=2)
     run.finish()
-    print(f"run {run.id} ({run.name}) logged to {run.db_path}; browse it with: tracker")
+    print(f"run {run.id} ({run.name}) logged to {run.db_path};"
+          f" browse it with: {browse_command(args.db)}")
+
+
+def browse_command(db: str | None) -> str:
+    """The command that opens the app on the store this example logged to."""
+    return "tracker" if db is None else f"tracker --db {shlex.quote(db)}"
 
 
 if __name__ == "__main__":

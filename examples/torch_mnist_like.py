@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 import torch
 from torch import nn
@@ -82,7 +83,8 @@ def main() -> None:
     unwatch(model)
     run.set_summary(final_loss=run_last(run, "train/loss"), final_acc=run_last(run, "train/acc"))
     run.finish()
-    print(f"run {run.id} ({run.name}) in {run.db_path}")
+    print(f"run {run.id} ({run.name}) logged to {run.db_path};"
+          f" browse it with: {browse_command(args.db)}")
 
 
 def run_last(run: tracker.Run, key: str) -> float | None:
@@ -90,6 +92,12 @@ def run_last(run: tracker.Run, key: str) -> float | None:
     run.flush()
     with tracker.open_store(run.db_path) as store:
         return store.run(run.id).last.get(key)
+
+
+def browse_command(db: str | None) -> str:
+    """The command that opens the app on the store this example logged to."""
+    return "tracker" if db is None else f"tracker --db {shlex.quote(db)}"
+
 
 if __name__ == "__main__":
     main()

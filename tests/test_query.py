@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -166,3 +168,19 @@ def test_points_after_reads_only_new_points_across_chunks(db_path):
                 tail = store.points_after(run.id, "a", count)
                 assert tail.steps.tolist() == list(range(count, 70_005)), count
                 assert tail.values.tolist() == [float(i) for i in range(count, 70_005)]
+
+
+@pytest.mark.parametrize("n", [40, 20_000])  # raw points, and block summaries
+def test_huge_finite_values_reduce_to_the_right_means_without_warnings(tmp_path, n):
+    big = np.where(np.arange(n) % 2 == 0, 1.5e308, 1.0e308)  # pairs sum past float64's max
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would fail here, in this thread
+        with tracker.init("p", db=tmp_path / "big.db") as run:
+            run.log_series("v", np.arange(n), big)
+            run.log_series("w", np.arange(n), -big)
+            run.flush()
+        with tracker.open_store(tmp_path / "big.db") as store:
+            up, down = store.reduced(run.id, "v", 4), store.reduced(run.id, "w", 4)
+    np.testing.assert_allclose(up.means, 1.25e308, rtol=1e-12)
+    np.testing.assert_allclose(down.means, -1.25e308, rtol=1e-12)
+    assert up.maxs.tolist() == [1.5e308] * 4 and down.mins.tolist() == [-1.5e308] * 4

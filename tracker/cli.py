@@ -1,7 +1,10 @@
-"""The ``tracker`` command: list, show and delete runs; open the app; export/import TensorBoard.
+"""The ``tracker`` command: list, show and delete runs; open the app; migrate a store;
+export/import TensorBoard.
 
-Every user error (missing, corrupt, locked or newer store; unknown run) is one line on stderr and
-exit status 2, never a traceback. Heavy modules (the app, the exporter) load inside their commands.
+Every user error (missing, corrupt, foreign, locked, older or newer store; unknown run) is one line
+on stderr and exit status 2, never a traceback. Text that came from runs is printed literally (no
+terminal escapes get through). Reading commands never write to the store. Heavy modules (the app,
+the exporter) load inside their commands.
 """
 
 from __future__ import annotations
@@ -14,18 +17,11 @@ from typing import Any
 
 import click
 
+from .cli_options import db_option
 from .errors import TrackerError
-from .paths import DB_ENV_VAR
+from .literal import shown
 
 EXIT_USER_ERROR = 2
-
-db_option = click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help=f"Store file (default: ${DB_ENV_VAR}, else ./tracker.db).",
-)
 
 
 class _Group(click.Group):
@@ -35,7 +31,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except TrackerError as exc:
-            click.echo(f"tracker: {exc}", err=True)
+            click.echo(f"tracker: {shown(exc)}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
 
@@ -45,6 +41,8 @@ class _Group(click.Group):
 @click.pass_context
 def main(ctx: click.Context, db: str | None) -> None:
     """Terminal-first experiment tracker. With no command: open the app on the store.
+
+    --db works before or after a command: tracker --db runs.db ls is tracker ls --db runs.db.
 
     Example: tracker --db runs.db
     """
@@ -75,7 +73,8 @@ def ui(db: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one list of runs).")
 @db_option
 def ls_command(project: str | None, as_json: bool, db: str | None) -> None:
-    """List runs, newest first, with their last metric values.
+    """List runs, newest first, with the last logged value of their main metrics
+    (headed metric.KEY; config values would be config.KEY, as in the app's filter).
 
     Example: tracker ls --project mnist --json
     """
@@ -87,8 +86,14 @@ def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
 
     with open_store(db) as store:
         runs = store.runs(project)
+        projects = store.projects() if project is not None and not runs else []
+    if project is not None and not runs:
+        raise TrackerError(
+            f"project {project!r} has no runs; "
+            + (f"projects: {', '.join(projects)}" if projects else "the store has no runs yet")
+        )
     if as_json:
-        click.echo(json.dumps([_run_json(r) for r in runs], indent=1, default=_json_default))
+        click.echo(_json_text([_run_json(r) for r in runs]))
         return
     if not runs:
         click.echo("no runs yet")
@@ -98,26 +103,34 @@ def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
 
     keys = common_keys(runs)[:4]
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "project", "name", "status", "started", "time", "step", *keys):
-        table.add_column(
-            col,
-            no_wrap=True,
-            justify="right" if col in keys else "left",
-            min_width=8 if col == "id" else None,
-            overflow="ellipsis",
-        )
+    for col in ("id", "project", "name", "status", "started", "time", "step"):
+        table.add_column(col, no_wrap=True, min_width=8 if col == "id" else None,
+                         overflow="ellipsis")
+    for key in keys:
+        table.add_column(Text(metric_label(key)), no_wrap=True, justify="right",
+                         overflow="ellipsis")
     for r in runs:
+        status = r.status + (" (damaged)" if r.damaged else "")
         table.add_row(
-            r.id,
-            Text(r.project),
-            Text(r.name),
-            Text(r.status, style=_STATUS_STYLE.get(r.status, "")),
+            Text(shown(r.id)),
+            Text(shown(r.project)),
+            Text(shown(r.name)),
+            Text(status, style="red" if r.damaged else _STATUS_STYLE.get(r.status, "")),
             _when(r.started),
             _duration(r.duration),
             "" if r.last_step is None else str(r.last_step),
             *(_num(r.last.get(k)) for k in keys),
         )
     _console().print(table)
+    for r in runs:
+        if r.damaged:
+            click.echo(f"tracker: run {shown(r.id)} is damaged: {shown(r.damaged)}", err=True)
+
+
+def metric_label(key: str) -> str:
+    """A metric column's header: ``metric.KEY`` (the last logged value), never to be taken for
+    the config value ``config.KEY`` (the app and its filter language use the same names)."""
+    return f"metric.{shown(key)}"
 
 
 @main.command()
@@ -141,7 +154,7 @@ def show(run: str, as_json: bool, db: str | None) -> None:
              "last_step": k.last_step, "last": k.last_value, "min": k.min, "max": k.max}
             for k in keys
         ]
-        click.echo(json.dumps(data, indent=1, default=_json_default))
+        click.echo(_json_text(data))
         return
     from rich.table import Table
     from rich.text import Text
@@ -156,25 +169,26 @@ def show(run: str, as_json: bool, db: str | None) -> None:
         ("started", _when(info.started)), ("duration", _duration(info.duration)),
         ("host", f"{info.host or ''} pid {info.pid or ''}"),
         ("rank", "" if info.rank is None else f"{info.rank} of {info.world_size}"),
-        ("notes", info.notes or ""),
+        ("notes", info.notes or ""), ("damaged", info.damaged or ""),
     ):
         if value:
-            head.add_row(label, Text(str(value)))
+            head.add_row(label, Text(shown(value, multiline=label == "notes"),
+                                     style="red" if label == "damaged" else ""))
     console.print(head)
-    if info.config:
+    if info.config:  # JSON escapes every control character
         console.print(Text("\nconfig", style="bold"))
-        console.print(Text(json.dumps(info.config, indent=2)))
+        console.print(Text(json.dumps(info.config, indent=2, default=str)))
     if info.summary:
         console.print(Text("\nsummary", style="bold"))
-        console.print(Text(json.dumps(info.summary, indent=2, default=_json_default)))
+        console.print(Text(json.dumps(info.summary, indent=2, default=str)))
     if keys:
         table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left")
         for col in ("key", "kind", "points", "steps", "last", "min", "max"):
             table.add_column(col, no_wrap=True)
         for k in keys:
             steps = "" if k.first_step is None else f"{k.first_step}..{k.last_step}"
-            table.add_row(Text(k.key), k.kind, str(k.count), steps, _num(k.last_value),
-                          _num(k.min), _num(k.max))
+            table.add_row(Text(shown(k.key)), Text(shown(k.kind)), str(k.count), steps,
+                          _num(k.last_value), _num(k.min), _num(k.max))
         console.print()
         console.print(table)
 
@@ -182,21 +196,51 @@ def show(run: str, as_json: bool, db: str | None) -> None:
 @main.command()
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Delete runs that are still logging too.")
 @db_option
-def rm(runs: tuple[str, ...], yes: bool, db: str | None) -> None:
+def rm(runs: tuple[str, ...], yes: bool, force: bool, db: str | None) -> None:
     """Delete runs (ids, id prefixes or names) and everything they logged.
+
+    A run that is still logging is kept unless --force is given.
 
     Example: tracker rm 3kf9 swift-otter-2 --yes
     """
     from .query import open_store
 
     with open_store(db) as store:
-        infos = [store.run(ref) for ref in runs]
-        listing = ", ".join(f"{i.id} ({i.name})" for i in infos)
+        infos = list({i.id: i for i in (store.run(ref) for ref in runs)}.values())
+        live = [i for i in infos if i.status == "running"]  # not shown as crashed: it is alive
+        if live and not force:
+            first = live[0]
+            raise TrackerError(
+                f"run {first.id} ({first.name}) is still logging (pid {first.pid} on"
+                f" {first.host}); stop it first, or pass --force to delete it anyway"
+                + (f" ({len(live)} runs are live)" if len(live) > 1 else "")
+            )
+        listing = shown(", ".join(f"{i.id} ({i.name})" for i in infos))
         if not yes:
             click.confirm(f"Delete {len(infos)} run(s): {listing}?", abort=True)
         count = store.delete_runs(i.id for i in infos)
     click.echo(f"deleted {count} run(s): {listing}")
+
+
+@main.command()
+@db_option
+def migrate(db: str | None) -> None:
+    """Upgrade a store written by an older tracker to this tracker's schema (reading commands
+    and the app never change a store; they ask for this).
+
+    Example: tracker migrate --db runs.db
+    """
+    from .paths import resolve_db_path
+    from .store import upgrade
+
+    path = resolve_db_path(db)
+    before, after = upgrade(path)
+    if before == after:
+        click.echo(f"{shown(path)} is up to date (schema version {after})")
+    else:
+        click.echo(f"upgraded {shown(path)} from schema version {before} to {after}")
 
 
 # -- formatting ---------------------------------------------------------------------------------
@@ -221,10 +265,15 @@ def _num(value: float | None) -> str:
 
 
 def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):  # a damaged time far outside the calendar
+        return "?"
 
 
 def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
@@ -233,10 +282,23 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def _json_default(value: Any) -> Any:
+def _json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float as the string "inf", "-inf" or "nan" (JSON has no
+    such numbers), so that the output is valid JSON for any reader."""
     if isinstance(value, float):
-        return None
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if value is None or isinstance(value, (str, int)):
+        return value
     return str(value)
+
+
+def _json_text(value: Any) -> str:
+    """Strict JSON: non-ASCII and control characters escaped, no NaN/Infinity."""
+    return json.dumps(_json_ready(value), indent=1, allow_nan=False)
 
 
 def _run_json(r: Any) -> dict[str, Any]:
@@ -245,7 +307,7 @@ def _run_json(r: Any) -> dict[str, Any]:
         "tags": r.tags, "notes": r.notes, "config": r.config, "summary": r.summary,
         "host": r.host, "pid": r.pid, "rank": r.rank, "world_size": r.world_size,
         "started": r.started, "ended": r.ended, "duration": r.duration, "last_step": r.last_step,
-        "last": {k: (v if math.isfinite(v) else str(v)) for k, v in r.last.items()},
+        "last": r.last, "damaged": r.damaged,
     }
 
 

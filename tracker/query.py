@@ -1,29 +1,32 @@
 """The read API used by the CLI, the app and the exporter: runs, keys, series, histograms, text,
 graphs and profiles, plus the few edits a user makes to runs (rename, tag, note, delete).
 
-Open it with ``tracker.open_store(db)``; each ``Store`` owns one connection, so give every thread
-its own ``Store``.
+Open it with ``tracker.open_store(db)``; each ``Store`` owns one read-only connection, so give
+every thread its own ``Store``. Reading never changes the file; an edit opens a write connection
+for itself alone.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import query_rows as rows_
 from .errors import RunNotFoundError
 from .paths import resolve_db_path
-from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo, nan_if_null
+from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo
 from .query_edits import RunEdits
 from .records import KeyInfo, ReducedSeries, RunInfo, Series
-from .store import connect, describe_error
+from .refs import check_run_ref
+from .store import connect_readonly, describe_error
 from .store.reduce import read_points, read_points_after, reduce_series
 
 __all__ = ["GraphInfo", "ProfileInfo", "Store", "common_keys", "open_store"]
@@ -36,7 +39,11 @@ _RUN_COLUMNS = (
 
 
 def open_store(db: str | os.PathLike[str] | None = None) -> Store:
-    """Open an existing store for reading (default $TRACKER_DB, else ./tracker.db)."""
+    """Open an existing store for reading (default $TRACKER_DB, else ./tracker.db).
+
+    Nothing about the file changes: a missing, foreign, older or newer file is a one-line
+    StoreError (an older one names ``tracker migrate``); an empty file has no runs.
+    """
     return Store(resolve_db_path(db))
 
 
@@ -45,7 +52,7 @@ class Store(ArtifactReads, RunEdits):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.conn = connect(self.path, create=False)
+        self.conn = connect_readonly(self.path)
 
     def close(self) -> None:
         """Close the connection."""
@@ -98,19 +105,28 @@ class Store(ArtifactReads, RunEdits):
         rows = self._query(sql + " ORDER BY started DESC, id", args)
         last: dict[str, dict[str, float]] = {}
         steps: dict[str, int] = {}
+        bad = {}
         if last_values and rows:
             series_sql = "SELECT run_id, key, last_value, last_step FROM series WHERE kind = 'scalar'"
             series_args: list[Any] = []
             if where:
                 series_sql += f" AND run_id IN (SELECT id FROM runs WHERE {' AND '.join(where)})"
                 series_args = args
+            bad: dict[str, list[str]] = {}
             for run_id, key, value, step in self._query(series_sql, series_args):
-                last.setdefault(run_id, {})[key] = nan_if_null(value)
+                number = rows_.metric_value(value)
+                if number is None or not (step is None or isinstance(step, int)):
+                    bad.setdefault(run_id, []).append(rows_.text(key))
+                    continue
+                last.setdefault(run_id, {})[rows_.text(key)] = number
                 if step is not None and step > steps.get(run_id, -(2**63)):
                     steps[run_id] = step
         now = time.time()
         host = socket.gethostname()
-        infos = [_run_info(r, last.get(r[0], {}), steps.get(r[0]), now, host) for r in rows]
+        infos = [
+            _run_info(r, last.get(r[0], {}), steps.get(r[0]), bad.get(r[0]), now, host)
+            for r in rows
+        ]
         if status is not None:
             infos = [i for i in infos if i.status == status]
         return infos
@@ -125,7 +141,16 @@ class Store(ArtifactReads, RunEdits):
         return self.runs(ids=[run_id])[0]
 
     def resolve(self, ref: str) -> str:
-        """The id of the run that ``ref`` (id, id prefix or name) names."""
+        """The id of the run that ``ref`` (id, id prefix or name) names.
+
+        Raises:
+            RunNotFoundError: nothing matches, the prefix/name is ambiguous, or ``ref`` is blank
+                (an empty prefix would match every run).
+        """
+        try:
+            check_run_ref(ref)
+        except ValueError as exc:
+            raise RunNotFoundError(str(exc)) from None
         if self._query("SELECT 1 FROM runs WHERE id = ?", (ref,)):
             return ref
         escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -154,13 +179,7 @@ class Store(ArtifactReads, RunEdits):
         if kind is not None:
             sql += " AND kind = ?"
             args.append(kind)
-        return [
-            KeyInfo(key, kind, count, first, last, nan_if_null(value) if kind == "scalar" and count else value,
-                    mn, mx)
-            for key, kind, count, first, last, value, mn, mx in self._query(
-                sql + " ORDER BY key, kind", args
-            )
-        ]
+        return [_key_info(row) for row in self._query(sql + " ORDER BY key, kind", args)]
 
     def _sid(self, run_id: str, key: str, kind: str) -> int | None:
         row = self._query(
@@ -226,18 +245,62 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
 
 
 def _run_info(
-    row: tuple, last: dict[str, float], last_step: int | None, now: float, host: str
+    row: tuple,
+    last: dict[str, float],
+    last_step: int | None,
+    bad_keys: list[str] | None,
+    now: float,
+    host: str,
 ) -> RunInfo:
+    """A run's row as a RunInfo; whatever in it is damaged is left empty and named in
+    ``damaged`` (the row is never trusted: other programs and old bugs write stores too)."""
     (run_id, project, name, group, status, config, tags, notes, run_host, pid, rank, world_size,
      started, ended, heartbeat, summary) = row
-    if status == "running" and _is_dead(run_host, pid, heartbeat, now, host):
+    damage = rows_.Damage()
+    started_s = rows_.number(started, "started", damage)
+    ended_s = rows_.number(ended, "ended", damage)
+    heartbeat_s = rows_.number(heartbeat, "heartbeat", damage)
+    started_s = started_s if started_s is not None else (heartbeat_s or 0.0)
+    heartbeat_s = heartbeat_s if heartbeat_s is not None else started_s
+    pid_n = rows_.integer(pid, "pid", damage)
+    status = rows_.text(status)
+    run_host = rows_.optional_text(run_host)
+    if status == "running" and _is_dead(run_host, pid_n, heartbeat_s, now, host):
         status = "crashed"
-    return RunInfo(
-        id=run_id, project=project, name=name, group=group, status=status,
-        config=json.loads(config), tags=json.loads(tags), notes=notes, host=run_host, pid=pid,
-        rank=rank, world_size=world_size, started=started, ended=ended, heartbeat=heartbeat,
-        summary=json.loads(summary), last=last, last_step=last_step,
+    info = RunInfo(
+        id=rows_.text(run_id), project=rows_.text(project), name=rows_.text(name),
+        group=rows_.optional_text(group), status=status,
+        config=rows_.json_object(config, "config", damage),
+        tags=rows_.json_strings(tags, "tags", damage), notes=rows_.optional_text(notes),
+        host=run_host, pid=pid_n, rank=rows_.integer(rank, "rank", damage),
+        world_size=rows_.integer(world_size, "world_size", damage), started=started_s,
+        ended=ended_s, heartbeat=heartbeat_s,
+        summary=rows_.json_object(summary, "summary", damage), last=last, last_step=last_step,
     )
+    for key in bad_keys or ():
+        damage.add(f"the last value of {key!r} is not a number")
+    notes_ = damage.text()
+    return info if notes_ is None else replace(info, damaged=notes_)
+
+
+def _key_info(row: tuple) -> KeyInfo:
+    """A series row as a KeyInfo; a summary value that is not a number reads as missing."""
+    key, kind, count, first, last, value, mn, mx = row
+    kind = rows_.text(kind)
+    ignore = rows_.Damage()
+    count_n = rows_.integer(count, "count", ignore) or 0
+    if kind == "scalar" and count_n:
+        value = rows_.metric_value(value)
+    elif not isinstance(value, (int, float)):
+        value = None
+    return KeyInfo(
+        rows_.text(key), kind, count_n, rows_.integer(first, "first_step", ignore),
+        rows_.integer(last, "last_step", ignore), value, _real(mn), _real(mx),
+    )
+
+
+def _real(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _is_dead(run_host: str | None, pid: int | None, heartbeat: float, now: float, host: str) -> bool:

@@ -1,28 +1,42 @@
-"""The few edits a user makes to runs (rename, tag, note, times, delete): a part of ``Store``."""
+"""The few edits a user makes to runs (rename, tag, note, times, delete): a part of ``Store``.
+
+``Store`` reads through a read-only connection; each edit opens a write connection of its own on
+the existing store (never creating or migrating one) and closes it when committed.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .store import describe_error, transaction
+from .store import connect, describe_error, transaction
 
 
 class RunEdits:
     """Run edits; mixed into ``Store``. Each is one short write transaction."""
 
-    conn: sqlite3.Connection
     path: Path
 
-    def _edit(self, sql: str, args: Sequence[Any]) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on a connection opened for it (a StoreError if the store is
+        gone, read-only, older or newer than this tracker)."""
+        conn = connect(self.path, create=False, migrate=False, cache_kib=2_000)
         try:
-            with transaction(self.conn):
-                self.conn.execute(sql, args)
+            with transaction(conn):
+                yield conn
         except sqlite3.Error as exc:
             raise describe_error(exc, self.path) from None
+        finally:
+            conn.close()
+
+    def _edit(self, sql: str, args: Sequence[Any]) -> None:
+        with self._writing() as conn:
+            conn.execute(sql, args)
 
     def rename_run(self, run_id: str, name: str) -> None:
         """Give a run a new name."""
@@ -57,17 +71,13 @@ class RunEdits:
         series = f"SELECT id FROM series WHERE run_id IN ({marks})"
         graphs = f"SELECT id FROM graphs WHERE run_id IN ({marks})"
         profiles = f"SELECT id FROM profiles WHERE run_id IN ({marks})"
-        try:
-            with transaction(self.conn):
-                for table in ("points", "point_blocks", "point_chunks", "histograms", "texts"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series})", ids)
-                for table in ("graph_nodes", "graph_edges"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE graph_id IN ({graphs})", ids)
-                for table in ("profile_ops", "profile_steps"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE profile_id IN ({profiles})", ids)
-                for table in ("series", "graphs", "profiles"):
-                    self.conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
-                cur = self.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids)
-                return cur.rowcount
-        except sqlite3.Error as exc:
-            raise describe_error(exc, self.path) from None
+        with self._writing() as conn:
+            for table in ("points", "point_blocks", "point_chunks", "histograms", "texts"):
+                conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series})", ids)
+            for table in ("graph_nodes", "graph_edges"):
+                conn.execute(f"DELETE FROM {table} WHERE graph_id IN ({graphs})", ids)
+            for table in ("profile_ops", "profile_steps"):
+                conn.execute(f"DELETE FROM {table} WHERE profile_id IN ({profiles})", ids)
+            for table in ("series", "graphs", "profiles"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
+            return conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids).rowcount

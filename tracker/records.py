@@ -31,6 +31,9 @@ class RunInfo:
     summary: dict[str, Any] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)  # scalar key -> last logged value
     last_step: int | None = None
+    # What was wrong with the stored row (JSON that does not parse, text where a number belongs);
+    # the fields it names are shown empty. None for a sound row.
+    damaged: str | None = None
 
     @property
     def duration(self) -> float:

@@ -23,6 +23,7 @@ from .graph import Graph
 from .paths import resolve_db_path
 from .profile import Profile
 from .records import Histogram
+from .refs import check_run_ref
 from .store import pool, transaction
 from .store.writer import Writer
 from .values import (
@@ -69,7 +70,7 @@ class Run:
         try:
             if attach is not None:
                 row = run_rows.load(self._conn, attach, "attach", self.db_path)
-            elif resume:
+            elif resume is not None and check_run_ref(resume, "resume"):  # "" is an error
                 row = run_rows.resume(self._conn, resume, config, tags, notes, self.db_path)
             else:
                 row = run_rows.create(self._conn, project, name, config, tags, group, notes)

@@ -21,6 +21,26 @@ from ..profile import Profile, ProfileOp
 from .native_noise import call_quietly
 
 
+def _call_quietly_with_probe(fn: Any) -> Any:
+    """``fn()`` inside ``quiet_native_noise()``, freeing a tensor allocated before it.
+
+    With ``profile_memory``, c10 prints "Memory block of unknown size was allocated before the
+    profiling started" (LOG(WARNING) on fd 2, on the first such free and every 1000th after) when
+    a tensor allocated before recording began is freed during it: otherwise the first tensor
+    the training loop frees, outside any quiet block. If ``fn`` starts recording, the probe is
+    that first free, and its warning is dropped with the rest of the known noise.
+    """
+
+    def call() -> Any:
+        probe = torch.empty(1)
+        try:
+            return fn()
+        finally:
+            del probe
+
+    return call_quietly(call)
+
+
 class ProfileWindow:
     """A context manager that profiles ``steps`` training steps and logs the result to a run."""
 
@@ -78,7 +98,7 @@ class ProfileWindow:
             with_flops=self.with_flops,
             with_stack=self.with_stack,
         )
-        call_quietly(self._prof.__enter__)
+        _call_quietly_with_probe(self._prof.__enter__)
         if self.step_on == "optimizer":
             from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -89,11 +109,11 @@ class ProfileWindow:
         """Mark the end of a training step (turns off the automatic optimizer-step trigger)."""
         self._remove_hook()
         if self._prof is not None and self.profile is None:
-            call_quietly(self._prof.step)  # starts or stops the profiler on window edges
+            _call_quietly_with_probe(self._prof.step)  # starts or stops it on window edges
 
     def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self._prof is not None and self.profile is None:
-            call_quietly(self._prof.step)
+            _call_quietly_with_probe(self._prof.step)
 
     def __exit__(
         self,

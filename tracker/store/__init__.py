@@ -1,6 +1,9 @@
 """The SQLite store: schema and migrations, connections, and the batched writer."""
 
-from .connection import connect, describe_error, transaction
+from .connection import connect, connect_readonly, describe_error, transaction, upgrade
 from .schema import BLOCK_SIZES, SCHEMA_VERSION
 
-__all__ = ["BLOCK_SIZES", "SCHEMA_VERSION", "connect", "describe_error", "transaction"]
+__all__ = [
+    "BLOCK_SIZES", "SCHEMA_VERSION", "connect", "connect_readonly", "describe_error", "transaction",
+    "upgrade",
+]

@@ -9,8 +9,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .connection import connect
-from .schema import SCHEMA_VERSION
+from . import connection
 
 _idle: dict[Path, list[sqlite3.Connection]] = {}
 _lock = threading.Lock()
@@ -35,12 +34,13 @@ def acquire(path: Path, *, cache_kib: int) -> sqlite3.Connection:
         conn = idle.pop() if idle else None
     if conn is not None:
         try:  # the file may have been replaced or upgraded meanwhile: then open it afresh
-            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION and path.exists():
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == connection.SCHEMA_VERSION and path.exists():
                 return conn
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             pass
         conn.close()
-    return connect(path, create=True, cache_kib=cache_kib)
+    return connection.connect(path, create=True, cache_kib=cache_kib)
 
 
 def release(path: Path, conn: sqlite3.Connection) -> None:

@@ -106,8 +106,12 @@ def reduce_series(
     if level is None:
         steps, values, _ = read_points(conn, sid, lo, hi, walls=False)
         acc.add_points(steps, values)
+        acc.resum_overflowed(steps, values)
     else:
         _add_from_blocks(conn, sid, level, lo, hi, acc)
+        if acc.overflowed().any():  # rare: huge values; the blocks' sums cannot say their mean
+            steps, values, _ = read_points(conn, sid, lo, hi, walls=False)
+            acc.resum_overflowed(steps, values)
     return acc.result(key, lo, hi)
 
 
@@ -195,6 +199,7 @@ class _Accumulator:
         self.maxs = np.full(buckets, -np.inf)
         self.sums = np.zeros(buckets)
         self.valid = np.zeros(buckets, dtype=np.int64)  # non-NaN points per bucket
+        self.exact_means: np.ndarray | None = None  # NaN, or a mean resummed from raw points
 
     def _bucket(self, steps: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(self.edges, steps, side="right") - 1
@@ -210,7 +215,8 @@ class _Accumulator:
         np.fmax.at(self.maxs, idx, vals)
         np.add.at(self.valid, idx, 1)
         finite = np.isfinite(vals)
-        np.add.at(self.sums, idx[finite], vals[finite])
+        with np.errstate(over="ignore"):  # an overflowed sum is resummed (resum_overflowed)
+            np.add.at(self.sums, idx[finite], vals[finite])
 
     def add_blocks(
         self,
@@ -225,7 +231,31 @@ class _Accumulator:
         np.fmin.at(self.mins, idx[ok], vmin[ok])
         np.fmax.at(self.maxs, idx[ok], vmax[ok])
         np.add.at(self.valid, idx[ok], n_valid[ok].astype(np.int64))
-        np.add.at(self.sums, idx[ok], np.nan_to_num(vsum[ok]))
+        sums = vsum[ok]
+        with np.errstate(over="ignore", invalid="ignore"):  # +-inf sums: see resum_overflowed
+            np.add.at(self.sums, idx[ok], np.where(np.isnan(sums), 0.0, sums))
+
+    def overflowed(self) -> np.ndarray:
+        """Buckets of finite values whose float64 sum overflowed (their mean is not sum / n)."""
+        return ((self.valid > 0) & np.isfinite(self.mins) & np.isfinite(self.maxs)
+                & ~np.isfinite(self.sums))
+
+    def resum_overflowed(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """The means of overflowed buckets from their raw points, summed in extended precision
+        (np.longdouble: its exponent range holds any sum of float64 values on x86-64 and
+        aarch64 Linux; where it is plain float64, ``result`` still keeps means in [min, max])."""
+        bad = self.overflowed()
+        if not bad.any() or len(steps) == 0:
+            return
+        idx = self._bucket(np.asarray(steps, dtype=np.float64))
+        keep = bad[idx] & ~np.isnan(values)
+        sums = np.zeros(len(bad), dtype=np.longdouble)
+        counts = np.zeros(len(bad), dtype=np.int64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.add.at(sums, idx[keep], values[keep].astype(np.longdouble))
+            np.add.at(counts, idx[keep], 1)
+            means = (sums / np.maximum(counts, 1)).astype(np.float64)
+        self.exact_means = np.where(counts > 0, means, np.nan)
 
     def result(self, key: str, lo: int, hi: int) -> ReducedSeries:
         empty = self.valid == 0
@@ -233,6 +263,10 @@ class _Accumulator:
         maxs = np.where(empty, np.nan, self.maxs)
         with np.errstate(invalid="ignore", divide="ignore"):
             means = np.where(empty, np.nan, self.sums / np.maximum(self.valid, 1))
+            if self.exact_means is not None:
+                means = np.where(np.isnan(self.exact_means), means, self.exact_means)
+            # a mean lies within its bucket's min and max, whatever precision its sum had
+            means = np.minimum(np.maximum(means, mins), maxs)
         return ReducedSeries(key, lo, hi, self.edges, mins, maxs, means, self.valid.copy())
 
 

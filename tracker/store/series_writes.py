@@ -163,7 +163,9 @@ def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> lis
         starts = cuts if first_cut == 0 else np.concatenate(([0], cuts))
         counts = np.diff(np.append(starts, n))
         n_valid = np.add.reduceat(valid, starts)
-        with np.errstate(invalid="ignore"):
+        # Huge finite values may sum past float64 (to +-inf, or NaN with +inf and -inf): that is
+        # the float64 sum, stored as such; readers give such a block's mean from its points.
+        with np.errstate(invalid="ignore", over="ignore"):
             sums = np.where(n_valid > 0, np.add.reduceat(zeroed, starts), np.nan)
         rows.extend(
             zip(

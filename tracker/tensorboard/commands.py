@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import click
 
-_db_option = click.option(
-    "--db", "db", type=click.Path(dir_okay=False), default=None,
-    help="Store file (default: $TRACKER_DB, else ./tracker.db).",
-)
+from ..cli_options import db_option as _db_option
+from ..errors import TrackerError
+from ..literal import shown as _shown
+from ..refs import check_run_ref
 
 
-def _shown(text: object) -> str:
-    """Text from files or runs, printable as is (no terminal escapes get through)."""
-    return "".join(c if c.isprintable() else "?" for c in str(text))
+def _run_refs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--runs values split at commas; a blank one is an error (it would match every run)."""
+    refs = tuple(r.strip() for arg in value for r in arg.split(","))
+    for ref in refs:
+        try:
+            check_run_ref(ref, "a --runs value")
+        except ValueError as exc:
+            raise TrackerError(str(exc)) from None
+    return refs
 
 
 @click.group("export")
@@ -24,7 +30,7 @@ def export_command() -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--project", "-p", default=None, help="Only runs of this project.")
 @click.option("--runs", "--run", "runs", multiple=True,
-              help="Run id, id prefix or name (repeat, or separate with commas).")
+              callback=_run_refs, help="Run id, id prefix or name (repeat, or separate with commas).")
 @click.option("--since", default=None, help="Only runs started since this date (2026-01-31).")
 @click.option("--float64", is_flag=True,
               help="Exact float64 scalars (read by --load_fast=false, not TensorBoard's default loader).")

@@ -1,0 +1,59 @@
+"""The app on a store with damaged rows: every run is listed, the damaged ones too (Pilot)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import tracker
+from tracker.store import pool
+from tracker.tui.app import make_app
+from tracker.tui.screens.run import RunScreen
+from tracker.tui.screens.runs import RunsScreen
+from tracker.tui.widgets.runs_table import RunsTable
+
+NAMES = ("good", "deep", "not-json", "text-started", "text-last", "good-too")
+
+
+def damaged_store(db: Path) -> dict[str, str]:
+    """Six runs; four rows damaged by hand as another program (or an old bug) could."""
+    ids = {}
+    for name in NAMES:
+        with tracker.init("p", name, db=db, config={"lr": 0.1}) as run:
+            run.log({"loss": 1.0})
+        ids[name] = run.id
+    pool.close_all()
+    conn = sqlite3.connect(db)
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    conn.execute("UPDATE runs SET config = ? WHERE id = ?", (deep, ids["deep"]))
+    conn.execute("UPDATE runs SET config = 'lr=0.1', summary = '{' WHERE id = ?",
+                 (ids["not-json"],))
+    conn.execute("UPDATE runs SET started = 'yesterday' WHERE id = ?", (ids["text-started"],))
+    conn.execute("UPDATE series SET last_value = 'abc' WHERE run_id = ?", (ids["text-last"],))
+    conn.commit()
+    conn.close()
+    return ids
+
+
+async def test_the_app_lists_every_run_when_some_rows_are_damaged(db_path: Path) -> None:
+    damaged_store(db_path)
+    app = make_app(db_path, live=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        deadline = time.monotonic() + 60
+        while not (isinstance(app.screen, RunsScreen) and app.screen.loaded):
+            assert time.monotonic() < deadline, "the runs never loaded"
+            await pilot.pause(0.02)
+        table = app.screen.query_one(RunsTable)
+        shown = sorted(table.get_cell(row.key, "name").plain for row in table.ordered_rows)
+        assert shown == sorted(NAMES)
+        # the run with the 100,000-deep config opens too (its config reads as empty)
+        row = next(i for i, r in enumerate(table.ordered_rows)
+                   if table.get_cell(r.key, "name").plain == "deep")
+        table.move_cursor(row=row)
+        await pilot.press("enter")
+        while not isinstance(app.screen, RunScreen):
+            assert time.monotonic() < deadline, "the run screen never opened"
+            await pilot.pause(0.02)
+        await pilot.pause()
+        assert app.is_running
