@@ -70,7 +70,7 @@ def import_tensorboard_command(logdir: str, project: str | None, quiet: bool, db
 
     summary = import_tensorboard(logdir, db=db, project=project)
     for problem in summary.problems[:20]:
-        click.echo(f"warning: {_shown(problem.path)} at byte {problem.offset}: {problem.reason}",
+        click.echo(f"warning: {_shown(problem.path)} at byte {problem.offset}: {_shown(problem.reason)}",
                    err=True)
     if len(summary.problems) > 20:
         click.echo(f"warning: {len(summary.problems) - 20} more damaged records skipped", err=True)

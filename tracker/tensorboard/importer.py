@@ -65,12 +65,12 @@ def import_tensorboard(
         raise TrackerError(f"{root} is not a folder; give the TensorBoard logdir (--logdir)")
     root = root.resolve()
     project = project or root.name or "tensorboard"
-    runs = find_runs(root)
+    summary = ImportSummary()
+    runs = find_runs(root, summary.problems)
     if not runs:
         raise TrackerError(f"no TensorBoard event files (events.out.tfevents.*) under {root}")
     db_path = resolve_db_path(db)
     known = _imported_runs(db_path, project)
-    summary = ImportSummary()
     _drop_partial_runs(db_path, known)
     for rel, files in runs.items():
         source = str(root / rel) if rel != "." else str(root)
