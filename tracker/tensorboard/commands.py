@@ -43,6 +43,8 @@ def export_tensorboard_command(
     refs = [r for arg in runs for r in arg.split(",") if r.strip()] or None
     summary = export_tensorboard(out_dir, refs, db=db, project=project, since=since, quiet=quiet,
                                  float64=float64)
+    for problem in summary.problems:
+        click.echo(f"warning: {_shown(problem)}", err=True)
     if not quiet:
         click.echo(
             f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"

@@ -21,6 +21,7 @@ from ..config import flatten
 from ..errors import TrackerError
 from ..query import Store, open_store
 from ..records import RunInfo
+from ..store.blobs import DamagedBlobError
 from . import summaries
 from .encode import scalar_records
 from .graphdef import to_graphdef
@@ -44,6 +45,7 @@ class ExportSummary:
     graphs: int = 0
     profiles: int = 0
     files: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what was left out, one line each
 
 
 def export_tensorboard(
@@ -159,7 +161,12 @@ def _export_run(
     for prof in store.profiles(info.id):
         if prof.id in entry["profiles"]:
             continue
-        path = write_profile(run_dir, store.profile(prof.id), prof.id, prof.created)
+        try:
+            profile = store.profile(prof.id)
+        except DamagedBlobError as exc:  # left out (and tried again by the next export)
+            summary.problems.append(f"run {info.id}: {exc}; left out")
+            continue
+        path = write_profile(run_dir, profile, prof.id, prof.created)
         entry["profiles"].append(prof.id)
         if path is not None:
             summary.profiles += 1
@@ -213,7 +220,11 @@ def _graphs(
     for g in store.graphs(info.id):
         if g.id in entry["graphs"]:
             continue
-        graph = store.graph(g.id)
+        try:
+            graph = store.graph(g.id)
+        except DamagedBlobError as exc:  # left out (and tried again by the next export)
+            summary.problems.append(f"run {info.id}: {exc}; left out")
+            continue
         own = [frame(summaries.graph_event(to_graphdef(graph), g.created))]
         if graph.raw_format == "keras_json" and graph.raw:
             raw = graph.raw if isinstance(graph.raw, str) else graph.raw.decode("utf-8", "replace")
@@ -255,8 +266,11 @@ def _progress(quiet: bool, progress: Progress | None, total: int) -> tuple[Any, 
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
     from rich.progress import Progress as Bar
 
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a log file or a pipe gets no bar (not even its blank line)
+        return None, lambda done, total, name: None
     bar = Bar(TextColumn("export"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-              console=Console(stderr=True), transient=True)
+              console=console, transient=True)
     task = bar.add_task("", total=total)
     bar.start()
 
