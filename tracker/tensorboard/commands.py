@@ -40,12 +40,15 @@ def export_tensorboard_command(
     """
     from .export import export_tensorboard
 
-    refs = [r for arg in runs for r in arg.split(",") if r.strip()] or None
+    refs = [r for arg in runs for r in arg.split(",") if r.strip()] if runs else None
     summary = export_tensorboard(out_dir, refs, db=db, project=project, since=since, quiet=quiet,
                                  float64=float64)
     for problem in summary.problems:
         click.echo(f"warning: {_shown(problem)}", err=True)
-    if not quiet:
+    if not summary.selected:
+        if not quiet:
+            click.echo(f"no runs started since {_shown(since)}; nothing exported")
+    elif not quiet:
         click.echo(
             f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
             f" histograms, {summary.texts} texts, {summary.graphs} graphs, {summary.profiles}"
