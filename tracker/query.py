@@ -22,7 +22,7 @@ from .errors import RunNotFoundError
 from .paths import resolve_db_path
 from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo, nan_if_null
 from .query_edits import RunEdits
-from .records import KeyInfo, ReducedSeries, RunInfo, Series
+from .records import INTERNAL_SUMMARY_KEY, KeyInfo, ReducedSeries, RunInfo, Series
 from .store import connect, describe_error
 from .store.reduce import read_points, read_points_after, reduce_series
 
@@ -232,11 +232,16 @@ def _run_info(
      started, ended, heartbeat, summary) = row
     if status == "running" and _is_dead(run_host, pid, heartbeat, now, host):
         status = "crashed"
+    user_summary = json.loads(summary)
+    internal = None  # tracker's bookkeeping, kept out of the summary the user sees
+    if isinstance(user_summary, dict):
+        internal = user_summary.pop(INTERNAL_SUMMARY_KEY, None)
     return RunInfo(
         id=run_id, project=project, name=name, group=group, status=status,
         config=json.loads(config), tags=json.loads(tags), notes=notes, host=run_host, pid=pid,
         rank=rank, world_size=world_size, started=started, ended=ended, heartbeat=heartbeat,
-        summary=json.loads(summary), last=last, last_step=last_step,
+        summary=user_summary, last=last, last_step=last_step,
+        internal=internal if isinstance(internal, dict) else {},
     )
 
 

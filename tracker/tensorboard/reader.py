@@ -38,7 +38,7 @@ class RunData:
     histograms: dict[str, list[tuple[int, float, Histogram]]] = field(default_factory=dict)
     texts: dict[str, list[tuple[int, float, str]]] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
-    graphs: list[tuple[float, bytes]] = field(default_factory=list)  # (wall, GraphDef bytes)
+    graphs: list[tuple[float, bytes, str]] = field(default_factory=list)  # wall, GraphDef, name
     keras_models: list[tuple[float, str]] = field(default_factory=list)  # (wall, model JSON)
     skipped: dict[str, int] = field(default_factory=dict)  # plugin or kind -> values left out
     offsets: dict[str, int] = field(default_factory=dict)  # file name -> bytes read
@@ -49,8 +49,23 @@ class RunData:
     @property
     def empty(self) -> bool:
         """True when nothing importable was read."""
-        return not (self.scalars or self.histograms or self.texts or self.hparams or self.graphs
-                    or self.keras_models)
+        return not (self.has_values or self.graphs or self.keras_models)
+
+    @property
+    def has_values(self) -> bool:
+        """True when something besides graphs was read (scalars, histograms, texts, hparams)."""
+        return bool(self.scalars or self.histograms or self.texts or self.hparams)
+
+    def adopt(self, child: RunData, name: str) -> None:
+        """Take in what a sub-folder holding only graphs read (its graphs named after it)."""
+        self.graphs += [(wall, graph, own or name) for wall, graph, own in child.graphs]
+        self.keras_models += child.keras_models
+        self.offsets.update(child.offsets)
+        for kind, count in child.skipped.items():
+            self.skipped[kind] = self.skipped.get(kind, 0) + count
+        for wall in (child.first_wall, child.last_wall):
+            if wall is not None:
+                _seen(self, wall)
 
 
 def find_runs(logdir: Path, problems: list[RecordProblem] | None = None) -> dict[str, list[Path]]:
@@ -202,7 +217,7 @@ def _event(
             problems.append(RecordProblem(*where, "graph is not a GraphDef: skipped"))
             return False
         _seen(data, wall)
-        data.graphs.append((wall, event.graph_def))
+        data.graphs.append((wall, event.graph_def, ""))
     return True
 
 
