@@ -78,7 +78,7 @@ def test_a_trace_file_planted_as_a_link_is_replaced_not_written_through(
     assert not os.path.lexists(run_dir / "events.out.tfevents.0000000001.host.1.tracker")
 
 
-@pytest.mark.parametrize("planted", ["lock", "project", "profile folder"])
+@pytest.mark.parametrize("planted", ["lock", "state", "project", "profile folder"])
 def test_links_to_folders_or_the_lock_outside_out_are_refused(
     db_path: Path, tmp_path: Path, planted: str
 ) -> None:
@@ -92,6 +92,9 @@ def test_links_to_folders_or_the_lock_outside_out_are_refused(
     elsewhere.mkdir()
     if planted == "lock":
         os.symlink(elsewhere / "lock", out / LOCK_FILE)
+    elif planted == "state":
+        (elsewhere / "theirs.json").write_text('{"version": 1, "runs": {}}')
+        os.symlink(elsewhere / "theirs.json", out / STATE_FILE)
     elif planted == "project":
         os.symlink(elsewhere, out / "p")
     else:
@@ -103,7 +106,8 @@ def test_links_to_folders_or_the_lock_outside_out_are_refused(
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("tracker: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert "symbolic link" in proc.stderr
-    assert list(elsewhere.iterdir()) == []  # nothing written (or created) through the link
+    kept = ["theirs.json"] if planted == "state" else []
+    assert sorted(p.name for p in elsewhere.iterdir()) == kept  # nothing written through the link
 
 
 # -- an export killed midway, then run again ------------------------------------------------------

@@ -185,7 +185,7 @@ class Folder:
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise _refused(self.path / name) from None
+                raise _refused(self.path / name, "file") from None
             raise
         with os.fdopen(fd, "rb") as file:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -200,7 +200,7 @@ class Folder:
             fd = os.open(path, flags, 0o644, dir_fd=dir_fd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise _refused(self.path / name) from None
+                raise _refused(self.path / name, "file") from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
@@ -228,6 +228,7 @@ class Folder:
                 folder.close()
 
 
-def _refused(path: Path) -> UnsafeOutputError:
-    return UnsafeOutputError(f"{path} is a symbolic link or not a folder; the export never writes "
-                             "through one: remove it, or export into another folder")
+def _refused(path: Path, wanted: str = "folder") -> UnsafeOutputError:
+    what = "a symbolic link" if wanted == "file" else "a symbolic link or not a folder"
+    return UnsafeOutputError(f"{path} is {what}; the export never goes through a link: remove it,"
+                             " or export into another folder")
