@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
@@ -88,12 +89,15 @@ def test_values_that_do_not_add_up_are_skipped_and_the_rest_imported(
         _event(2, _value("odd", "histograms", _tensor(2, [2, 2], double_val=[1, 2, 3, 4]))),
         _event(3, _loss(3), wall=math.nan),
         _event(4, _value("s", "scalars", _tensor(3, [3], int_val=[7]))),  # fill, not scalar-shaped
+        _event(4, _value("wide", "histograms", _tensor(2, [1, 3], double_val=[-1e300, 1e300, 2]))),
         frame(event_pb2.Event(wall_time=WALL0, graph_def=b"\xff\xff").SerializeToString()),
         _event(5, _loss(5)),
     ]
     (logdir / "events.out.tfevents.1.host").write_bytes(b"".join(records))
 
-    summary = import_tensorboard(logdir, db=db_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # extreme values print no numpy noise
+        summary = import_tensorboard(logdir, db=db_path)
 
     reasons = sorted(p.reason for p in summary.problems)
     assert len(reasons) == 4, reasons
@@ -101,11 +105,13 @@ def test_values_that_do_not_add_up_are_skipped_and_the_rest_imported(
     assert any("'odd': histogram tensor of shape [2, 2]" in r for r in reasons)
     assert any("no real wall time" in r for r in reasons)
     assert any("graph is not a GraphDef" in r for r in reasons)
-    assert (summary.scalars, summary.histograms, summary.graphs) == (3, 0, 0)
+    assert (summary.scalars, summary.histograms, summary.graphs) == (3, 1, 0)
     with tracker.open_store(db_path) as store:
         (run,) = store.runs()
         assert store.series(run.id, "loss").steps.tolist() == [0, 5]
         assert store.series(run.id, "s").values.tolist() == [7.0]
+        (wide,) = store.histograms(run.id, "wide")
+        assert wide.histogram.edges.tolist() == [-1e300, 1e300]
         assert (run.started, run.ended) == (WALL0, WALL0 + 5)
 
 

@@ -308,9 +308,11 @@ def _tensor_histogram(tensor: Any) -> Histogram:
         return Histogram.empty()
     edges = np.append(array[:, 0], array[-1, 1])
     counts = array[:, 2]
-    centers = (array[:, 0] + array[:, 1]) / 2
-    return Histogram(edges, counts, float(edges[0]), float(edges[-1]),
-                     float(centers @ counts), float((centers**2) @ counts), float(counts.sum()))
+    with np.errstate(over="ignore", invalid="ignore"):  # extreme edges: inf/NaN moments, no noise
+        centers = (array[:, 0] + array[:, 1]) / 2
+        moments = float(centers @ counts), float((centers**2) @ counts)
+    return Histogram(edges, counts, float(edges[0]), float(edges[-1]), *moments,
+                     float(counts.sum()))
 
 
 def _text(tensor: Any) -> str:
