@@ -116,6 +116,10 @@ def test_state_file_is_kept_in_the_output_folder(db_path: Path, tmp_path: Path) 
     (tmp_path / "tb" / STATE_FILE).write_text("{not json")
     with pytest.raises(TrackerError, match="delete it"):
         export_tensorboard(tmp_path / "tb", db=db_path)
+    for entry in ("oops", {"dir": "p/r", "scalars": {"x": "1"}}, {"dir": "p/r", "files": [1]}):
+        (tmp_path / "tb" / STATE_FILE).write_text(json.dumps({"version": 1, "runs": {run.id: entry}}))
+        with pytest.raises(TrackerError, match="is damaged; delete it"):
+            export_tensorboard(tmp_path / "tb", db=db_path)
 
 
 def test_export_and_import_never_import_tensorflow(db_path: Path, tmp_path: Path) -> None:

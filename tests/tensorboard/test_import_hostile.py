@@ -118,18 +118,35 @@ def test_values_that_do_not_add_up_are_skipped_and_the_rest_imported(
 def test_a_logdir_a_thousand_folders_deep_with_a_symlink_loop(db_path: Path, tmp_path: Path) -> None:
     logdir = tmp_path / "logs"
     logdir.mkdir()
-    deep = logdir
-    for _ in range(1000):  # one level at a time: pathlib's mkdir(parents=True) recurses
-        deep = deep / "d"
-        os.mkdir(deep)
-    (deep / "events.out.tfevents.1.host").write_bytes(_event(0, _loss(0)))
-    (logdir / "top").mkdir()
-    (logdir / "top" / "events.out.tfevents.1.host").write_bytes(_event(0, _loss(0)))
-    os.symlink("..", logdir / "top" / "loop")  # followed, it would never end
+    try:
+        deep = logdir
+        for _ in range(1000):  # one level at a time: pathlib's mkdir(parents=True) recurses
+            deep = deep / "d"
+            os.mkdir(deep)
+        (deep / "events.out.tfevents.1.host").write_bytes(_event(0, _loss(0)))
+        (logdir / "top").mkdir()
+        (logdir / "top" / "events.out.tfevents.1.host").write_bytes(_event(0, _loss(0)))
+        os.symlink("..", logdir / "top" / "loop")  # followed, it would never end
 
-    summary = import_tensorboard(logdir, db=db_path)
+        summary = import_tensorboard(logdir, db=db_path)
+    finally:
+        _remove_chain(logdir / "d")
 
     assert summary.runs == 2 and summary.problems == []
     with tracker.open_store(db_path) as store:
         names = sorted(r.name for r in store.runs())
     assert names == ["/".join(["d"] * 1000), "top"]
+
+
+def _remove_chain(top: Path) -> None:
+    """Remove a chain of nested folders without recursion (pytest's clean-up of old temporary
+    folders recurses, and a thousand levels would stop it for every later session)."""
+    chain = []
+    while top.is_dir() and not top.is_symlink():
+        chain.append(top)
+        for child in top.iterdir():
+            if child.name != "d":
+                child.unlink()
+        top = top / "d"
+    for folder in reversed(chain):
+        folder.rmdir()

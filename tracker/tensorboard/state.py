@@ -43,9 +43,23 @@ def load_state(out: Folder) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("version") != VERSION:
         raise ExportStateError(f"{path} is not an export state this tracker understands; "
                                "export into a fresh folder")
-    if not isinstance(state.setdefault("runs", {}), dict):
+    runs = state.setdefault("runs", {})
+    if not isinstance(runs, dict) or not all(_valid_entry(e) for e in runs.values()):
         raise ExportStateError(f"{path} is damaged; delete it to export everything again")
     return state
+
+
+def _valid_entry(entry: Any) -> bool:
+    """True when a run's entry has the types the export relies on (the file may be edited)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("dir"), str):
+        return False
+    counts = [entry.get(k, {}) for k in ("scalars", "histograms", "texts")]
+    ids = [entry.get(k, []) for k in ("graphs", "profiles")]
+    return (all(isinstance(c, dict) and all(type(n) is int for n in c.values()) for c in counts)
+            and all(isinstance(i, list) and all(type(n) is int for n in i) for i in ids)
+            and isinstance(entry.get("files", []), list)
+            and all(isinstance(f, str) for f in entry.get("files", []))
+            and type(entry.get("stamp", 0)) is int)
 
 
 def save_state(out: Folder, state: dict[str, Any]) -> None:
