@@ -24,7 +24,7 @@ from .errors import RunNotFoundError
 from .paths import resolve_db_path
 from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo
 from .query_edits import RunEdits
-from .records import KeyInfo, ReducedSeries, RunInfo, Series
+from .records import INTERNAL_SUMMARY_KEY, KeyInfo, ReducedSeries, RunInfo, Series
 from .refs import check_run_ref
 from .store import connect_readonly, describe_error
 from .store.reduce import read_points, read_points_after, reduce_series
@@ -267,6 +267,8 @@ def _run_info(
     run_host = rows_.optional_text(run_host)
     if status == "running" and _is_dead(run_host, pid_n, heartbeat_s, now, host):
         status = "crashed"
+    user_summary = rows_.json_object(summary, "summary", damage)
+    internal = user_summary.pop(INTERNAL_SUMMARY_KEY, None)  # tracker's bookkeeping, not shown
     info = RunInfo(
         id=rows_.text(run_id), project=rows_.text(project), name=rows_.text(name),
         group=rows_.optional_text(group), status=status,
@@ -275,7 +277,8 @@ def _run_info(
         host=run_host, pid=pid_n, rank=rows_.integer(rank, "rank", damage),
         world_size=rows_.integer(world_size, "world_size", damage), started=started_s,
         ended=ended_s, heartbeat=heartbeat_s,
-        summary=rows_.json_object(summary, "summary", damage), last=last, last_step=last_step,
+        summary=user_summary, last=last, last_step=last_step,
+        internal=internal if isinstance(internal, dict) else {},
     )
     for key in bad_keys or ():
         damage.add(f"the last value of {key!r} is not a number")

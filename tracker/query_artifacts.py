@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from .errors import StoreError
 from .graph import Graph, GraphNode
 from .profile import Profile, ProfileOp
 from .records import Histogram, HistogramPoint, TextPoint
+from .store.blobs import inflate
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ class ArtifactReads:
         ]
         return Graph(
             nodes=nodes, edges=edges, name=name, framework=framework, source=source,
-            raw=zlib.decompress(raw) if raw is not None else None, raw_format=raw_format,
+            raw=inflate(raw, f"graph {graph_id}'s raw form") if raw is not None else None,
+            raw_format=raw_format,
             meta=json.loads(meta),
         )
 
@@ -176,7 +177,8 @@ class ArtifactReads:
         return Profile(
             ops=ops, step_times_ns=[(s, d) for s, d in steps], name=name, framework=framework,
             step_from=step_from, step_to=step_to, duration_ns=duration,
-            trace=zlib.decompress(raw) if raw is not None else None, trace_format=fmt,
+            trace=inflate(raw, f"profile {profile_id}'s trace") if raw is not None else None,
+            trace_format=fmt,
             trace_name=trace_name, meta=json.loads(meta),
         )
 

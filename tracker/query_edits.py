@@ -62,6 +62,11 @@ class RunEdits:
             (started, ended, ended, run_id),
         )
 
+    def set_run_host(self, run_id: str, host: str | None) -> None:
+        """Set the host a run ran on and clear its pid (importers: the source's host, or None;
+        no process here is the run's)."""
+        self._edit("UPDATE runs SET host = ?, pid = NULL WHERE id = ?", (host, run_id))
+
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         """Delete runs and everything they logged; return how many runs were deleted."""
         ids = list(run_ids)

@@ -9,6 +9,12 @@ from typing import Any
 import numpy as np
 
 
+# The summary key under which tracker's own tools keep their bookkeeping about a run (the
+# TensorBoard importer: source folder, bytes read per file). Readers leave it out of
+# ``RunInfo.summary``, so the user's summary shows only what the run logged.
+INTERNAL_SUMMARY_KEY = "_tracker"
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """One run as stored, with the last value of each scalar key."""
@@ -34,6 +40,7 @@ class RunInfo:
     # What was wrong with the stored row (JSON that does not parse, text where a number belongs);
     # the fields it names are shown empty. None for a sound row.
     damaged: str | None = None
+    internal: dict[str, Any] = field(default_factory=dict)  # INTERNAL_SUMMARY_KEY's bookkeeping
 
     @property
     def duration(self) -> float:

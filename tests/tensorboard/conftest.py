@@ -79,3 +79,37 @@ def tb_dump(logdir: Path) -> dict[str, Any]:
 def dump() -> Any:
     """``dump(logdir)``: read an export back with TensorBoard's EventAccumulator."""
     return tb_dump
+
+
+_STEPS = r'''
+import json, os, sys, types
+sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
+from tensorboard.backend.event_processing import event_accumulator as ea
+
+root = sys.argv[1]
+out = {}
+for folder, dirs, files in sorted(os.walk(root)):
+    if not any("tfevents" in f for f in files):
+        continue
+    # purge_orphaned_data=False: every event of every file, as TensorBoard's default loader
+    # reads them (purging would hide events written twice)
+    acc = ea.EventAccumulator(folder, size_guidance={ea.SCALARS: 0}, purge_orphaned_data=False)
+    acc.Reload()
+    out[os.path.relpath(folder, root)] = {
+        tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+print(json.dumps(out))
+'''
+
+
+def _tb_steps(logdir: Path) -> dict[str, dict[str, list[int]]]:
+    """Run folder -> scalar tag -> the step of every event TensorBoard reads, duplicates kept."""
+    proc = subprocess.run([sys.executable, "-c", _STEPS, str(logdir)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def tb_steps() -> Any:
+    """``tb_steps(logdir)``: every scalar event's step per run and tag, read by TensorBoard."""
+    return _tb_steps

@@ -72,6 +72,7 @@ def test_a_second_export_into_the_same_folder_waits_for_the_first(
     db_path: Path, tmp_path: Path, monkeypatch
 ) -> None:
     from tracker.tensorboard import state
+    from tracker.tensorboard.outdir import Folder
 
     run = tracker.init("p", name="r", db=db_path)
     run.log({"x": 1.0})
@@ -79,7 +80,7 @@ def test_a_second_export_into_the_same_folder_waits_for_the_first(
     out = tmp_path / "tb"
     out.mkdir()
     monkeypatch.setattr(state, "LOCK_WAIT_S", 0.2)
-    with state.export_lock(out):  # an export in progress (another process holds it the same way)
+    with Folder.open_root(out) as root, state.export_lock(root):  # an export in progress (another process holds it the same way)
         with pytest.raises(TrackerError, match="another export into .* is still running"):
             export_tensorboard(out, db=db_path)
     assert not (out / STATE_FILE).exists()  # the waiting one wrote nothing
@@ -115,6 +116,10 @@ def test_state_file_is_kept_in_the_output_folder(db_path: Path, tmp_path: Path) 
     (tmp_path / "tb" / STATE_FILE).write_text("{not json")
     with pytest.raises(TrackerError, match="delete it"):
         export_tensorboard(tmp_path / "tb", db=db_path)
+    for entry in ("oops", {"dir": "p/r", "scalars": {"x": "1"}}, {"dir": "p/r", "files": [1]}):
+        (tmp_path / "tb" / STATE_FILE).write_text(json.dumps({"version": 1, "runs": {run.id: entry}}))
+        with pytest.raises(TrackerError, match="is damaged; delete it"):
+            export_tensorboard(tmp_path / "tb", db=db_path)
 
 
 def test_export_and_import_never_import_tensorflow(db_path: Path, tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def test_an_import_killed_midway_is_redone_not_doubled(db_path: Path, tmp_path: 
     assert child.returncode == 9
     with tracker.open_store(back) as store:  # what the kill left: a marked run, half imported
         (info,) = store.runs()
-        assert info.summary["tensorboard_import"]["partial"] is True
+        assert info.internal["tensorboard_import"]["partial"] is True
         assert {k.key for k in store.keys(info.id)} == {"loss", "acc"}
 
     summary = import_tensorboard(tmp_path / "tb", db=back)
@@ -105,7 +105,7 @@ def test_an_import_killed_midway_is_redone_not_doubled(db_path: Path, tmp_path: 
     assert (summary.runs, summary.scalars, summary.histograms) == (1, 200, 1)
     with tracker.open_store(back) as store:
         (info,) = store.runs()
-        assert "partial" not in info.summary["tensorboard_import"]
+        assert "partial" not in info.internal["tensorboard_import"]
         assert {k.key: k.count for k in store.keys(info.id)} == {"loss": 100, "acc": 100, "w": 1,
                                                                  "notes": 1}
 

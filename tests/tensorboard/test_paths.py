@@ -9,7 +9,8 @@ import pytest
 
 import tracker
 from tracker.tensorboard.export import export_tensorboard
-from tracker.tensorboard.paths import MAX_PART_BYTES, UnsafePathError, inside, safe_part
+from tracker.tensorboard.outdir import Folder, UnsafeOutputError
+from tracker.tensorboard.paths import MAX_PART_BYTES, safe_part
 
 HOSTILE = ["../x", "../../etc/passwd", "/etc/x", "a\0b", "x" * 5000, "..", ".", "CON", "nul.txt",
            "a/b\\c:d*e?f\"g<h>i|j", "\x1b[31mred\x1b[0m", "é" * 300, "  ", "🙂/../🙂", "\udcff\ud800"]
@@ -25,12 +26,14 @@ def test_safe_part_is_one_harmless_component(name: str) -> None:
     assert not part.upper().startswith(("CON", "NUL")) or part.startswith("_")
 
 
-def test_inside_refuses_escapes(tmp_path: Path) -> None:
-    assert inside(tmp_path, "a/b") == tmp_path.resolve() / "a" / "b"
-    with pytest.raises(UnsafePathError):
-        inside(tmp_path, "../outside")
-    with pytest.raises(UnsafePathError):
-        inside(tmp_path, "/etc/x")
+def test_a_folder_below_out_refuses_escapes(tmp_path: Path) -> None:
+    with Folder.open_root(tmp_path) as root:
+        with root.sub(["a", "b"]) as sub:
+            assert sub.path == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+        for relative in ("../outside", "/etc/x", "a/./b", "a//b"):
+            with pytest.raises(UnsafeOutputError):
+                root.sub(relative.split("/"))
+    assert not (tmp_path.parent / "outside").exists()
 
 
 def test_export_of_hostile_names_stays_inside(db_path: Path, tmp_path: Path) -> None:

@@ -46,10 +46,15 @@ def export_tensorboard_command(
     """
     from .export import export_tensorboard
 
-    refs = [r for arg in runs for r in arg.split(",") if r.strip()] or None
+    refs = [r for arg in runs for r in arg.split(",") if r.strip()] if runs else None
     summary = export_tensorboard(out_dir, refs, db=db, project=project, since=since, quiet=quiet,
                                  float64=float64)
-    if not quiet:
+    for problem in summary.problems:
+        click.echo(f"warning: {_shown(problem)}", err=True)
+    if not summary.selected:
+        if not quiet:
+            click.echo(f"no runs started since {_shown(since)}; nothing exported")
+    elif not quiet:
         click.echo(
             f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
             f" histograms, {summary.texts} texts, {summary.graphs} graphs, {summary.profiles}"
@@ -76,7 +81,7 @@ def import_tensorboard_command(logdir: str, project: str | None, quiet: bool, db
 
     summary = import_tensorboard(logdir, db=db, project=project)
     for problem in summary.problems[:20]:
-        click.echo(f"warning: {_shown(problem.path)} at byte {problem.offset}: {problem.reason}",
+        click.echo(f"warning: {_shown(problem.path)} at byte {problem.offset}: {_shown(problem.reason)}",
                    err=True)
     if len(summary.problems) > 20:
         click.echo(f"warning: {len(summary.problems) - 20} more damaged records skipped", err=True)

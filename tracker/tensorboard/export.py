@@ -1,12 +1,15 @@
 """``export_tensorboard``: runs from the store as TensorBoard run directories, incrementally.
 
 Reads through ``tracker.open_store`` and writes event files with the own record writer; never
-imports TensorFlow. Each export writes one new event file per run that has something new.
+imports TensorFlow. Each export writes one new event file per run that has something new. Every
+file goes through ``outdir`` (never through a link, complete or absent), and the state lists the
+files each run got, so an export killed midway and run again writes each event once.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -21,13 +24,15 @@ from ..config import flatten
 from ..errors import TrackerError
 from ..query import Store, open_store
 from ..records import RunInfo
+from ..store.blobs import DamagedBlobError
 from . import summaries
 from .encode import scalar_records
 from .graphdef import to_graphdef
-from .paths import inside, run_dir_name, safe_part
-from .profiles import write_profile
+from .outdir import Folder, is_temp
+from .paths import run_dir_name, safe_part
+from .profiles import profile_file
 from .records import RecordWriter, frame
-from .state import export_lock, load_state, run_state, save_state
+from .state import STATE_FILE, export_lock, load_state, run_state, save_state
 
 Progress = Callable[[int, int, str], None]
 
@@ -37,6 +42,7 @@ class ExportSummary:
     """What one export wrote."""
 
     out_dir: Path
+    selected: int = 0  # runs the selection matched (0: none started since ``since``)
     runs: int = 0  # runs that got something new
     scalars: int = 0
     histograms: int = 0
@@ -44,6 +50,7 @@ class ExportSummary:
     graphs: int = 0
     profiles: int = 0
     files: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what was left out, one line each
 
 
 def export_tensorboard(
@@ -75,30 +82,70 @@ def export_tensorboard(
     Running it again appends only what was logged since (state kept in ``out_dir``).
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
+    if os.path.lexists(out) and not out.is_dir():
         raise TrackerError(f"{out} exists and is not a folder; give a folder for the export")
     summary = ExportSummary(out)
     with open_store(db) as store:  # first, so a wrong --db leaves no empty folder behind
-        out.mkdir(parents=True, exist_ok=True)
-        with export_lock(out):
-            _export_locked(store, out, summary, runs, project, since, quiet, progress, float64)
+        infos = _select(store, runs, project, since)  # a selection error leaves none either
+        summary.selected = len(infos)
+        if not infos:
+            return summary
+        made = _make_folder(out)
+        try:
+            with Folder.open_root(out) as root, export_lock(root):
+                _export_locked(store, root, summary, infos, quiet, progress, float64)
+        except BaseException:
+            if made:  # a failed first export leaves no folder behind
+                _remove_made(out, made)
+            raise
     return summary
 
 
+def _make_folder(out: Path) -> list[Path]:
+    """Create ``out`` and its missing parents; the folders this call made, ``out`` first (none
+    when ``out`` was there already)."""
+    missing = [p for p in (out, *out.parents) if not os.path.lexists(p)]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir()
+        except FileExistsError:  # there already, or made meanwhile by another export
+            return []
+    except OSError as exc:
+        raise TrackerError(f"cannot create the folder {out}: {exc.strerror}") from None
+    return missing
+
+
+def _remove_made(out: Path, made: list[Path]) -> None:
+    """Remove what a failed export created, unless a run of it was finished (the state says so:
+    the next export resumes from there)."""
+    if os.path.lexists(out / STATE_FILE):
+        return
+    shutil.rmtree(out, ignore_errors=True)  # fd-based on POSIX: links inside are not followed
+    for folder in made[1:]:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
 def _export_locked(
-    store: Store, out: Path, summary: ExportSummary, runs: Iterable[str] | None,
-    project: str | None, since: Any, quiet: bool, progress: Progress | None, float64: bool,
+    store: Store, root: Folder, summary: ExportSummary, infos: list[RunInfo], quiet: bool,
+    progress: Progress | None, float64: bool,
 ) -> None:
     """The export itself, with the folder's lock held (the state is read under it)."""
-    state = load_state(out)
-    infos = _select(store, runs, project, since)
+    state = load_state(root)
+    for name in root.names():
+        if is_temp(name):  # a state file whose export was killed before its rename
+            root.remove(name)
     bar, report = _progress(quiet, progress, len(infos))
     try:
         for done, info in enumerate(infos, 1):
             entry = run_state(state, info.id, run_dir_name(info.project, info.name, info.id))
-            if _export_run(store, info, out, entry, summary, float64):
-                summary.runs += 1
-            save_state(out, state)  # after each run: an interrupted export loses little
+            with root.sub(entry["dir"].split("/")) as folder:
+                if _export_run(store, info, folder, entry, summary, float64):
+                    summary.runs += 1
+            save_state(root, state)  # after each run: an interrupted export loses little
             report(done, len(infos), info.name)
     finally:
         if bar is not None:
@@ -108,12 +155,31 @@ def _export_locked(
 def _select(
     store: Store, refs: Iterable[str] | None, project: str | None, since: Any
 ) -> list[RunInfo]:
+    """The runs to export, oldest first; a selection that names nothing is an error."""
+    start = parse_since(since) if since is not None else None
+    if project is not None and project not in store.projects():
+        raise TrackerError(f"project {project!r} has no runs; {_projects(store)}")
     ids = None if refs is None else [store.resolve(ref) for ref in refs]
+    if ids is not None and not ids:
+        raise TrackerError("no runs given; name runs by id, id prefix or name")
     infos = store.runs(project, ids=ids, last_values=False)
-    if since is not None:
-        start = parse_since(since)
+    if not infos:
+        if ids:
+            raise TrackerError(f"none of the runs given is in project {project!r}")
+        raise TrackerError(f"{store.path} has no runs yet; log a run first")
+    if start is not None:
         infos = [i for i in infos if i.started >= start]
     return sorted(infos, key=lambda i: (i.started, i.id))
+
+
+def _projects(store: Store) -> str:
+    """The store's projects, for a message (names are data: repr escapes what is not printable)."""
+    names = store.projects()
+    if not names:
+        return f"{store.path} has no runs yet"
+    shown = ", ".join(repr(n) for n in names[:10])
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return f"the projects are {shown}{more} (see `tracker ls`)"
 
 
 def parse_since(since: str | float | datetime) -> float:
@@ -133,19 +199,20 @@ def parse_since(since: str | float | datetime) -> float:
 def _export_run(
     store: Store,
     info: RunInfo,
-    out: Path,
+    folder: Folder,
     entry: dict[str, Any],
     summary: ExportSummary,
     float64: bool,
 ) -> bool:
-    run_dir = inside(out, entry["dir"])
+    _forget_unknown(folder, entry)
+    host = safe_part(info.host or socket.gethostname(), "localhost")  # where the run ran
     records: list[bytes] = []
     if not entry["hparams"]:
         event = summaries.hparams_event(flatten(info.config), entry["dir"], info.started)
         if event is not None:
             records.append(frame(event))
         entry["hparams"] = True
-    records += _graphs(store, info, run_dir, entry, summary)
+    records += _graphs(store, info, folder, entry, summary, host)
     tags, series = [], []
     for key in store.keys(info.id):
         records += _key_records(store, info.id, key.key, key.kind, key.count, entry, summary,
@@ -154,18 +221,50 @@ def _export_run(
     summary.scalars += sum(len(s[0]) for s in series)
     written = False
     if records:
-        _write_file(run_dir, entry, records, summary)
+        _write_events(folder, "", entry, entry, records, summary, host)
         written = True
     for prof in store.profiles(info.id):
         if prof.id in entry["profiles"]:
             continue
-        path = write_profile(run_dir, store.profile(prof.id), prof.id, prof.created)
+        try:
+            profile = store.profile(prof.id)
+        except DamagedBlobError as exc:  # left out (and tried again by the next export)
+            summary.problems.append(f"run {info.id}: {exc}; left out")
+            continue
+        placed = profile_file(profile, prof.id, prof.created, entry["files"])
         entry["profiles"].append(prof.id)
-        if path is not None:
+        if placed is not None:
+            relative, data = placed
+            *parts, name = relative.split("/")
+            with folder.sub(parts) as target:
+                target.write_file(name, [data])
+            entry["files"].append(relative)
             summary.profiles += 1
-            summary.files.append(path)
+            summary.files.append(folder.path / relative)
             written = True
     return written
+
+
+def _forget_unknown(folder: Folder, entry: dict[str, Any]) -> None:
+    """Remove what an export killed midway left in a run's folder: temporary files, and event
+    files the state does not list (its points were not counted as exported, so they are written
+    again: TensorBoard must not read them twice)."""
+    listed = "files" in entry  # not in a state from before files were listed: all there is counts
+    known = set(entry.setdefault("files", []))
+    for sub, names in folder.walk():
+        prefix = _relative(sub, folder)
+        for name in names:
+            ours = name.startswith("events.out.tfevents.") and name.endswith(".tracker")
+            if is_temp(name) or (listed and ours and prefix + name not in known):
+                sub.remove(name)
+            elif not listed:
+                entry["files"].append(prefix + name)
+
+
+def _relative(sub: Folder, folder: Folder) -> str:
+    """'' for ``folder`` itself, else the path of ``sub`` below it with a trailing '/'."""
+    rel = sub.path.relative_to(folder.path).as_posix()
+    return "" if rel == "." else rel + "/"
 
 
 def _key_records(
@@ -206,21 +305,26 @@ def _key_records(
 
 
 def _graphs(
-    store: Store, info: RunInfo, run_dir: Path, entry: dict[str, Any], summary: ExportSummary
+    store: Store, info: RunInfo, folder: Folder, entry: dict[str, Any], summary: ExportSummary,
+    host: str,
 ) -> list[bytes]:
     """The first graph goes into the run's own file; later ones into sub-runs of their own."""
     records: list[bytes] = []
     for g in store.graphs(info.id):
         if g.id in entry["graphs"]:
             continue
-        graph = store.graph(g.id)
+        try:
+            graph = store.graph(g.id)
+        except DamagedBlobError as exc:  # left out (and tried again by the next export)
+            summary.problems.append(f"run {info.id}: {exc}; left out")
+            continue
         own = [frame(summaries.graph_event(to_graphdef(graph), g.created))]
         if graph.raw_format == "keras_json" and graph.raw:
             raw = graph.raw if isinstance(graph.raw, str) else graph.raw.decode("utf-8", "replace")
             own.append(frame(summaries.keras_model_event(raw, g.created)))
         if entry["graphs"]:
-            sub = {"stamp": 0}
-            _write_file(run_dir / f"graph-{safe_part(g.name, 'graph')}-{g.id}", sub, own, summary)
+            _write_events(folder, f"graph-{safe_part(g.name, 'graph')}-{g.id}", {"stamp": 0},
+                          entry, own, summary, host)
         else:
             records += own
         entry["graphs"].append(g.id)
@@ -228,23 +332,30 @@ def _graphs(
     return records
 
 
-def _write_file(
-    folder: Path, entry: dict[str, Any], records: list[bytes], summary: ExportSummary
+def _write_events(
+    folder: Folder, sub_run: str, stamps: dict[str, Any], entry: dict[str, Any],
+    records: list[bytes], summary: ExportSummary, host: str,
 ) -> None:
-    """A new event file in ``folder`` whose name sorts after the ones written before."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = max(int(time.time()), int(entry.get("stamp", 0)) + 1)
-    entry["stamp"] = stamp
-    host = safe_part(socket.gethostname(), "localhost")
-    path = folder / f"events.out.tfevents.{stamp:010d}.{host}.{os.getpid()}.tracker"
-    writer = RecordWriter(path)
-    try:
-        writer.write(summaries.file_version(time.time()))
-        for record in records:
-            writer.write_framed(record)
-    finally:
-        writer.close()
-    summary.files.append(path)
+    """A new event file in ``folder`` (or its ``sub_run`` folder) whose name sorts after the ones
+    written before; complete or absent, never half there. Listed in the run's ``files``."""
+    stamp = max(int(time.time()), int(stamps.get("stamp", 0)) + 1)
+    stamps["stamp"] = stamp
+    name = f"events.out.tfevents.{stamp:010d}.{host}.{os.getpid()}.tracker"
+    with folder.sub([sub_run] if sub_run else []) as target:
+        temp, file = target.create_temp()
+        try:
+            writer = RecordWriter(file)
+            writer.write(summaries.file_version(time.time()))
+            for record in records:
+                writer.write_framed(record)
+            writer.close()
+            target.rename(temp, name)
+        except BaseException:
+            file.close()
+            target.remove(temp)
+            raise
+    entry["files"].append(f"{sub_run}/{name}" if sub_run else name)
+    summary.files.append(target.path / name)
 
 
 def _progress(quiet: bool, progress: Progress | None, total: int) -> tuple[Any, Progress]:
@@ -255,8 +366,11 @@ def _progress(quiet: bool, progress: Progress | None, total: int) -> tuple[Any, 
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
     from rich.progress import Progress as Bar
 
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a log file or a pipe gets no bar (not even its blank line)
+        return None, lambda done, total, name: None
     bar = Bar(TextColumn("export"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-              console=Console(stderr=True), transient=True)
+              console=console, transient=True)
     task = bar.add_task("", total=total)
     bar.start()
 

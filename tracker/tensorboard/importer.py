@@ -1,10 +1,13 @@
 """``import_tensorboard``: a TensorBoard logdir into the store, one tracker run per TB run.
 
-Each TB run directory (any nesting) becomes a run named by its path under the logdir. The run's
-summary remembers the source folder and how far each event file was read, so importing the same
-logdir again appends only new events (a file still being written is picked up where it stopped).
-A run's first import is marked partial until it ends: one that fails is deleted, one that was
-killed is deleted and redone by the next import.
+Each TB run directory (any nesting) becomes a run named by its path under the logdir; a folder
+inside a run's folder that holds only graphs (the sub-runs export writes a run's later graphs to)
+belongs to that run. Folders with nothing importable make no run. The run remembers, in tracker's
+own bookkeeping (``INTERNAL_SUMMARY_KEY`` of its summary, which readers do not show), the source
+folder and how far each event file was read, so importing the same logdir again appends only new
+events (a file still being written is picked up where it stopped). A run's first import is
+marked partial until it ends: one that fails is deleted, one that was killed is deleted and
+redone by the next import. An imported run carries the host its event files name, and no pid.
 Writes go through the core ``Run`` (``log_series`` keeps wall times); no TensorFlow is imported.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +25,18 @@ import numpy as np
 from ..errors import TrackerError
 from ..paths import resolve_db_path
 from ..query import open_store
+from ..records import INTERNAL_SUMMARY_KEY
 from ..run import Run
 from ..values import MAX_KEY_LENGTH
 from .graphdef import from_graphdef
 from .reader import RunData, find_runs, read_run
 from .records import RecordProblem
 
-SUMMARY_KEY = "tensorboard_import"
+STATE_KEY = "tensorboard_import"  # the importer's entry in a run's internal bookkeeping
+_LEGACY_KEY = "tensorboard_import"  # where earlier versions kept it: the user's summary itself
+_EVENT_NAME = re.compile(r"events\.out\.tfevents\.\d+\.(.+)")
+_NAME_SUFFIXES = {"v2", "tracker", "profile-empty"}  # parts writers add after host and pid
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass
@@ -42,6 +51,16 @@ class ImportSummary:
     skipped: dict[str, int] = field(default_factory=dict)  # unsupported summaries, by plugin
     problems: list[RecordProblem] = field(default_factory=list)  # bad or truncated records
     run_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Imported:
+    """A run an earlier import made."""
+
+    run_id: str
+    state: dict[str, Any]
+    ended: float | None
+    legacy: bool  # its state is still in the user's summary (moved out on this import)
 
 
 def import_tensorboard(
@@ -65,48 +84,137 @@ def import_tensorboard(
         raise TrackerError(f"{root} is not a folder; give the TensorBoard logdir (--logdir)")
     root = root.resolve()
     project = project or root.name or "tensorboard"
-    runs = find_runs(root)
+    summary = ImportSummary()
+    runs = find_runs(root, summary.problems)
     if not runs:
         raise TrackerError(f"no TensorBoard event files (events.out.tfevents.*) under {root}")
     db_path = resolve_db_path(db)
     known = _imported_runs(db_path, project)
-    summary = ImportSummary()
     _drop_partial_runs(db_path, known)
+    adopted = _read_graph_folders(root, runs, known, summary, db_path, project)
     for rel, files in runs.items():
-        source = str(root / rel) if rel != "." else str(root)
-        previous = known.get(source)
-        state = previous[1] if previous else {}
-        data = read_run(files, state.get("offsets", {}), summary.problems, state.get("plugins"))
-        for kind, count in data.skipped.items():
-            summary.skipped[kind] = summary.skipped.get(kind, 0) + count
-        if data.empty and previous is not None:
+        if rel in adopted.taken:
             continue
-        name = root.name if rel == "." else rel
-        run_id = _store_run(db_path, project, name, source, previous, data, summary)
-        summary.runs += 1
-        summary.run_ids.append(run_id)
+        previous = known.get(_source(root, rel))
+        state = previous.state if previous else {}
+        data = read_run(files, state.get("offsets", {}), summary.problems, state.get("plugins"))
+        names = [p.name for p in files]
+        for prefix, child, child_files in adopted.by_parent.get(rel, []):
+            data.adopt(child, prefix)
+            names += [p.name for p in child_files]
+        _import_run(db_path, project, root, rel, names, previous, data, summary)
     return summary
 
 
-def _imported_runs(db_path: Path, project: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Source folder -> (run id, import state) for runs an earlier import made."""
+@dataclass
+class _Adopted:
+    """Graph-only folders read ahead of the run folder they belong to."""
+
+    taken: set[str] = field(default_factory=set)  # their relative paths (no run of their own)
+    by_parent: dict[str, list[tuple[str, RunData, list[Path]]]] = field(default_factory=dict)
+
+
+def _read_graph_folders(
+    root: Path, runs: dict[str, list[Path]], known: dict[str, _Imported], summary: ImportSummary,
+    db_path: Path, project: str,
+) -> _Adopted:
+    """Read the run folders nested in another run's folder first: one with only graphs (or
+    nothing) goes with that run; any other is imported as a run of its own right away."""
+    adopted = _Adopted()
+    for rel, files in runs.items():
+        parent = _parent_run(rel, runs)
+        if parent is None or _source(root, rel) in known:  # an earlier import made it a run
+            continue
+        prefix = rel if parent == "." else rel[len(parent) + 1:]
+        parent_run = known.get(_source(root, parent))
+        offsets = parent_run.state.get("offsets", {}) if parent_run else {}
+        names = [f"{prefix}/{p.name}" for p in files]  # its files' keys in the parent's state
+        data = read_run(files, {n: offsets[n] for n in names if n in offsets}, summary.problems,
+                        names=names)
+        adopted.taken.add(rel)
+        if data.has_values:
+            data.offsets = {p.name: data.offsets[n] for p, n in zip(files, names)
+                            if n in data.offsets}
+            _import_run(db_path, project, root, rel, [p.name for p in files], None, data, summary)
+        else:
+            adopted.by_parent.setdefault(parent, []).append((prefix, data, files))
+    return adopted
+
+
+def _parent_run(rel: str, runs: dict[str, list[Path]]) -> str | None:
+    """The nearest folder above ``rel`` that is a run folder too (None for a top-level one)."""
+    if rel == ".":
+        return None
+    parts = rel.split("/")
+    for n in range(len(parts) - 1, -1, -1):
+        candidate = "/".join(parts[:n]) or "."
+        if candidate in runs:
+            return candidate
+    return None
+
+
+def _source(root: Path, rel: str) -> str:
+    return str(root / rel) if rel != "." else str(root)
+
+
+def _import_run(
+    db_path: Path, project: str, root: Path, rel: str, file_names: list[str],
+    previous: _Imported | None, data: RunData, summary: ImportSummary,
+) -> None:
+    """Store one run folder's new data (nothing when there is none: no empty runs)."""
+    for kind, count in data.skipped.items():
+        summary.skipped[kind] = summary.skipped.get(kind, 0) + count
+    if data.empty and not (previous and previous.legacy):
+        return
+    name = root.name if rel == "." else rel
+    run_id = _store_run(db_path, project, name, _source(root, rel), previous, data, summary,
+                        source_host(file_names))
+    summary.runs += 1
+    summary.run_ids.append(run_id)
+
+
+def source_host(file_names: list[str]) -> str | None:
+    """The host the event files' names say they were written on (None if they do not say, or
+    disagree): ``events.out.tfevents.<time>.<host>[.<pid>...]``."""
+    hosts = set()
+    for name in file_names:
+        match = _EVENT_NAME.fullmatch(name)
+        if match is None:
+            return None
+        parts = [p for p in match.group(1).split(".") if p not in _NAME_SUFFIXES]
+        host = []
+        for part in parts:
+            if part.isdigit():  # the pid: the host ends before it
+                break
+            host.append(part)
+        hosts.add(".".join(host))
+    if len(hosts) != 1:
+        return None
+    host = hosts.pop()
+    return host if _HOST.fullmatch(host) else None
+
+
+def _imported_runs(db_path: Path, project: str) -> dict[str, _Imported]:
+    """Source folder -> what an earlier import made of it."""
     if not db_path.exists():
         return {}
     with open_store(db_path) as store:
         infos = store.runs(project, last_values=False)
     found = {}
     for info in infos:
-        state = info.summary.get(SUMMARY_KEY)
+        state, legacy = info.internal.get(STATE_KEY), False
+        if state is None:
+            state, legacy = info.summary.get(_LEGACY_KEY), True
         if isinstance(state, dict) and isinstance(state.get("source"), str):
-            found[state["source"]] = (info.id, state)
+            found[state["source"]] = _Imported(info.id, state, info.ended, legacy)
     return found
 
 
-def _drop_partial_runs(db_path: Path, known: dict[str, tuple[str, dict[str, Any]]]) -> None:
+def _drop_partial_runs(db_path: Path, known: dict[str, _Imported]) -> None:
     """Delete the runs a first import of theirs did not finish (killed midway: some of their
     points may be stored, but not how far each file was read), so they are imported afresh
     rather than twice."""
-    partial = {source: run_id for source, (run_id, state) in known.items() if state.get("partial")}
+    partial = {source: run.run_id for source, run in known.items() if run.state.get("partial")}
     if not partial:
         return
     with open_store(db_path) as store:
@@ -115,19 +223,28 @@ def _drop_partial_runs(db_path: Path, known: dict[str, tuple[str, dict[str, Any]
         del known[source]
 
 
+def _bookkeeping(state: dict[str, Any], legacy: bool) -> dict[str, Any]:
+    """``set_summary`` arguments that store the import state out of the user's summary."""
+    values: dict[str, Any] = {INTERNAL_SUMMARY_KEY: {STATE_KEY: state}}
+    if legacy:
+        values[_LEGACY_KEY] = None  # None: json_patch removes the old, visible copy
+    return values
+
+
 def _store_run(
     db_path: Path,
     project: str,
     name: str,
     source: str,
-    previous: tuple[str, dict[str, Any]] | None,
+    previous: _Imported | None,
     data: RunData,
     summary: ImportSummary,
+    host: str | None,
 ) -> str:
     run = Run(project=project, name=name, config=data.hparams or None, db=db_path,
-              resume=previous[0] if previous else None, strict=True)
+              resume=previous.run_id if previous else None, strict=True)
     if previous is None:  # marked before any point lands: a killed import is redone, not doubled
-        run.set_summary(**{SUMMARY_KEY: {"source": source, "partial": True}})
+        run.set_summary(**_bookkeeping({"source": source, "partial": True}, False))
         run.flush()
     try:
         for tag, (steps, values, walls) in data.scalars.items():
@@ -141,15 +258,19 @@ def _store_run(
             for step, wall, text in texts:
                 run.log_text(_key(tag), text, step, wall=wall)
             summary.texts += len(texts)
-        for i, (_wall, graph_def) in enumerate(data.graphs):
-            run.log_graph(from_graphdef(graph_def, name="graph" if i == 0 else f"graph-{i}"))
+        unnamed = 0
+        for _wall, graph_def, graph_name in data.graphs:
+            if not graph_name:
+                graph_name = "graph" if unnamed == 0 else f"graph-{unnamed}"
+                unnamed += 1
+            run.log_graph(from_graphdef(graph_def, name=graph_name))
             summary.graphs += 1
         for _wall, model_json in data.keras_models:
             run.log_graph(_keras_graph(model_json))
             summary.graphs += 1
         state = {"source": source, "offsets": data.offsets, "plugins": data.plugins,
                  "partial": None}  # None: json_patch removes the mark
-        run.set_summary(**{SUMMARY_KEY: state})
+        run.set_summary(**_bookkeeping(state, previous is not None and previous.legacy))
         run.finish()
     except BaseException:
         run.finish("failed")
@@ -157,12 +278,16 @@ def _store_run(
             with open_store(db_path) as store:
                 store.delete_runs([run.id])
         raise
-    with open_store(db_path) as store:  # the run's times are those of its events
+    with open_store(db_path) as store:  # the run's times are those of its events, its host theirs
         info = store.run(run.id)
         started = data.first_wall if data.first_wall is not None else info.started
+        ended = data.last_wall
         if previous:
             started = min(started, info.started)
-        store.set_run_times(run.id, started=started, ended=data.last_wall)
+            if ended is None or (previous.ended is not None and previous.ended > ended):
+                ended = previous.ended
+        store.set_run_times(run.id, started=started, ended=ended)
+        store.set_run_host(run.id, host)
     return run.id
 
 
@@ -186,4 +311,3 @@ def _keras_graph(model_json: str) -> Any:
     graph.framework, graph.source = "keras", "keras_config"
     graph.raw, graph.raw_format = model_json, "keras_json"
     return graph
-

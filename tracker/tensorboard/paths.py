@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import Path
-
-from ..errors import TrackerError
 
 MAX_PART_BYTES = 96  # well under the 255-byte name limit of ext4/APFS/NTFS, with room for the id
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 _KEEP = "-_.+=@,"
-
-
-class UnsafePathError(TrackerError):
-    """An export path would have left the output directory."""
 
 
 def safe_part(text: str, fallback: str = "run") -> str:
@@ -51,12 +44,3 @@ def _encodable(ch: str) -> bool:
 def run_dir_name(project: str, name: str, run_id: str) -> str:
     """``<project>/<run name>-<id>``, every part made safe."""
     return f"{safe_part(project, 'project')}/{safe_part(name)}-{safe_part(run_id, 'id')}"
-
-
-def inside(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing any result that resolves outside ``root``."""
-    base = root.resolve()
-    target = (base / relative).resolve()
-    if target != base and base not in target.parents:
-        raise UnsafePathError(f"refusing to write {relative!r}: it is outside {root}")
-    return target

@@ -9,6 +9,7 @@ counted, not kept.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -16,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import event_pb2, graph_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
-from tensorboard.util import tensor_util
 
 from ..records import Histogram
 from .fastscalars import FastScalars
 from .records import RecordProblem, read_records
+from .tensors import to_ndarray
 
 _DT_FLOAT, _DT_DOUBLE, _DT_HALF = 1, 2, 19
 _F = struct.Struct("<f")
@@ -37,7 +38,7 @@ class RunData:
     histograms: dict[str, list[tuple[int, float, Histogram]]] = field(default_factory=dict)
     texts: dict[str, list[tuple[int, float, str]]] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
-    graphs: list[tuple[float, bytes]] = field(default_factory=list)  # (wall, GraphDef bytes)
+    graphs: list[tuple[float, bytes, str]] = field(default_factory=list)  # wall, GraphDef, name
     keras_models: list[tuple[float, str]] = field(default_factory=list)  # (wall, model JSON)
     skipped: dict[str, int] = field(default_factory=dict)  # plugin or kind -> values left out
     offsets: dict[str, int] = field(default_factory=dict)  # file name -> bytes read
@@ -48,20 +49,60 @@ class RunData:
     @property
     def empty(self) -> bool:
         """True when nothing importable was read."""
-        return not (self.scalars or self.histograms or self.texts or self.hparams or self.graphs
-                    or self.keras_models)
+        return not (self.has_values or self.graphs or self.keras_models)
+
+    @property
+    def has_values(self) -> bool:
+        """True when something besides graphs was read (scalars, histograms, texts, hparams)."""
+        return bool(self.scalars or self.histograms or self.texts or self.hparams)
+
+    def adopt(self, child: RunData, name: str) -> None:
+        """Take in what a sub-folder holding only graphs read (its graphs named after it)."""
+        self.graphs += [(wall, graph, own or name) for wall, graph, own in child.graphs]
+        self.keras_models += child.keras_models
+        self.offsets.update(child.offsets)
+        for kind, count in child.skipped.items():
+            self.skipped[kind] = self.skipped.get(kind, 0) + count
+        for wall in (child.first_wall, child.last_wall):
+            if wall is not None:
+                _seen(self, wall)
 
 
-def find_runs(logdir: Path) -> dict[str, list[Path]]:
-    """Run directories (relative, '.' for the root) -> their event files in name order."""
+def find_runs(logdir: Path, problems: list[RecordProblem] | None = None) -> dict[str, list[Path]]:
+    """Run directories (relative, '.' for the root) -> their event files in name order.
+
+    Walked with an explicit stack, not recursion (a logdir nested a thousand folders deep is only
+    data), and symbolic links to folders are not followed (no loops, no run read twice).
+    Folders that cannot be listed are reported in ``problems`` and left out.
+    """
     runs: dict[str, list[Path]] = {}
-    for folder, dirs, files in os.walk(logdir):
-        dirs.sort()
-        events = sorted(f for f in files if "tfevents" in f and not f.endswith(".tmp"))
+    stack = [logdir]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError as exc:
+            if problems is not None:
+                problems.append(RecordProblem(str(folder), 0, f"cannot list folder: {exc.strerror}"))
+            continue
+        subfolders, events = [], []
+        for entry in listed:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(entry.name)
+                elif _is_event_file(entry.name) and entry.is_file():
+                    events.append(entry.name)
+            except OSError:  # vanished or unreadable while listing: not a run of ours
+                continue
         if events:
-            rel = Path(folder).relative_to(logdir).as_posix()
-            runs[rel] = [Path(folder) / f for f in events]
+            runs[folder.relative_to(logdir).as_posix()] = [folder / f for f in sorted(events)]
+        stack.extend(folder / d for d in sorted(subfolders, reverse=True))  # visited in name order
     return runs
+
+
+def _is_event_file(name: str) -> bool:
+    return "tfevents" in name and not name.endswith(".tmp")
 
 
 def read_run(
@@ -69,19 +110,23 @@ def read_run(
     offsets: dict[str, int],
     problems: list[RecordProblem],
     plugins: dict[str, str] | None = None,
+    names: list[str] | None = None,
 ) -> RunData:
     """Read the events of one run's files, each from the offset an earlier import stopped at.
 
     ``plugins`` (tag -> plugin name) carries over what an earlier import learnt: a v2 summary
-    names its plugin only on a tag's first value.
+    names its plugin only on a tag's first value. ``names`` are the keys of the files in
+    ``offsets`` (default: the file names). A value that cannot be read (a tensor whose declared
+    size its bytes do not back, a histogram whose buckets do not add up) is reported in
+    ``problems`` and skipped; the rest of its record is read.
     """
     data = RunData(offsets=dict(offsets), plugins=dict(plugins or {}))
     plugins = data.plugins
     slow: dict[str, tuple[list, list, list, list]] = {}  # tag -> seqs, steps, values, walls
     fast = FastScalars()
     seq = 0  # event number across the run's files: merges both paths back into file order
-    for path in files:
-        start = offsets.get(path.name, 0)
+    for path, name in zip(files, names or [p.name for p in files]):
+        start = offsets.get(name, 0)
         try:
             size = path.stat().st_size
         except OSError as exc:
@@ -91,24 +136,32 @@ def read_run(
             continue
         for payload, end in read_records(path, start, problems):
             seq += 1
-            data.offsets[path.name] = end
+            data.offsets[name] = end
             if fast.take(payload, seq):
                 continue
+            where = (str(path), end - len(payload) - 16)  # the record's first byte
             try:
                 event = event_pb2.Event.FromString(payload)
             except Exception:  # protobuf's DecodeError: a record that is not an Event
-                problems.append(RecordProblem(str(path), end, "record is not an Event: skipped"))
+                problems.append(RecordProblem(*where, "record is not an Event: skipped"))
                 continue
-            _event(event, seq, data, slow)
-            fast.learn(payload, event, plugins)
-    _merge_scalars(data, slow, fast)
+            if _event(event, seq, data, slow, where, problems):
+                fast.learn(payload, event, plugins)
+    _merge_scalars(data, slow, fast, problems, files)
     return data
 
 
 def _merge_scalars(
-    data: RunData, slow: dict[str, tuple[list, list, list, list]], fast: FastScalars
+    data: RunData,
+    slow: dict[str, tuple[list, list, list, list]],
+    fast: FastScalars,
+    problems: list[RecordProblem],
+    files: list[Path],
 ) -> None:
-    """Both paths' points of each tag as arrays in file order; widen the run's time span."""
+    """Both paths' points of each tag as arrays in file order; widen the run's time span.
+
+    Points whose wall time is not a finite number are left out (a store keeps real times only).
+    """
     blocks = fast.columns()
     for tag, (seqs, steps, values, walls) in slow.items():
         blocks.setdefault(tag, []).insert(0, (
@@ -120,21 +173,52 @@ def _merge_scalars(
         else:
             order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
             steps, values, walls = (np.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3))
+        finite = np.isfinite(walls)
+        if not finite.all():
+            bad = int(len(walls) - finite.sum())
+            problems.append(RecordProblem(str(files[0].parent), 0, f"{bad} point(s) of scalar"
+                                          f" {tag!r} have no real wall time: skipped"))
+            steps, values, walls = steps[finite], values[finite], walls[finite]
+        if not len(walls):
+            continue
         data.scalars[tag] = (steps, values, walls)
-        if len(walls):
-            _seen(data, float(walls.min()))
-            _seen(data, float(walls.max()))
+        _seen(data, float(walls.min()))
+        _seen(data, float(walls.max()))
 
 
-def _event(event: Any, seq: int, data: RunData, slow: dict[str, Any]) -> None:
+def _event(
+    event: Any,
+    seq: int,
+    data: RunData,
+    slow: dict[str, Any],
+    where: tuple[str, int],
+    problems: list[RecordProblem],
+) -> bool:
+    """Sort one parsed Event's values into ``data``; False when a part of it was skipped."""
     wall = event.wall_time
+    if event.HasField("summary") or event.HasField("graph_def"):
+        if not math.isfinite(wall):
+            problems.append(RecordProblem(*where, "event has no real wall time: skipped"))
+            return False
     if event.HasField("summary"):
         _seen(data, wall)
+        whole = True
         for value in event.summary.value:
-            _value(value, seq, event.step, wall, data, slow)
-    elif event.HasField("graph_def"):
+            try:
+                _value(value, seq, event.step, wall, data, slow)
+            except (ValueError, TypeError, OverflowError) as exc:  # DamagedTensor included
+                problems.append(RecordProblem(*where, f"value {value.tag[:80]!r}: {exc}: skipped"))
+                whole = False
+        return whole
+    if event.HasField("graph_def"):
+        try:
+            graph_pb2.GraphDef.FromString(event.graph_def)
+        except Exception:  # protobuf's DecodeError
+            problems.append(RecordProblem(*where, "graph is not a GraphDef: skipped"))
+            return False
         _seen(data, wall)
-        data.graphs.append((wall, event.graph_def))
+        data.graphs.append((wall, event.graph_def, ""))
+    return True
 
 
 def _seen(data: RunData, wall: float) -> None:
@@ -197,8 +281,8 @@ def _scalar(tensor: Any) -> float:
             return tensor.double_val[0]
         if len(tensor.tensor_content) == 8:
             return _D.unpack(tensor.tensor_content)[0]
-    array = tensor_util.make_ndarray(tensor)
-    return float(array.reshape(-1)[0]) if array.size else float("nan")
+    array = to_ndarray(tensor)
+    return float(array.reshape(-1)[0].real) if array.size else float("nan")
 
 
 def _legacy_histogram(histo: Any) -> Histogram:
@@ -208,24 +292,31 @@ def _legacy_histogram(histo: Any) -> Histogram:
     if not limits:
         return Histogram(np.array([histo.min, histo.max]), np.array([histo.num]), histo.min,
                          histo.max, histo.sum, histo.sum_squares, histo.num)
+    if len(limits) != len(counts):
+        raise ValueError(f"histogram has {len(limits)} bucket limits for {len(counts)} buckets")
     edges = np.array([histo.min, *limits[:-1], histo.max], dtype=np.float64)
     return Histogram(edges, counts, histo.min, histo.max, histo.sum, histo.sum_squares, histo.num)
 
 
 def _tensor_histogram(tensor: Any) -> Histogram:
     """A v2 [k, 3] (left, right, count) tensor -> Histogram (moments estimated from buckets)."""
-    array = np.asarray(tensor_util.make_ndarray(tensor), dtype=np.float64).reshape(-1, 3)
+    array = np.asarray(to_ndarray(tensor), dtype=np.float64)
+    if array.size % 3:
+        raise ValueError(f"histogram tensor of shape {list(array.shape)} is not [k, 3]")
+    array = array.reshape(-1, 3)
     if len(array) == 0:
         return Histogram.empty()
     edges = np.append(array[:, 0], array[-1, 1])
     counts = array[:, 2]
-    centers = (array[:, 0] + array[:, 1]) / 2
-    return Histogram(edges, counts, float(edges[0]), float(edges[-1]),
-                     float(centers @ counts), float((centers**2) @ counts), float(counts.sum()))
+    with np.errstate(over="ignore", invalid="ignore"):  # extreme edges: inf/NaN moments, no noise
+        centers = (array[:, 0] + array[:, 1]) / 2
+        moments = float(centers @ counts), float((centers**2) @ counts)
+    return Histogram(edges, counts, float(edges[0]), float(edges[-1]), *moments,
+                     float(counts.sum()))
 
 
 def _text(tensor: Any) -> str:
-    array = tensor_util.make_ndarray(tensor)
+    array = to_ndarray(tensor)
     items = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
              for x in np.asarray(array, dtype=object).reshape(-1)]
     return "\n".join(items)

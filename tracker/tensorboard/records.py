@@ -77,9 +77,12 @@ def event_file_name(suffix: str = "") -> str:
 class RecordWriter:
     """Appends framed records to one file; buffers and writes in large chunks."""
 
-    def __init__(self, path: Path, buffer_bytes: int = 1 << 22) -> None:
-        self.path = path
-        self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - closed in close()
+    def __init__(self, target: Path | BinaryIO, buffer_bytes: int = 1 << 22) -> None:
+        """``target``: a path to append to, or a file opened for writing (closed by close())."""
+        if isinstance(target, (str, os.PathLike)):
+            self._file: BinaryIO = open(target, "ab")  # noqa: SIM115 - closed in close()
+        else:
+            self._file = target
         self._parts: list[bytes] = []
         self._size = 0
         self._limit = buffer_bytes
