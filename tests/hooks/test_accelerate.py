@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import runpy
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,3 +117,17 @@ def test_is_a_general_tracker() -> None:
     assert isinstance(logger, GeneralTracker)
     assert logger.name == "tracker" and logger.requires_logging_directory is False
     assert logger.main_process_only is True and logger.tracker is None
+
+
+def test_example_trains_and_says_where_the_run_is(db_path, monkeypatch, capsys) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "accelerate_loop.py"
+    monkeypatch.setattr(sys, "argv", [str(example), "--steps", "100", "--cpu", "--db", str(db_path)])
+    runpy.run_path(str(example), run_name="__main__")
+    with tracker.open_store(db_path) as store:
+        (run,) = store.runs()
+        loss = store.series(run.id, "train/loss")
+        acc = store.series(run.id, "eval/acc")
+    assert run.status == "finished" and run.config["steps"] == 100
+    assert loss.steps.tolist() == list(range(100)) and loss.values[-10:].mean() < loss.values[:10].mean()
+    assert acc.steps.tolist() == [99] and acc.values[0] > 0.5  # 4 classes: it learned
+    assert f"tracker --db {db_path}" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,7 @@ def test_a_failed_fit_is_marked_failed_and_the_next_fit_gets_a_new_run(db_path, 
     assert {r.status for r in finished} == {"failed", "finished"} and len(finished) == 2
 
 
+@pytest.mark.slow  # a fresh process imports torch and transformers (about 5 s)
 def test_process_exit_inside_a_failed_fit_marks_it_failed(db_path, tmp_path) -> None:
     script = (
         "import sys; sys.path.insert(0, {tests!r})\n"
@@ -269,3 +271,21 @@ def test_rewrite_keys_matches_the_integrations() -> None:
 
     logs = {"loss": 1.0, "eval_loss": 2.0, "test_acc": 0.5, "epoch": 1.0, "train_runtime": 3.0}
     assert rewrite_keys(logs) == rewrite_logs(logs)
+
+
+def test_example_trains_and_says_where_the_run_is(db_path, tmp_path, monkeypatch, capsys) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "hf_trainer.py"
+    monkeypatch.setenv("TRACKER_DB", str(db_path))  # honoured without --db
+    monkeypatch.setattr(sys, "argv", [str(example), "--steps", "30",
+                                      "--output-dir", str(tmp_path / "out")])
+    runpy.run_path(str(example), run_name="__main__")
+    with tracker.open_store(db_path) as store:
+        (run,) = store.runs()
+        loss = store.series(run.id, "train/loss")
+        (graph,) = store.graphs(run.id)
+        keys = {k.key for k in store.keys(run.id)}
+    assert (run.project, run.name, run.status) == ("hf-trainer", "tiny-gpt2", "finished")
+    assert loss.steps.tolist() == [10, 20, 30] and loss.values[-1] < loss.values[0]
+    assert run.config["n_layer"] == 2 and graph.source == "hooks" and graph.node_count > 20
+    assert "grad_norm_total" in keys and "eval/loss" in keys
+    assert f"tracker --db {db_path}" in capsys.readouterr().out

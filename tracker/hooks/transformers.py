@@ -90,6 +90,7 @@ class TrackerCallback(TrainerCallback):
         self._graph, self._watch = graph, watch
         self.run: Any = run  # the run being logged into (None between train() calls)
         self.run_id: str | None = getattr(run, "id", None)  # the last run this callback logged
+        self.db_path: Path | None = getattr(run, "db_path", None)  # the store that run is in
         self._training = False
         self._graph_handle: Any = None
         self._watched: Any = None
@@ -191,10 +192,10 @@ class TrackerCallback(TrainerCallback):
             except tracker.RunNotFoundError:
                 _warn(f"run {resume_id} is not in the store: a new run starts")
             else:
-                self.run_id = self.run.id
+                self.run_id, self.db_path = self.run.id, self.run.db_path
                 return
         self.run = tracker.init(project, name, config, db=self._db, **self._init_kwargs)
-        self.run_id = self.run.id
+        self.run_id, self.db_path = self.run.id, self.run.db_path
 
     def _run_config(self, args: Any, model: Any) -> dict[str, Any]:
         """The model's config, then ``TrainingArguments`` over it (W&B's layout), then ``config``."""
