@@ -197,6 +197,7 @@ def test_other_ranks_create_nothing(db_path, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(Trainer, "is_world_process_zero", lambda self: False)
     callback = TrackerCallback(db=db_path)
     trainer = trainer_for(tmp_path, callback, save_strategy="steps", save_steps=10)
+    trainer.evaluate()  # before training too: Trainer's first state already says which rank
     trainer.train()
     trainer.evaluate()
     assert not trainer.state.is_world_process_zero
@@ -289,3 +290,26 @@ def test_example_trains_and_says_where_the_run_is(db_path, tmp_path, monkeypatch
     assert run.config["n_layer"] == 2 and graph.source == "hooks" and graph.node_count > 20
     assert "grad_norm_total" in keys and "eval/loss" in keys
     assert f"tracker --db {db_path}" in capsys.readouterr().out
+
+
+def test_import_tracker_loads_neither_transformers_nor_accelerate(db_path) -> None:
+    probe = (
+        "import sys, tracker, tracker.hooks\n"
+        "run = tracker.init('p', db=sys.argv[1]); run.log({'x': 1.0}); run.finish()\n"
+        "print([m for m in ('transformers', 'accelerate') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(db_path)], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_hook_modules_import_the_real_packages() -> None:
+    """``tracker/hooks/transformers.py`` does not shadow ``transformers`` (absolute imports)."""
+    import accelerate
+
+    import tracker.hooks.accelerate as ours_accelerate
+    import tracker.hooks.transformers as ours_transformers
+
+    assert transformers.__file__ != ours_transformers.__file__
+    assert issubclass(TrackerCallback, transformers.TrainerCallback)
+    assert ours_accelerate.GeneralTracker is accelerate.tracking.GeneralTracker
