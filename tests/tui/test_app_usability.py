@@ -227,7 +227,7 @@ async def test_a_tab_focuses_its_content_and_the_footer_shows_its_keys(demo_db: 
         await pilot.press("5")  # before the charts finished loading
         tree = screen.query_one("#graph-tree", Tree)
         await wait_for(pilot, lambda: "7 nodes · 6 edges" in screen_text(app), "the graph")
-        await wait_for(pilot, lambda: not app.workers._workers, "the reads", 30)
+        await app.workers.wait_for_complete()  # the charts' read too
         await pilot.pause()
         assert app.focused is tree  # the chart that loaded meanwhile did not take it
         assert screen.query_one("TabbedContent").active == "graph"

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Header, Select, Static, TabbedContent, TabPane
 
+from ...errors import TrackerError
 from ...records import RunInfo
 from .. import loader
 from ..format import clean, duration, when
@@ -101,8 +102,11 @@ class RunScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="header", exit_on_error=False)
     def reload_header(self) -> None:
         """Re-read the run while it is going: its header shows its status, step and duration."""
-        with self.tracker.open_store() as store:
-            run = store.run(self.run_id)
+        try:
+            with self.tracker.open_store() as store:
+                run: RunInfo | None = store.run(self.run_id)
+        except TrackerError:  # deleted meanwhile, or the store went away: stop asking
+            run = None
         self.post_message(Loaded("header", run))
 
     @work(thread=True, group="tab-read", exit_on_error=False)
@@ -149,7 +153,12 @@ class RunScreen(BaseScreen):
         if self.tracker.live and run.status == "running" and self._header_timer is None:
             self._header_timer = self.set_interval(HEADER_INTERVAL, self.reload_header)
 
-    def _header_loaded(self, run: RunInfo) -> None:
+    def _header_loaded(self, run: RunInfo | None) -> None:
+        if run is None:
+            if self._header_timer is not None:
+                self._header_timer.stop()
+                self._header_timer = None
+            return
         if self.detail is not None:
             self.detail.run = run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))

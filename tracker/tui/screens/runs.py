@@ -97,6 +97,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         self.predicate: Predicate = match_all
         self.filter_error = ""
         self.filter_error_at: int | None = None
+        self.store_error = ""  # the last reload failed with this (the table shows older data)
         self.loaded = False
         self._columns_from_runs = False  # default columns chosen from real runs (not none yet)
         self._filter_timer: Timer | None = None
@@ -156,6 +157,14 @@ class RunsScreen(RunEditsMixin, BaseScreen):
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         table = self.table
+        if message.error and self._columns_from_runs:
+            # A store that had runs failed one read (locked, being replaced): keep what is
+            # shown, say why it is not updating, and try again.
+            self.store_error = message.error
+            self.show_status()
+            self._schedule_reload(message.elapsed)
+            return
+        self.store_error = ""
         self.all_runs = message.runs
         if self.loaded and self.app.screen is not self:
             self._live_timer = None  # shown again, it reloads (see on_screen_resume)
@@ -298,6 +307,8 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         if self.tracker.live:
             parts.append("live")
         text = Text(" · ".join(parts))
+        if self.store_error:
+            text.append(f"   not updating: {clean(self.store_error)}", style="bold red")
         if self.filter_error:
             text.append("   " + self.filter_error, style="bold red")
         self.query_one("#runs-status", Static).update(text)
