@@ -242,7 +242,7 @@ async def chart_open(db: Path) -> tuple[float, float]:
             screen_open = 1000 * (drawn[0] - started)
             await app.workers.wait_for_complete()
             await pilot.pause(0.3)
-            await pilot.press("p", "home", "enter")  # hide the loss chart
+            await pilot.press("p", "enter", "enter")  # to the picker, its first key: hide the chart
             while app.screen.query(LineChart):
                 await pilot.pause(0)
             await pilot.pause(0.3)

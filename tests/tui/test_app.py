@@ -79,7 +79,12 @@ async def test_runs_table_shows_every_run_with_metrics_and_config(demo_db: Path)
         assert set(names(table)) == {r[1].replace("\x1b", "\ufffd") for r in RUNS}
         labels = [str(c.label) for c in table.columns.values()]
         assert {"status", "project", "name", "group", "tags", "start", "time", "step"} <= set(labels)
-        assert "train/loss" in labels and "lr" in labels  # a metric and a varying config key
+        # A metric's last value and a varying config key, labelled so that the config's lr and
+        # a logged lr cannot be confused (the same names a filter takes).
+        assert "metric.train/loss" in labels and "config.lr" in labels
+        assert "lr" not in labels and "metric.lr" not in labels
+        header = table.columns[next(k for k in table.columns if k.value == "config:lr")].label
+        assert [span.style for span in header.spans][:1] == ["dim"]  # the prefix is dimmed
         row = next(r.key for r in table.ordered_rows
                    if table.get_cell(r.key, "name").plain == "baseline")
         assert table.get_cell(row, "status").plain == "✓ finished"
@@ -304,7 +309,9 @@ async def test_charts_picker_grid_and_x_axis(demo_db: Path) -> None:
         await wait_for(pilot, lambda: len(screen.query(LineChart)) == 1, "a chart")
         first = screen.query_one(LineChart)
         assert first.title == "train/loss"  # a loss first
-        await pilot.press("p")  # to the metric picker; pick lr, the first key
+        await pilot.press("p")  # to the metric picker's search box
+        assert app.focused is screen.query_one("#metric-search", Input)
+        await pilot.press("enter")  # to the tree; pick lr, the first key
         tree = screen.query_one("#metric-tree", Tree)
         assert app.focused is tree
         await pilot.press("home", "enter")

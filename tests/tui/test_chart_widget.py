@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -137,9 +138,9 @@ async def test_crosshair_reads_out_every_series() -> None:
     async with app.run_test(size=SIZE) as pilot:
         chart = app.query_one(LineChart)
         await pilot.press("right")
-        assert chart.cursor_x == pytest.approx(499.5)
+        assert chart.cursor_x == 500.0  # the middle of 0..999, on a whole step
         await pilot.press("right")
-        assert chart.cursor_x > 499.5
+        assert chart.cursor_x > 500.0
         await pilot.pause()
         msg = app.cursors[-1]
         i = int(round(chart.cursor_x))
@@ -197,7 +198,45 @@ async def test_mouse_wheel_zooms_around_the_pointer_and_click_places_the_crossha
         assert x1 - x0 == pytest.approx(999 / 1.25)
         assert (under - x0) / (x1 - x0) == pytest.approx((under - 0) / 999)  # pointer x stays put
         await pilot.click(LineChart, offset=(cell, 10))
-        assert chart.cursor_x == pytest.approx(chart._geometry.x_at(cell))
+        assert chart.cursor_x == round(chart._geometry.x_at(cell))  # on the nearest step
+
+
+async def test_crosshair_reads_whole_steps() -> None:
+    # 1000 steps over ~90 columns: a column is ~11.2 steps, so the crosshair used to sit on
+    # fractional steps and read "step 511.2".
+    app = ChartApp(curves())
+    async with app.run_test(size=SIZE) as pilot:
+        chart = app.query_one(LineChart)
+        for _ in range(7):
+            await pilot.press("right")
+            await pilot.pause()
+            assert chart.cursor_x is not None and chart.cursor_x == int(chart.cursor_x)
+            assert re.search(r"step \d+(\s|$)", lines(chart)[0]), lines(chart)[0]
+        await pilot.click(LineChart, offset=(33, 10))
+        assert chart.cursor_x == int(chart.cursor_x)
+        for _ in range(6):  # zoomed in to under a step per column, keys still move a step
+            await pilot.press("plus")
+        before = chart.cursor_x
+        await pilot.press("right")
+        assert chart.cursor_x == before + 1
+        await pilot.press("left", "left")
+        assert chart.cursor_x == before - 1
+        chart.x_label = "wall time"  # time axes keep fractional x
+        chart.cursor_x = 12.25
+        assert chart.cursor_x == 12.25
+
+
+async def test_a_flat_series_is_labelled_around_its_value() -> None:
+    x = np.arange(100, dtype=np.float64)
+    for value, labels in ((0.0, {"-1", "0", "1"}), (0.5, {"0", "0.5", "1"}),
+                          (1e-3, {"0", "0.001", "0.002"}), (-3.0, {"-6", "-3", "0"})):
+        app = ChartApp([ChartSeries("flat", x, np.full(100, value))])
+        async with app.run_test(size=SIZE) as pilot:
+            chart = app.query_one(LineChart)
+            await pilot.pause()
+            shown = {line.split("┤")[0].strip() for line in lines(chart) if "┤" in line}
+            assert labels <= shown, shown
+            assert not any("e-" in label for label in shown), shown  # no float-noise ticks
 
 
 async def test_drag_pans_the_window() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 import tracker
 from tracker.tui.app import make_app
+from tracker.tui.messages import RunsLoaded
 from tracker.tui.screens.run import RunScreen
 from tracker.tui.screens.runs import LIVE_MAX_INTERVAL, RunsScreen, live_interval
 from tracker.tui.widgets.chart import LineChart
@@ -114,3 +115,98 @@ def test_live_interval_is_capped() -> None:
     # for ten times as long.
     assert live_interval(1.5) == LIVE_MAX_INTERVAL == 10.0
     assert live_interval(3600.0) == LIVE_MAX_INTERVAL
+
+
+def run_header_text(app) -> str:
+    return str(app.screen.query_one("#run-header").render())
+
+
+async def test_the_run_header_follows_a_live_run_until_it_finishes(db_path: Path) -> None:
+    run = tracker.init("live", "header", db=db_path)
+    try:
+        for step in range(10):
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+        run.flush()
+        app = make_app(db_path, live=True)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                           and app.screen.loaded and app.screen.query_one(RunsTable).row_count,
+                           "the runs")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen)
+                           and "step 9" in run_header_text(app), "the header")
+            assert "● running" in run_header_text(app)
+            for step in range(10, 435):
+                run.log({"loss": 1.0 / (step + 1)}, step=step)
+            run.flush()
+            await wait_for(pilot, lambda: "step 434" in run_header_text(app), "the new step")
+            run.finish()
+            await wait_for(pilot, lambda: "✓ finished" in run_header_text(app), "the end")
+            assert "running" not in run_header_text(app) and "step 434" in run_header_text(app)
+    finally:
+        run.finish()
+
+
+async def test_the_app_opens_on_a_store_that_does_not_exist_yet(tmp_path: Path) -> None:
+    path = tmp_path / "later" / "new.db"  # not even its folder exists
+    loads: list[RunsLoaded] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, RunsLoaded):
+            loads.append(message)
+
+    app = make_app(path, live=True)
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
+                       "the empty screen")
+        hint = app.screen.query_one("#runs-empty")
+        await wait_for(pilot, lambda: "No store at" in str(hint.render()), "the hint")
+        text = str(hint.render())
+        assert "tracker.init(" in text and f"db={str(path)!r}" in text  # how to log a first run
+        assert "python -m tracker.tui.demo" in text
+        assert not path.exists() and not path.parent.exists()  # the app never creates it
+        seen = len(loads)
+        await wait_for(pilot, lambda: len(loads) >= seen + 2, "two more reloads")
+        assert all(m.missing and not m.runs for m in loads)  # they found nothing...
+        assert not path.parent.exists() and app.is_running  # ...and changed nothing
+
+        with tracker.init("first", "first-run", db=path) as run:  # the file appears now
+            run.log({"train/loss": 0.5}, step=0)
+        table = app.screen.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 1, "the first run")
+        assert not hint.display and table.display
+        assert "metric.train/loss" in [str(c.label) for c in table.columns.values()]
+        assert app.focused is table
+
+
+async def test_an_empty_store_file_is_shown_as_empty_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    app = make_app(path, live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
+                       "the empty screen")
+        assert "No runs in" in str(app.screen.query_one("#runs-empty").render())
+        assert "open the app again" in str(app.screen.query_one("#runs-empty").render())
+    assert path.stat().st_size == 0 and not Path(f"{path}-wal").exists()
+
+
+async def test_a_failed_reload_keeps_the_runs_shown_and_says_why(db_path: Path) -> None:
+    with tracker.init("live", "kept", db=db_path) as run:
+        run.log({"loss": 1.0})
+    from tracker.store import pool
+
+    pool.close_all()
+    app = make_app(db_path, live=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
+                       "the runs")
+        table = app.screen.query_one(RunsTable)
+        await wait_for(pilot, lambda: table.row_count == 1, "the run")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        db_path.write_bytes(b"this is not a database " * 200)  # replaced under the app
+        status = app.screen.query_one("#runs-status")
+        await wait_for(pilot, lambda: "not updating" in str(status.render()), "the message")
+        assert table.row_count == 1 and table.display  # what was shown stays
+        assert "not a tracker store" in str(status.render())

@@ -156,3 +156,25 @@ def test_help_screen(snap_compare, snap_db: Path) -> None:
 
 def test_delete_confirmation(snap_compare, snap_db: Path) -> None:
     assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(*BASELINE, "d"))
+
+
+def test_runs_screen_grouped(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        SPARKS, *BASELINE, "g", SPARKS))
+
+
+def test_run_text_markdown(snap_compare, snap_db: Path) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+        *BASELINE, "enter", _charts_drawn(), "4", _text_shown("confidence 0.85")))
+
+
+def test_empty_store(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the hint names the path as given: "new.db"
+
+    async def run_before(pilot) -> None:
+        deadline = time.monotonic() + 60
+        while not _text_shown("No store at new.db")(pilot.app):
+            assert time.monotonic() < deadline, "the empty screen did not show"
+            await pilot.pause(0.02)
+
+    assert snap_compare(app_on(Path("new.db")), terminal_size=(80, 24), run_before=run_before)

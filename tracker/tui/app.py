@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from ..paths import resolve_db_path
 from ..query import Store, open_store
+from .format import clean
 
 DARK, LIGHT = "textual-dark", "textual-light"
 
@@ -24,9 +25,10 @@ class TrackerApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tracker"
     BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+t", "toggle_theme", "Theme"),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?",
+                tooltip="Show the keys of this screen"),
+        Binding("ctrl+t", "toggle_theme", "Theme", tooltip="Switch between dark and light"),
+        Binding("q", "quit", "Quit", tooltip="Quit the app"),
     ]
 
     def __init__(
@@ -38,9 +40,10 @@ class TrackerApp(App[None]):
     ) -> None:
         super().__init__()
         self.db_path: Path = resolve_db_path(db)
+        self.db_given = db is not None and str(db) != ""  # the empty-store hint names it then
         self.live = live  # snapshot tests turn the live timers off
         self.clock = clock
-        self.sub_title = self.db_path.name
+        self.sub_title = clean(self.db_path.name)
 
     def open_store(self) -> Store:
         """A new connection for the calling thread (workers call this; the UI thread never does)."""

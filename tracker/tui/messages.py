@@ -12,10 +12,13 @@ from ..records import RunInfo
 class RunsLoaded(Message):
     """Every run, with last values (posted by the runs screen's loader)."""
 
-    def __init__(self, runs: list[RunInfo], elapsed: float) -> None:
+    def __init__(self, runs: list[RunInfo], elapsed: float, *, missing: bool = False,
+                 error: str = "") -> None:
         super().__init__()
         self.runs = runs
         self.elapsed = elapsed  # seconds the read took: the live interval adapts to it
+        self.missing = missing  # no store file (yet): the app waits for the first run
+        self.error = error  # the store could not be read (one line); the app keeps trying
 
 
 class SparksLoaded(Message):

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from ...config import flatten
 from ...records import KeyInfo, RunInfo
@@ -16,6 +16,7 @@ from ..format import clean, number
 from ..messages import Loaded
 from ..widgets.chart import PALETTE
 from ..widgets.charts_panel import ChartsPanel, RunRef
+from ..widgets.footer import TrackerFooter
 from .base import BaseScreen
 
 
@@ -42,6 +43,7 @@ def _value(value: Any) -> str:
 class CompareScreen(BaseScreen):
     """Several runs: shared charts with one colour per run, config diff, last/min/max."""
 
+    AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
     BINDINGS = [
         Binding("escape", "back", "Back", priority=True),
         Binding("1", "tab('compare-charts')", "Charts", show=False),
@@ -64,7 +66,7 @@ class CompareScreen(BaseScreen):
                 yield DataTable(id="config-diff", zebra_stripes=True, cursor_type="row")
             with TabPane("Metrics", id="compare-metrics"):
                 yield DataTable(id="metric-stats", zebra_stripes=True, cursor_type="row")
-        yield Footer()
+        yield TrackerFooter()
 
     def on_mount(self) -> None:
         header = Text(f"{len(self.refs)} runs: ")

@@ -91,7 +91,7 @@ class ExportScreen(ModalScreen[None]):
         self.query_one("#export-status", Static).update(
             Text(clean(message.text, multiline=True), style="" if message.ok else "bold red"))
         if not message.ok:
-            self.notify(message.text, severity="error")
+            self.notify(message.text, severity="error", markup=False)
             self.query_one("#export-dir", Input).disabled = False
 
     def action_close(self) -> None:

@@ -6,14 +6,17 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Select, Static, TabbedContent, TabPane
+from textual.timer import Timer
+from textual.widgets import Header, Select, Static, TabbedContent, TabPane
 
+from ...errors import TrackerError
 from ...records import RunInfo
 from .. import loader
 from ..format import clean, duration, when
 from ..messages import Loaded
 from ..widgets.charts_panel import ChartsPanel, RunRef
 from ..widgets.config_view import ConfigView
+from ..widgets.footer import TrackerFooter
 from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
@@ -22,6 +25,7 @@ from ..widgets.text_view import TextView
 from .base import BaseScreen
 
 TABS = ("charts", "config", "histograms", "text", "graph", "profile")
+HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
 
 
 def run_header(run: RunInfo, now: float) -> Text:
@@ -47,6 +51,7 @@ def run_header(run: RunInfo, now: float) -> Text:
 class RunScreen(BaseScreen):
     """One run in tabs; each tab reads its data when it is first shown."""
 
+    AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
     BINDINGS = [
         Binding("escape", "back", "Back", priority=True),
         *(Binding(str(i + 1), f"tab('{name}')", name.title(), show=False)
@@ -60,6 +65,7 @@ class RunScreen(BaseScreen):
         self.run_info = run
         self.detail: loader.RunDetail | None = None
         self.loaded_tabs: set[str] = set()
+        self._header_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -82,7 +88,7 @@ class RunScreen(BaseScreen):
             with TabPane("Profile", id="profile"):
                 yield Select([], prompt="profile", id="profile-select", allow_blank=True)
                 yield ProfileView()
-        yield Footer()
+        yield TrackerFooter()
 
     def on_mount(self) -> None:
         self.load_detail()
@@ -92,6 +98,16 @@ class RunScreen(BaseScreen):
         with self.tracker.open_store() as store:
             detail = loader.run_detail(store, self.run_id)
         self.post_message(Loaded("detail", detail))
+
+    @work(thread=True, exclusive=True, group="header", exit_on_error=False)
+    def reload_header(self) -> None:
+        """Re-read the run while it is going: its header shows its status, step and duration."""
+        try:
+            with self.tracker.open_store() as store:
+                run: RunInfo | None = store.run(self.run_id)
+        except TrackerError:  # deleted meanwhile, or the store went away: stop asking
+            run = None
+        self.post_message(Loaded("header", run))
 
     @work(thread=True, group="tab-read", exit_on_error=False)
     def read(self, what: str, arg: object, token: object = None) -> None:
@@ -109,6 +125,8 @@ class RunScreen(BaseScreen):
     def on_loaded(self, message: Loaded) -> None:
         if message.what == "detail":
             self._detail_loaded(message.data)
+        elif message.what == "header":
+            self._header_loaded(message.data)
         elif message.what == "histograms":
             self.query_one(HistogramView).show(str(message.token), message.data)
         elif message.what == "texts":
@@ -132,6 +150,23 @@ class RunScreen(BaseScreen):
             pane.query("#charts-wait").remove()
             pane.mount(self._charts(run))
         self._tab_shown(self.query_one(TabbedContent).active)
+        if self.tracker.live and run.status == "running" and self._header_timer is None:
+            self._header_timer = self.set_interval(HEADER_INTERVAL, self.reload_header)
+
+    def _header_loaded(self, run: RunInfo | None) -> None:
+        if run is None:
+            if self._header_timer is not None:
+                self._header_timer.stop()
+                self._header_timer = None
+            return
+        if self.detail is not None:
+            self.detail.run = run
+        self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
+        if run.status != "running" and self._header_timer is not None:
+            self._header_timer.stop()  # it ended: one last read of its curves, then no more
+            self._header_timer = None
+            for panel in self.query(ChartsPanel):
+                panel.set_running(run.id, False)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:

@@ -89,6 +89,6 @@ class RunEditsMixin:
         self.post_message(RunsEdited(f"{edit}: {len(run_ids)} run(s)"))
 
     def on_runs_edited(self, message: RunsEdited) -> None:
-        self.notify(message.summary)
+        self.notify(message.summary, markup=False)
         self.load_runs()
 

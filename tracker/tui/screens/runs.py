@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
+from ...errors import StoreError
 from ...records import RunInfo
 from ..filters import FilterError, FilterRow, Predicate, compile_filter, match_all
+from ..format import clean
 from ..loader import spark_texts
 from ..messages import RunsLoaded, SparksLoaded
+from ..widgets.footer import TrackerFooter
 from ..widgets.runs_table import RunsTable
 from .base import BaseScreen, one_line
 from .columns import ColumnsScreen, default_columns
@@ -31,6 +35,31 @@ FILTER_DEBOUNCE = 0.3  # seconds without a keystroke before the typed filter app
 GROUPS = (None, "project", "group")
 
 
+def empty_hint(loaded: RunsLoaded, path: Path, explicit: bool, live: bool) -> Text:
+    """What the runs screen says while the store has no run: where it looks, how to log one."""
+    where = clean(str(path))
+    text = Text()
+    if loaded.error:
+        text.append(f"Cannot read {where}: {clean(loaded.error)}\n", style="bold red")
+    elif loaded.missing:
+        text.append(f"No store at {where} yet: it appears with the first run.\n", style="bold")
+    else:
+        text.append(f"No runs in {where} yet.\n", style="bold")
+    db_arg = f", db={str(path)!r}" if explicit else ""
+    text.append("\nLog a first run from Python:\n\n")
+    text.append(clean(f"    import tracker\n"
+                      f"    run = tracker.init(\"my-project\", config={{\"lr\": 1e-3}}{db_arg})\n"
+                      f"    run.log({{\"train/loss\": 0.5}}, step=0)\n"
+                      f"    run.finish()\n", multiline=True), style="bold")
+    text.append("\nor write a small demo store: ")
+    text.append(f"python -m tracker.tui.demo {where}\n", style="bold")
+    if live:
+        text.append("\nRuns show up here as they are logged.", style="dim")
+    else:
+        text.append("\nLive refresh is off: open the app again to see new runs.", style="dim")
+    return text
+
+
 def live_interval(elapsed: float) -> float:
     """Seconds until the next run-list reload, after a read that took ``elapsed`` seconds."""
     adaptive = 10 * elapsed  # reloads take <10% of a core, however big the store
@@ -42,19 +71,23 @@ class RunsScreen(RunEditsMixin, BaseScreen):
 
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
-        Binding("slash", "focus_filter", "Filter", key_display="/"),
-        Binding("space", "toggle_select", "Select"),
-        Binding("c", "compare", "Compare"),
-        Binding("s", "sort_next", "Sort"),
-        Binding("S", "sort_reverse", "Reverse", show=False),
-        Binding("g", "group", "Group"),
-        Binding("m", "columns", "Columns"),
-        Binding("r", "rename", "Rename"),
-        Binding("t", "tags", "Tags"),
-        Binding("n", "notes", "Note"),
-        Binding("d,delete", "delete", "Delete"),
-        Binding("x", "export", "Export"),
-        Binding("a", "select_all", "Select all", show=False),
+        Binding("slash", "focus_filter", "Filter", key_display="/",
+                tooltip="Filter the runs (enter applies, escape leaves the box)"),
+        Binding("space", "toggle_select", "Select ↓",
+                tooltip="Select or unselect the run, then move to the next row"),
+        Binding("c", "compare", "Compare", tooltip="Compare the selected runs (or this one)"),
+        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column (or click a header)"),
+        Binding("S", "sort_reverse", "Reverse", show=False, tooltip="Reverse the sort"),
+        Binding("g", "group", "Group",
+                tooltip="Group the rows by project, then by group, then not at all"),
+        Binding("m", "columns", "Columns", tooltip="Choose the metric and config columns"),
+        Binding("r", "rename", "Rename", tooltip="Rename the run"),
+        Binding("t", "tags", "Tags", tooltip="Set the tags of the selected runs"),
+        Binding("n", "notes", "Note", tooltip="Set the note of the selected runs"),
+        Binding("d,delete", "delete", "Delete", tooltip="Delete the selected runs (asks first)"),
+        Binding("x", "export", "Export", tooltip="Export the selected runs to TensorBoard"),
+        Binding("a", "select_all", "Select all", show=False,
+                tooltip="Select every run the filter shows"),
         Binding("escape", "clear_selection", "Clear selection", show=False),
     ]
 
@@ -63,7 +96,10 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         self.all_runs: list[RunInfo] = []
         self.predicate: Predicate = match_all
         self.filter_error = ""
+        self.filter_error_at: int | None = None
+        self.store_error = ""  # the last reload failed with this (the table shows older data)
         self.loaded = False
+        self._columns_from_runs = False  # default columns chosen from real runs (not none yet)
         self._filter_timer: Timer | None = None
         self._live_timer: Timer | None = None
 
@@ -72,8 +108,9 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         yield Input(placeholder="filter: text · tag:baseline · lr < 1e-3 and status == finished",
                     id="filter")
         yield RunsTable(self.tracker.clock, id="runs")
+        yield Static(id="runs-empty")
         yield Static(id="runs-status")
-        yield Footer()
+        yield TrackerFooter()
 
     @property
     def table(self) -> RunsTable:
@@ -88,8 +125,28 @@ class RunsScreen(RunEditsMixin, BaseScreen):
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load_runs(self) -> None:
         started = time.perf_counter()
-        with self.tracker.open_store() as store:
-            runs = store.runs()
+        path = self.tracker.db_path
+        # The app never creates a store: no file (or a 0-byte one) means no runs yet, and the
+        # live reload looks again. Opening it here would be a write.
+        try:
+            empty = path.stat().st_size == 0
+        except FileNotFoundError:
+            self.post_message(RunsLoaded([], 0.0, missing=True))
+            return
+        except OSError as exc:
+            self.post_message(RunsLoaded([], 0.0, error=exc.strerror or str(exc)))
+            return
+        if empty:
+            self.post_message(RunsLoaded([], 0.0))
+            return
+        try:
+            with self.tracker.open_store() as store:
+                runs = store.runs()
+        except StoreError as exc:  # removed since, or not (yet) a store: say so, keep looking
+            missing = not path.exists()
+            self.post_message(RunsLoaded([], 0.0, missing=missing,
+                                         error="" if missing else one_line(exc)))
+            return
         self.post_message(RunsLoaded(runs, time.perf_counter() - started))
 
     @work(thread=True, exclusive=True, group="sparks", exit_on_error=False)
@@ -100,16 +157,31 @@ class RunsScreen(RunEditsMixin, BaseScreen):
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         table = self.table
+        if message.error and self._columns_from_runs:
+            # A store that had runs failed one read (locked, being replaced): keep what is
+            # shown, say why it is not updating, and try again.
+            self.store_error = message.error
+            self.show_status()
+            self._schedule_reload(message.elapsed)
+            return
+        self.store_error = ""
         self.all_runs = message.runs
         if self.loaded and self.app.screen is not self:
             self._live_timer = None  # shown again, it reloads (see on_screen_resume)
             return
-        if not self.loaded:
+        self._show_empty_state(message)
+        if not self.loaded or (message.runs and not self._columns_from_runs):
+            # The first load, or the first runs of a store that had none: choose the columns.
+            first = not self.loaded
             self.loaded = True
+            self._columns_from_runs = bool(message.runs)
             table.loading = False
             table.set_columns(*default_columns(message.runs))
             table.fill(self.visible(message.runs))
-            table.focus()
+            if message.runs and (first or self.focused is None):
+                table.focus()
+            elif first:
+                self.set_focus(None)  # nothing to browse: keys go to the screen, not the filter
         else:
             shown = self.visible(message.runs)
             keep = {r.id for r in shown}
@@ -126,6 +198,15 @@ class RunsScreen(RunEditsMixin, BaseScreen):
             self._live_timer = self.set_timer(live_interval(elapsed), self.load_runs)
         else:
             self._live_timer = None
+
+    def _show_empty_state(self, message: RunsLoaded) -> None:
+        hint = self.query_one("#runs-empty", Static)
+        empty = not message.runs
+        hint.display = empty
+        self.table.display = not empty
+        if empty:
+            hint.update(empty_hint(message, self.tracker.db_path, self.tracker.db_given,
+                                   self.tracker.live))
 
     def on_screen_resume(self) -> None:
         if self.loaded and self.tracker.live and self._live_timer is None:
@@ -150,7 +231,9 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         for row in rows:
             run_id = str(row.key.value)
             run = table.runs_by_id.get(run_id)
-            live = refresh_running and run is not None and run.status == "running"
+            if run is None:  # a group's header row
+                continue
+            live = refresh_running and run.status == "running"
             for metric in metrics:
                 if live or (run_id, metric) not in table.sparks:
                     wanted.setdefault(metric, []).append(run_id)
@@ -179,7 +262,10 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         self._cancel_filter_timer()
         self.apply_filter()
         if self.filter_error:
-            self.notify(self.filter_error, severity="error")
+            self.notify(self.filter_error, severity="error", markup=False)
+            box = self.query_one("#filter", Input)  # the cursor goes where the problem is
+            at = self.filter_error_at
+            box.cursor_position = len(box.value) if at is None else at
         else:
             self.table.focus()
 
@@ -195,6 +281,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
             self.filter_error = ""
         except FilterError as exc:
             self.filter_error = one_line(exc)
+            self.filter_error_at = exc.position
             self.query_one("#filter", Input).add_class("-invalid")
             self.show_status()
             return
@@ -206,18 +293,22 @@ class RunsScreen(RunEditsMixin, BaseScreen):
 
     def show_status(self) -> None:
         table = self.table
-        parts = [f"{table.row_count + table.pending_count} of {len(self.all_runs)} runs"]
+        parts = [f"{len(table.runs_by_id) + table.pending_count} of {len(self.all_runs)} runs"]
         if table.pending_count:
             parts.append(f"adding {table.pending_count}…")
         if table.selected:
             parts.append(f"{len(table.selected)} selected")
         if table.sort_column:
-            parts.append(f"sorted by {table.sort_column} {'↓' if table.sort_reverse else '↑'}")
+            label = next((c.label for c in table.columns_spec if c.key == table.sort_column),
+                         table.sort_column)
+            parts.append(f"sorted by {label} {'↓' if table.sort_reverse else '↑'}")
         if table.group_by:
             parts.append(f"grouped by {table.group_by}")
         if self.tracker.live:
             parts.append("live")
         text = Text(" · ".join(parts))
+        if self.store_error:
+            text.append(f"   not updating: {clean(self.store_error)}", style="bold red")
         if self.filter_error:
             text.append("   " + self.filter_error, style="bold red")
         self.query_one("#runs-status", Static).update(text)
@@ -233,7 +324,9 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         return [key] if key else []
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.open_run(str(event.row_key.value))
+        key = str(event.row_key.value)
+        if key in self.table.runs_by_id:  # not a group's header row
+            self.open_run(key)
 
     def open_run(self, run_id: str) -> None:
         from .run import RunScreen

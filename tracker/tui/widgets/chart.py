@@ -203,6 +203,12 @@ class LineChart(ChartInput, Widget, can_focus=True):
             x0, x1 = full[1] - width, full[1]
         return (x0, x1)
 
+    def validate_cursor_x(self, value: float | None) -> float | None:
+        # On a step axis the crosshair sits on whole steps (the readout says "step 150").
+        if value is None or not math.isfinite(value) or self.resolved_x_kind() != "step":
+            return value
+        return float(round(value))
+
     def validate_smoothing(self, value: float) -> float:
         return min(max(float(value), 0.0), 0.999)
 

@@ -76,7 +76,20 @@ def _label_width(vmin: float, vmax: float, rows: int, log_y: bool
     if math.isnan(vmin) or math.isnan(vmax):
         return 8, vmin, vmax, np.zeros(0), []
     span = vmax - vmin
-    pad = span * 0.05 if span > 0 else (0.05 if log_y else max(abs(vmin) * 0.05, 1e-9))
+    flat = span <= 1e-9 * max(1.0, abs(vmin), abs(vmax))
+    if not flat:
+        pad = span * 0.05
+    elif log_y:
+        pad = 0.05  # a twentieth of a decade each way
+    else:
+        # A flat series (all zeros, a constant lr) is labelled with its value, in the middle of
+        # [0, 2 x value] ([-1, 1] for 0), not with 1e-9-wide ticks of float noise.
+        mid = (vmin + vmax) / 2
+        half = abs(mid) if mid != 0 else 1.0
+        ticks = np.array([mid - half, mid, mid + half])
+        labels = [axes.format_number(t, half) for t in ticks]
+        width = min(max(cell_len(s) for s in labels), 10) + 1
+        return width, mid - 1.05 * half, mid + 1.05 * half, ticks, labels
     vmin, vmax = vmin - pad, vmax + pad
     max_ticks = max(2, rows // 3)  # a label every 3+ rows keeps their spacing even
     if log_y:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from textual import events
@@ -51,11 +52,14 @@ class ChartInput(_Base):
         if win is None:
             return
         x0, x1 = win
+        cols = self._geometry.cols if self._geometry else max(1, self.size.width - 10)
+        step = (x1 - x0) / cols
+        if self.resolved_x_kind() == "step" and math.ceil(x0) <= math.floor(x1):
+            # Whole steps inside the window; zoomed in past a step per column, one step a key.
+            x0, x1, step = math.ceil(x0), math.floor(x1), max(step, 1.0)
         if self.cursor_x is None or not x0 <= self.cursor_x <= x1:
             self.cursor_x = (x0 + x1) / 2
             return
-        cols = self._geometry.cols if self._geometry else max(1, self.size.width - 10)
-        step = (x1 - x0) / cols
         self.cursor_x = min(max(self.cursor_x + cells * step, x0), x1)
 
     def action_hide_cursor(self) -> None:

@@ -136,7 +136,9 @@ def legend(spec: FrameSpec, st: FrameStyles, width: int = 0, max_rows: int = 1) 
 def header(spec: FrameSpec, st: FrameStyles, fmt: Callable[[float, float], str]) -> Row:
     row: Row = [(literal(spec.title), st.title)] if spec.title else []
     if spec.cursor_x is not None:
-        row.append((f"  {literal(spec.x_label)} {fmt(spec.cursor_x, 0.0)}", st.note))
+        # Steps are whole numbers: the crosshair snaps to them and reads them in full.
+        at = str(round(spec.cursor_x)) if spec.x_kind == "step" else fmt(spec.cursor_x, 0.0)
+        row.append((f"  {literal(spec.x_label)} {at}", st.note))
     flags = (["log y"] if spec.log_y else []) + (
         [f"smoothing {spec.smoothing:g}"] if spec.smoothing > 0 else []) + spec.notes
     if flags:

@@ -15,9 +15,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Static
 
-from ...records import KeyInfo
+from ...query import common_keys
+from ...records import KeyInfo, RunInfo
 from ..loader import CurveData, curve, scalar_keys, tail
 from ..messages import Loaded
 from .chart import ChartSeries, LineChart
@@ -31,14 +33,36 @@ LIVE_INTERVAL = 0.25  # 4 Hz
 GRID_DEFAULT = 4  # charts shown at first in grid mode
 
 
-def preferred_keys(keys: list[str]) -> list[str]:
-    """Keys in the order charts open by default: losses first (what people look for)."""
-    return sorted(keys, key=lambda k: ("loss" not in k.lower(), k))
+@dataclass
+class _LoggedKeys:
+    """What ``query.common_keys`` reads of a run: the keys it logged."""
+
+    last: dict[str, float]
+
+
+# The first part of the keys the framework hooks log about the model itself (activation stats,
+# gradient and weight norms): charts of the user's own metrics open before them.
+HOOK_PREFIXES = ("act_", "grad_norm", "weight_norm", "update_ratio", "grads", "weights")
+
+
+def is_hook_key(key: str) -> bool:
+    """Whether ``key`` is a diagnostic a hook logged (``act_mean/fc1``, ``grad_norm/w``)."""
+    return key.split("/", 1)[0].startswith(HOOK_PREFIXES)
+
+
+def preferred_keys(keys_by_run: dict[str, list[KeyInfo]]) -> list[str]:
+    """Keys in the order charts open by default, ranked as ``query.common_keys`` ranks the runs
+    table's columns (logged by the most runs first, then losses, then accuracies, then the
+    shallowest), with the hooks' diagnostics after the user's own metrics: a key only one
+    compared run has, or an all-zero activation stat, does not open first.
+    """
+    runs = [_LoggedKeys({k.key: 0.0 for k in infos}) for infos in keys_by_run.values()]
+    return sorted(common_keys(cast("list[RunInfo]", runs)), key=is_hook_key)
 
 
 def first_key(keys_by_run: dict[str, list[KeyInfo]]) -> str | None:
     """The key whose chart opens first."""
-    keys = preferred_keys(sorted({k.key for infos in keys_by_run.values() for k in infos}))
+    keys = preferred_keys(keys_by_run)
     return keys[0] if keys else None
 
 
@@ -72,7 +96,8 @@ class ChartsPanel(Horizontal):
     BINDINGS = [
         Binding("v", "grid", "Grid"),
         Binding("x", "x_mode", "X axis"),
-        Binding("p", "focus_picker", "Metrics"),
+        Binding("p", "focus_picker", "Find metric",
+                tooltip="Search the metrics (enter goes to the first match)"),
     ]
 
     def __init__(self, runs: list[RunRef], **kwargs: Any) -> None:
@@ -80,9 +105,11 @@ class ChartsPanel(Horizontal):
         self.runs = runs
         self.charts: dict[str, ChartState] = {}
         self.keys: list[str] = []
+        self.ranked: list[str] = []  # keys in the order charts open by default
         self.x_mode = "step"
         self.grid = False
         self.counts: dict[tuple[str, str], int] = {}
+        self._live_timer: Timer | None = None
 
     @property
     def tracker(self) -> TrackerApp:
@@ -99,7 +126,18 @@ class ChartsPanel(Horizontal):
     def on_mount(self) -> None:
         self.load_keys()
         if self.tracker.live and any(r.running for r in self.runs):
-            self.set_interval(LIVE_INTERVAL, self.live_tick)
+            self._live_timer = self.set_interval(LIVE_INTERVAL, self.live_tick)
+
+    def set_running(self, run_id: str, running: bool) -> None:
+        """A run started or stopped going: a stopped one gets one last tail, then no more."""
+        if not running:
+            self.live_tick()  # the points it logged since the last tick
+        for ref in self.runs:
+            if ref.id == run_id:
+                ref.running = running
+        if self._live_timer is not None and not any(r.running for r in self.runs):
+            self._live_timer.stop()
+            self._live_timer = None
 
     # -- reading ----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="chart-keys", exit_on_error=False)
@@ -152,7 +190,8 @@ class ChartsPanel(Horizontal):
             for info in infos:
                 self.counts[(run_id, info.key)] = info.count
         self.keys = sorted({k for _, k in self.counts})
-        first = preferred_keys(self.keys)[: GRID_DEFAULT if self.grid else 1]
+        self.ranked = preferred_keys(keys_by_run)
+        first = self.ranked[: GRID_DEFAULT if self.grid else 1]
         self.query_one(MetricPicker).set_keys(self.keys, set(first))
         placeholder = self.query_one("#chart-first", LineChart)
         if not self.keys:
@@ -165,7 +204,9 @@ class ChartsPanel(Horizontal):
         self._curves_loaded((first[0], None), curves)
         for key in first[1:]:
             self.show_chart(key)
-        placeholder.focus()  # arrows move the crosshair right away
+        focused = self.screen.focused
+        if focused is None or self in focused.ancestors:
+            placeholder.focus()  # arrows move the crosshair right away (unless the user moved on)
 
     def _label(self, chart: LineChart, key: str) -> None:
         chart.title = key
@@ -287,7 +328,7 @@ class ChartsPanel(Horizontal):
         self.grid = not self.grid
         self.query_one("#chart-area").set_class(self.grid, "grid")
         if self.grid:
-            for key in preferred_keys(self.keys)[:GRID_DEFAULT]:
+            for key in self.ranked[:GRID_DEFAULT]:
                 self.show_chart(key)
             self.query_one(MetricPicker).set_shown(set(self.charts))
 
@@ -304,6 +345,6 @@ class ChartsPanel(Horizontal):
                 chart.set_series(self._series(state))
 
     def action_focus_picker(self) -> None:
-        self.query_one("#metric-tree").focus()
+        self.query_one("#metric-search").focus()
 
 

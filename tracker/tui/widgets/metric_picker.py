@@ -18,6 +18,13 @@ from ..format import clean
 SHOWN_MARK = "● "
 
 
+class MetricTree(Tree[str | None]):
+    """The picker's tree; its enter key shows in the footer while it has the focus."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Chart on/off", key_display="enter",
+                        tooltip="Show or hide the chart of this metric")]
+
+
 class MetricPicker(Vertical):
     """Keys grouped by their '/' prefixes; enter or click on a key shows or hides its chart."""
 
@@ -40,7 +47,7 @@ class MetricPicker(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search metrics", classes="search", id="metric-search")
-        tree: Tree[str | None] = Tree("metrics", id="metric-tree")
+        tree = MetricTree("metrics", id="metric-tree")
         tree.show_root = False
         tree.guide_depth = 2
         yield tree
@@ -71,7 +78,13 @@ class MetricPicker(Vertical):
 
     @on(Input.Submitted, "#metric-search")
     def _submitted(self, event: Input.Submitted) -> None:
-        self.query_one("#metric-tree", Tree).focus()
+        """To the tree, on the first key that matches (enter there shows its chart)."""
+        tree = self.query_one("#metric-tree", Tree)
+        tree.focus()
+        first = next((line for line in range(tree.last_line + 1)
+                      if (node := tree.get_node_at_line(line)) is not None and node.data), None)
+        if first is not None:
+            tree.cursor_line = first
 
     def _rebuild(self) -> None:
         tree = self.query_one("#metric-tree", Tree)

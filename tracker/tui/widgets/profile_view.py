@@ -19,6 +19,10 @@ from .runs_table import cell
 # (column key, label, value of an op, formatter)
 COLUMNS: list[tuple[str, str, Any, Any]] = [
     ("name", "op", lambda o: o.name, clean),
+    # What tells apart rows of the same op: torch's input shapes, XLA's HLO module. Shown only
+    # when the profile has them.
+    ("shapes", "input shapes", lambda o: o.shapes, clean),
+    ("module", "module", lambda o: o.module, clean),
     ("category", "kind", lambda o: o.category, clean),
     ("calls", "calls", lambda o: o.calls, lambda v: str(v)),
     ("self_ns", "self", lambda o: o.self_ns, nanos),
@@ -29,7 +33,10 @@ COLUMNS: list[tuple[str, str, Any, Any]] = [
     ("device_mem", "dev mem", lambda o: o.device_mem, nbytes),
     ("flops", "flops", lambda o: o.flops, lambda v: "" if v is None else count(v)),
 ]
-SORTABLE = [c[0] for c in COLUMNS if c[0] not in ("name", "category")]
+TEXT_COLUMNS = ("name", "shapes", "module", "category")
+OPTIONAL = ("shapes", "module")
+MAX_TEXT_WIDTH = 48  # a long shape list is cut here (the filter still searches all of it)
+SORTABLE = [c[0] for c in COLUMNS if c[0] not in TEXT_COLUMNS]
 
 
 def step_summary(profile: Profile) -> Text:
@@ -64,7 +71,8 @@ class ProfileView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="profile-summary", classes="status-line")
-        yield Input(placeholder="filter ops by name", classes="search", id="profile-filter")
+        yield Input(placeholder="filter ops by name or shapes", classes="search",
+                    id="profile-filter")
         table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True, id="profile-ops")
         yield table
 
@@ -80,28 +88,41 @@ class ProfileView(Vertical):
     def _filter(self, event: Input.Changed) -> None:
         self._fill()
 
+    def columns(self) -> list[tuple[str, str, Any, Any]]:
+        """The columns this profile fills (input shapes and module only when it has them)."""
+        ops = self.profile.ops if self.profile is not None else []
+        return [c for c in COLUMNS
+                if c[0] not in OPTIONAL or any(c[2](op) for op in ops)]
+
     def _fill(self) -> None:
         table = self.query_one("#profile-ops", DataTable)
         table.clear(columns=True)
-        for key, label, *_ in COLUMNS:
+        columns = self.columns()
+        for key, label, get, fmt in columns:
             mark = (" ↓" if self.reverse else " ↑") if key == self.sort_column else ""
-            table.add_column(Text(label + mark, style="bold"), key=key)
+            width = None
+            if key in OPTIONAL and self.profile is not None:
+                widest = max(len(fmt(get(o) or "")) for o in self.profile.ops)
+                width = max(len(label + mark), min(MAX_TEXT_WIDTH, widest))
+            table.add_column(Text(label + mark, style="bold"), key=key, width=width)
         if self.profile is None:
             return
         needle = self.query_one("#profile-filter", Input).value.strip().lower()
-        ops = [o for o in self.profile.ops if needle in o.name.lower()]
+        ops = [o for o in self.profile.ops
+               if needle in o.name.lower() or needle in (o.shapes or "").lower()
+               or needle in (o.module or "").lower()]
         for op in ops:
-            table.add_row(*self._cells(op))
+            table.add_row(*self._cells(op, columns))
         missing = (-1,) if self.reverse else (1,)  # ops without a value go last either way
         table.sort(self.sort_column, reverse=self.reverse,
                    key=lambda c: c.sort_key if len(c.sort_key) > 1 else missing)
 
     @staticmethod
-    def _cells(op: ProfileOp) -> list[Text]:
+    def _cells(op: ProfileOp, columns: list[tuple[str, str, Any, Any]]) -> list[Text]:
         out = []
-        for key, _, get, fmt in COLUMNS:
+        for key, _, get, fmt in columns:
             value = get(op)
-            justify = None if key in ("name", "category") else "right"
+            justify = None if key in TEXT_COLUMNS else "right"
             out.append(cell("" if value is None else fmt(value), value, justify=justify))
         return out
 

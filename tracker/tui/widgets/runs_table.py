@@ -25,6 +25,8 @@ STATUS_STYLE = {"running": "bold green", "finished": "", "failed": "red", "crash
                 "killed": "yellow"}
 STATUS_MARK = {"running": "●", "finished": "✓", "failed": "✗", "crashed": "✗", "killed": "■"}
 SELECTED_MARK = "◆"
+GROUP_KEY = "\x00group:"  # the row key of a group's header row starts so (never a run id)
+GROUP_LABELS = {"project": "project", "group": "group"}
 FIRST_ROWS = 300  # rows added before the first paint (a 200-line terminal shows them all)
 ROWS_PER_CHUNK = 1000  # rows added per repaint after that
 
@@ -33,6 +35,7 @@ class Cell(Text):
     """A table cell that carries the value it sorts by (numbers before text, missing last)."""
 
     sort_key: tuple
+    is_header = False  # a group's header row, which sorts before the group's runs
 
     def __rich_measure__(self, console: Any, options: Any) -> Measurement:
         # One line, no wrapping: its width is its length. Rich's general measure splits the
@@ -82,8 +85,17 @@ class Column:
 
     @property
     def label(self) -> str:
-        return clean(self.arg) if self.arg else {"sel": " ", "started": "start",
-                                                 "duration": "time"}.get(self.kind, self.kind)
+        """The header as plain text: ``config.lr`` and ``metric.train/loss`` say which ``lr``
+        they are (the names a filter accepts for them too)."""
+        if self.arg:
+            return f"{self.kind}.{clean(self.arg)}"
+        return {"sel": " ", "started": "start", "duration": "time"}.get(self.kind, self.kind)
+
+    def header(self) -> Text:
+        """The header as shown: the ``config.``/``metric.`` prefix dimmed, the key bold."""
+        if not self.arg:
+            return Text(self.label, style="bold")
+        return Text.assemble((f"{self.kind}.", "dim"), (clean(self.arg), "bold"))
 
 
 # Metrics come right after the step so that they stay in view on an 80-column terminal.
@@ -95,8 +107,11 @@ class RunsTable(DataTable):
     """The runs, one row each, keyed by run id; cells change in place as runs go on."""
 
     BINDINGS = [
+        Binding("enter", "select_cursor", "Open", key_display="enter", tooltip="Open the run"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        Binding("home", "scroll_top", "First row", show=False, tooltip="Go to the first row"),
+        Binding("end", "scroll_bottom", "Last row", show=False, tooltip="Go to the last row"),
     ]
 
     class Filled(Message):
@@ -123,6 +138,7 @@ class RunsTable(DataTable):
         self._pending: dict[str, RunInfo] = {}  # runs of the last fill still to be added
         self._generation = 0
         self._cursor_run: str | None = None
+        self._headers: dict[str, int] = {}  # group value -> runs counted in its header row
 
     # -- building --------------------------------------------------------------------------------
     def set_columns(self, metrics: list[str], config: list[str]) -> None:
@@ -139,8 +155,9 @@ class RunsTable(DataTable):
         self._cursor_run = self.cursor_row_key() or self._cursor_run
         self.clear(columns=True)
         for col in self.columns_spec:
-            self.add_column(Text(col.label, style="bold"), key=col.key)
+            self.add_column(col.header(), key=col.key)
         self.runs_by_id = {}
+        self._headers = {}
         self._pending = {r.id: r for r in runs}
         self._generation += 1
         self._add_pending(self._generation, FIRST_ROWS)
@@ -160,6 +177,7 @@ class RunsTable(DataTable):
         if self._pending:
             self.call_after_refresh(self._add_pending, generation)
             return
+        self.sync_group_headers()
         self.apply_sort()
         current = self._cursor_run
         if current is not None and current in self.runs_by_id:
@@ -184,6 +202,7 @@ class RunsTable(DataTable):
             for col, new, was in zip(self.columns_spec, self.cells(run), self.cells(old)):
                 if new.plain != was.plain or new.style != was.style:
                     self.update_cell(run.id, col.key, new)
+        added = self.sync_group_headers() or added
         if added or self.sort_column is not None:
             self.apply_sort()
         return added
@@ -196,6 +215,7 @@ class RunsTable(DataTable):
                 del self.runs_by_id[run_id]
                 self.remove_row(run_id)
             self.selected.discard(run_id)
+        self.sync_group_headers()
 
     def cells(self, run: RunInfo) -> list[Cell]:
         """The row of ``run`` in the current columns."""
@@ -232,6 +252,62 @@ class RunsTable(DataTable):
                 out.append(cell(text, value if isinstance(value, (int, float)) else text))
         return out
 
+    # -- group headers ----------------------------------------------------------------------------
+    def group_value(self, run: RunInfo) -> str:
+        """The value ``run`` is grouped by ('' when it has none)."""
+        return str(getattr(run, self.group_by or "project") or "")
+
+    @staticmethod
+    def is_header(row_key: str) -> bool:
+        """Whether a row key is a group's header row rather than a run."""
+        return row_key.startswith(GROUP_KEY)
+
+    def sync_group_headers(self) -> bool:
+        """Give every group shown a header row with its run count; True if rows were added.
+
+        Header rows sort first in their group (see ``apply_sort``); without grouping there are
+        none.
+        """
+        if self.group_by is None or self._pending:
+            return False
+        counts: dict[str, int] = {}
+        for run in self.runs_by_id.values():
+            value = self.group_value(run)
+            counts[value] = counts.get(value, 0) + 1
+        added = False
+        for value in [v for v in self._headers if v not in counts]:
+            del self._headers[value]
+            self.remove_row(GROUP_KEY + value)
+        for value, count in counts.items():
+            if self._headers.get(value) == count:
+                continue
+            cells = self._header_cells(value, count)
+            if value in self._headers:
+                for col, new in zip(self.columns_spec, cells):
+                    if col.kind == "name":
+                        self.update_cell(GROUP_KEY + value, col.key, new)
+            else:
+                self.add_row(*cells, key=GROUP_KEY + value)
+                added = True
+            self._headers[value] = count
+        return added
+
+    def _header_cells(self, value: str, count: int) -> list[Cell]:
+        out = []
+        for col in self.columns_spec:
+            if col.kind == self.group_by:  # sorts like its runs' cells; shown dim
+                piece = cell(value, style="dim")
+            elif col.kind == "name":
+                label = clean(value) if value else f"(no {GROUP_LABELS[self.group_by or 'project']})"
+                piece = cell("")
+                piece.append(f"▾ {label}", style="bold")
+                piece.append(f"  {count} run{'s' if count != 1 else ''}", style="dim")
+            else:
+                piece = cell("")
+            piece.is_header = True
+            out.append(piece)
+        return out
+
     def flat_config(self, run: RunInfo) -> dict[str, Any]:
         """A run's flattened config, computed once per run (configs do not change)."""
         flat = self._flat.get(run.id)
@@ -254,9 +330,10 @@ class RunsTable(DataTable):
         if not self.row_count:
             return None
         try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         except Exception:  # the cursor sits outside a table that just shrank
             return None
+        return None if key is None or self.is_header(key) else key
 
     def toggle_selected(self, run_id: str) -> None:
         """Select or unselect one run for compare / delete / export."""
@@ -273,18 +350,25 @@ class RunsTable(DataTable):
 
     def apply_sort(self) -> None:
         """Re-apply the current grouping and sort (after rows came or values changed)."""
-        columns = [c for c in (self.group_by, self.sort_column) if c]
+        group = self.group_by
+        # Grouped: by the group's value, then its header row before its runs, then the sort.
+        columns = [group, "sel"] if group else []
+        if self.sort_column:
+            columns.append(self.sort_column)
         if not columns or not self.row_count or self._pending:
             return  # while rows are still coming, the last chunk sorts
-        group = self.group_by
+        reverse = self.sort_reverse and self.sort_column is not None
 
         def key(values: Any) -> tuple:
             if not isinstance(values, tuple):
                 values = (values,)
-            keys = [v.sort_key for v in values]
-            if self.sort_reverse and self.sort_column:
-                keys[-1] = _flip(keys[-1])  # groups stay in order; missing values stay last
-            return tuple(keys) if group else keys[0]
+            last = values[-1].sort_key
+            if reverse:
+                last = _flip(last)  # groups stay in order; missing values stay last
+            if not group:
+                return last
+            head, sel = values[0], values[1]
+            return (head.sort_key, head.plain, not sel.is_header, last if len(values) > 2 else ())
 
         current = self.cursor_row_key()
         self.sort(*columns, key=key)
