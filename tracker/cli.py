@@ -57,14 +57,13 @@ def ui(db: str | None) -> None:
 
     Example: tracker ui --db runs.db
     """
+    from .paths import resolve_db_path
     from .query import open_store
 
-    open_store(db).close()  # one-line errors for a bad file before the screen takes over
-    try:
-        from .tui.app import run_app
-    except ImportError:  # the app is not part of this build: list the runs instead
-        _print_runs(db, None, as_json=False)
-        return
+    if resolve_db_path(db).exists():  # a store that does not exist yet opens empty, and waits
+        open_store(db).close()  # one-line errors for a bad file before the screen takes over
+    from .tui.app import run_app
+
     run_app(db)
 
 
@@ -311,17 +310,15 @@ def _run_json(r: Any) -> dict[str, Any]:
     }
 
 
-def _register_optional_commands() -> None:
-    """Add `export` / `import` when the TensorBoard bridge is present (its module is light)."""
-    try:
-        from .tensorboard.commands import export_command, import_command
-    except ImportError:
-        return
+def _register_tensorboard_commands() -> None:
+    """Add `export` / `import` (their module is light: click only; the work loads on use)."""
+    from .tensorboard.commands import export_command, import_command
+
     main.add_command(export_command, "export")
     main.add_command(import_command, "import")
 
 
-_register_optional_commands()
+_register_tensorboard_commands()
 
 if __name__ == "__main__":
     main()
