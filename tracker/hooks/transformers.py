@@ -254,7 +254,7 @@ class TrackerCallback(TrainerCallback):
             return  # an evaluation before training: wait for the first training batch
         self._remove_graph_hook()  # first: the capture's own forward must not land here again
         try:
-            from .torch_graph import capture_graph
+            from .torch.graph import capture_graph
 
             # Trainer calls model(**batch): keyword inputs, which torch.fx does not trace
             method = "hooks" if kwargs else "auto"

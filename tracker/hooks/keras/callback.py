@@ -21,12 +21,12 @@ from typing import Any
 
 import keras
 
-from .. import run_or_current
-from .keras_config import fit_config, is_number
-from .keras_grads import BACKENDS as GRADIENT_BACKENDS
-from .keras_grads import sample_gradients
-from .keras_graph import layer_graph, op_graph
-from .keras_profile import ProfilerWindow, check_window
+from ... import run_or_current
+from .config import fit_config, is_number
+from .grads import BACKENDS as GRADIENT_BACKENDS
+from .grads import sample_gradients
+from .graph import layer_graph, op_graph
+from .._shared.profile_window import ProfilerWindow, check_window
 
 __all__ = ["TrackerCallback"]
 

@@ -23,13 +23,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..graph import Graph
-from .jax_capture import capture_graph
-from .jax_grads import flush_callbacks, grad_norms, grad_norms_callback, log_grad_norms
-from .jax_nnx import is_nnx_module, module_graph
-from .jax_packed import PackedMetrics, pack
-from .jax_profile import JaxProfile
-from .jax_tree import flatten_metrics
+from ...graph import Graph
+from .capture import capture_graph
+from .grads import flush_callbacks, grad_norms, grad_norms_callback, log_grad_norms
+from .nnx import is_nnx_module, module_graph
+from .packed import PackedMetrics, pack
+from .profile import JaxProfile
+from .tree import flatten_metrics
 
 __all__ = [
     "JaxProfile",

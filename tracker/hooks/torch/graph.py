@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from ..graph import Graph, GraphNode
-from .torch_models import unwrap
+from ...graph import Graph, GraphNode
+from .models import unwrap
 
 
 def capture_graph(

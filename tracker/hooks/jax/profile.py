@@ -18,8 +18,8 @@ from typing import Any
 
 import jax
 
-from ..profile import Profile
-from .xplane import parse_xplane
+from ...profile import Profile
+from .._shared.xplane import parse_xplane
 
 
 class _Step:

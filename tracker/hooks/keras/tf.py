@@ -20,9 +20,9 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .. import run_or_current
-from .keras_graph import graph_from_graphdef
-from .keras_profile import ProfilerWindow, check_window
+from ... import run_or_current
+from .graph import graph_from_graphdef
+from .._shared.profile_window import ProfilerWindow, check_window
 
 __all__ = ["TFLogger"]
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..records import Histogram
+from ...records import Histogram
 
 _HEAD = 5  # packed histogram layout: [lo, hi, sum, sum_squares, count, counts...]
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
-from .. import lifecycle
-from .torch_models import first_tensor, is_compiled, unwrap
-from .torch_offload import copy_into, shared_worker
-from .torch_stats import (
+from ... import lifecycle
+from .models import first_tensor, is_compiled, unwrap
+from .offload import copy_into, shared_worker
+from .stats import (
     PendingHistograms,
     activation_stats,
     norms,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..profile import Profile
+from ...profile import Profile
 
 # TensorFlow's C++ INFO lines ("I0000 00:00:17.. 123 profiler_session.cc:117] ...") and absl's
 # preamble: what the profiler prints on start/stop. Warnings and errors are passed through.

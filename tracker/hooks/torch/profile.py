@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ..profile import Profile, ProfileOp
-from .native_noise import call_quietly
+from ...profile import Profile, ProfileOp
+from .._shared.native_noise import call_quietly
 
 
 def _call_quietly_with_probe(fn: Any) -> Any:

@@ -17,8 +17,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .jax_packed import PackedMetrics, pack
-from .jax_tree import path_key
+from .packed import PackedMetrics, pack
+from .tree import path_key
 
 
 def grad_norms(grads: Any, *, prefix: str = "grad_norm", per_leaf: bool = True) -> dict[str, Any]:

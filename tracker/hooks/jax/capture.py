@@ -18,10 +18,10 @@ from typing import Any
 
 import jax
 
-from ..graph import Graph
-from .jax_graph import JaxprGraphBuilder, safe_name
-from .jax_nnx import is_nnx_module
-from .jax_tree import path_key
+from ...graph import Graph
+from .graph import JaxprGraphBuilder, safe_name
+from .nnx import is_nnx_module
+from .tree import path_key
 
 PARAM_ARG_NAMES = ("params", "parameters", "variables", "weights", "model")
 

@@ -24,10 +24,10 @@ import torch
 
 import tracker
 
-from .torch_ddp import DistributedRun, init_distributed, rank_and_world
-from .torch_graph import capture_graph
-from .torch_profile import ProfileWindow
-from .torch_watch import Watcher
+from .ddp import DistributedRun, init_distributed, rank_and_world
+from .graph import capture_graph
+from .profile import ProfileWindow
+from .watch import Watcher
 
 __all__ = [
     "DistributedRun",
