@@ -10,7 +10,7 @@ import pytest
 
 import tracker
 from tracker.hooks import jax as tj
-from tracker.hooks.xplane import parse_xplane
+from tracker.hooks._shared.xplane import parse_xplane
 
 
 @jax.jit

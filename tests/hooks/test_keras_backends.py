@@ -113,7 +113,7 @@ def test_torch_backend_logs_metrics_graph_and_says_profiles_need_tf_or_jax(db_pa
 
 
 def test_importing_the_hook_on_jax_does_not_import_tensorflow() -> None:
-    code = "import sys, tracker.hooks.keras, tracker.hooks.keras_graph\nprint('tensorflow' in sys.modules)"
+    code = "import sys, tracker.hooks.keras, tracker.hooks.keras.graph\nprint('tensorflow' in sys.modules)"
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True)

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import tracker  # noqa: E402
 from tracker.errors import NoActiveRunError  # noqa: E402
 from tracker.hooks.keras import TrackerCallback  # noqa: E402
-from tracker.hooks.keras_graph import edges_from_config, layer_graph  # noqa: E402
+from tracker.hooks.keras.graph import edges_from_config, layer_graph  # noqa: E402
 
 # Keras fixes its backend at first import; the other backends are tested in subprocesses.
 assert keras.backend.backend() == "tensorflow", "keras was imported with another KERAS_BACKEND"
@@ -305,7 +305,7 @@ def test_gathered_batches_are_stored_when_fit_dies_mid_epoch(db_path) -> None:
 
 
 def test_optimizer_settings_read_from_attributes_match_get_config() -> None:
-    from tracker.hooks import keras_config
+    from tracker.hooks.keras import config as keras_config
 
     schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9)
     for optimizer in (keras.optimizers.Adam(schedule, beta_1=0.8),

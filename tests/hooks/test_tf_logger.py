@@ -16,7 +16,7 @@ from tensorflow.python.framework import ops as tf_ops  # noqa: E402
 
 import tracker  # noqa: E402
 from tracker import values as tracker_values  # noqa: E402
-from tracker.hooks.keras_profile import quiet_tf_info  # noqa: E402
+from tracker.hooks._shared.profile_window import quiet_tf_info  # noqa: E402
 from tracker.hooks.tf import TFLogger  # noqa: E402
 
 

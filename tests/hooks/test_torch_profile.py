@@ -59,7 +59,7 @@ def test_profile_over_optimizer_steps_stores_op_rows_and_trace(db_path, capfd) -
 def test_native_noise_is_dropped_and_everything_else_written(capfd) -> None:
     import os
 
-    from tracker.hooks.native_noise import quiet_native_noise
+    from tracker.hooks._shared.native_noise import quiet_native_noise
 
     with quiet_native_noise():
         os.write(2, b"USDT:2026 1:1 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
