@@ -1,42 +1,41 @@
-"""A ``jax.profiler`` window over a few training steps, stored as a ``tracker.Profile``.
+"""``tj.profile``: a ``jax.profiler`` window over a few training steps, stored with the run.
 
-The profiler writes ``<logdir>/plugins/profile/<session>/<host>.xplane.pb``; its bytes are kept as
-the profile's raw trace (the store compresses it, the TensorBoard exporter lays it out again) and
-``parse_xplane`` turns them into the top-ops table and step times. A profiler failure (another
-trace already running, an unreadable capture) warns and never stops training.
+The capture itself (start, step annotations, stop, the xplane read into a ``tracker.Profile``) is
+the shared ``ProfilerWindow``; this adds what ``tj.profile`` offers: a ``with`` block, a window
+that starts at step ``start`` of a loop and closes after ``steps`` annotated steps, and storing
+the result. A profiler failure (another trace already running, an unreadable capture) warns and
+never stops training.
 """
 
 from __future__ import annotations
 
 import contextlib
-import tempfile
-import time
-import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import jax
-
+from ...contract import RunLike
+from ...notices import warn
 from ...profile import Profile
-from .._shared.xplane import parse_xplane
+from .._shared.messages import describe
+from .._shared.profile_window import ProfilerWindow
 
 
 class _Step:
-    """One annotated step: ``jax.profiler.StepTraceAnnotation`` plus the window's step count."""
+    """One annotated step: the profiler's step annotation plus the window's step count."""
 
-    __slots__ = ("_owner", "_step", "_annotation")
+    __slots__ = ("_owner", "_annotation")
 
     def __init__(self, owner: JaxProfile, step: int) -> None:
-        self._owner, self._step = owner, step
-        self._annotation = jax.profiler.StepTraceAnnotation(owner.step_name, step_num=step)
+        self._owner = owner
+        self._annotation = owner._window.annotate(step)
 
     def __enter__(self) -> None:
         self._annotation.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
         self._annotation.__exit__(*exc)
-        self._owner._step_done(self._step)
+        self._owner._step_done()
 
 
 class JaxProfile:
@@ -49,7 +48,7 @@ class JaxProfile:
 
     def __init__(
         self,
-        run: Any,
+        run: RunLike,
         steps: int | None = None,
         *,
         start: int | None = None,
@@ -64,15 +63,10 @@ class JaxProfile:
         self.step_name = step_name
         self.python_tracer = python_tracer
         self.profile: Profile | None = None  # the stored profile, once the window has closed
-        self._logdir = Path(logdir) if logdir is not None else None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._active = False
-        self._done = bool(getattr(run, "disabled", False))  # DDP ranks that log nothing
+        self._window = ProfilerWindow("jax", name=name, step_name=step_name, logdir=logdir,
+                                      python_tracer=python_tracer)
+        self._window.done = run.disabled  # DDP ranks that log nothing profile nothing
         self._count = 0
-        self._annotated: list[int] = []
-        self._t0 = 0
-        self._dir = Path()
-        self._before: set[Path] = set()
 
     # -- the window -------------------------------------------------------------------------------
     def __enter__(self) -> JaxProfile:
@@ -89,107 +83,38 @@ class JaxProfile:
 
     def step(self, step: int) -> contextlib.AbstractContextManager[None]:
         """Annotate one training step (a context manager); starts the window at ``start``."""
-        if not self._active:
-            if self._done or self.start is None or step < self.start:
+        window = self._window
+        if not window.active:
+            if window.done or self.start is None or step < self.start:
                 return contextlib.nullcontext()
             self.begin()
-            if not self._active:
+            if not window.active:
                 return contextlib.nullcontext()
         return _Step(self, step)
 
     def begin(self) -> None:
         """Start tracing (a no-op once the window has run, or when a trace is already running)."""
-        if self._active or self._done:
+        window = self._window
+        if window.active or window.done:
             return
-        if self._logdir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="tracker-jax-profile-")
-            logdir = Path(self._tmp.name)
-        else:
-            logdir = self._logdir
-        self._before = set(logdir.glob("plugins/profile/*"))
-        self._dir = logdir
-        options = jax.profiler.ProfileOptions()
-        options.python_tracer_level = 1 if self.python_tracer else 0
-        _wait_for_device()  # earlier steps still running would leak into the window
         try:
-            jax.profiler.start_trace(str(logdir), profiler_options=options)
+            window.start()
         except Exception as exc:  # e.g. "Profile has already been started"
-            self._done = True
-            self._cleanup()
-            _warn(f"profile {self.name!r} skipped: {_first_line(exc)}")
-            return
-        self._active = True
-        self._t0 = time.perf_counter_ns()
+            warn(f"profile {self.name!r} skipped: {describe(exc, 300)}")
 
     def end(self) -> Profile | None:
         """Stop tracing, parse the capture and store it with the run; returns the Profile."""
-        if not self._active:
+        if not self._window.active:
             return self.profile
-        self._active, self._done = False, True
         try:
-            _wait_for_device()  # dispatch is async: the window's work must land inside the trace
-            jax.profiler.stop_trace()
-            duration = time.perf_counter_ns() - self._t0
-            self.profile = self._build(duration)
-            self.run.log_profile(self.profile)
+            self.profile = self._window.close()
+            if self.profile is not None:
+                self.run.log_profile(self.profile)
         except Exception as exc:
-            _warn(f"profile {self.name!r} not stored: {_first_line(exc)}")
-        finally:
-            self._cleanup()
+            warn(f"profile {self.name!r} not stored: {describe(exc, 300)}")
         return self.profile
 
-    def _step_done(self, step: int) -> None:
-        self._annotated.append(step)
+    def _step_done(self) -> None:
         self._count += 1
         if self.steps is not None and self._count >= self.steps:
             self.end()
-
-    # -- the capture ------------------------------------------------------------------------------
-    def _build(self, duration_ns: int) -> Profile:
-        sessions = sorted(set(self._dir.glob("plugins/profile/*")) - self._before)
-        files = sorted(sessions[-1].glob("*.xplane.pb")) if sessions else []
-        if not files:
-            raise FileNotFoundError(f"the profiler wrote no xplane.pb under {self._dir}")
-        data = files[0].read_bytes()
-        ops, step_times = parse_xplane(data)
-        steps = [s for s, _ in step_times] or self._annotated
-        return Profile(
-            ops=ops,
-            step_times_ns=step_times,
-            name=self.name,
-            framework="jax",
-            step_from=min(steps) if steps else None,
-            step_to=max(steps) if steps else None,
-            duration_ns=float(duration_ns),
-            trace=data,
-            trace_format="xplane",
-            trace_name=files[0].name.removesuffix(".xplane.pb"),
-            meta={
-                "session": sessions[-1].name,
-                "jax_version": jax.__version__,
-                "backend": jax.default_backend(),
-                "devices": sorted({d.device_kind for d in jax.devices()}),
-                "hosts": len(files),
-            },
-        )
-
-    def _cleanup(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-
-def _wait_for_device() -> None:
-    try:
-        jax.block_until_ready(jax.live_arrays())
-    except Exception:  # an array deleted meanwhile: what remains has been waited on enough
-        jax.effects_barrier()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
-
-
-def _warn(message: str) -> None:
-    warnings.warn(f"tracker: {message}", RuntimeWarning, stacklevel=3)
