@@ -16,13 +16,14 @@ reads them on its writer thread, so the loop never waits for a value (no ``.nump
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ... import run_or_current
-from .graph import graph_from_graphdef
+from ...contract import RunLike
+from ...notices import Once
 from .._shared.profile_window import ProfilerWindow, check_window
+from .._shared.run import run_or_current
+from .graph import graph_from_graphdef
 
 __all__ = ["TFLogger"]
 
@@ -39,21 +40,20 @@ class TFLogger:
 
     def __init__(
         self,
-        run: Any = None,
+        run: RunLike | None = None,
         *,
         log_every: int = 1,
         profile_steps: tuple[int, int] | None = None,
     ) -> None:
-        run = run_or_current(run, "TFLogger")
+        self.run = run_or_current(run, "TFLogger")
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
             raise ValueError(f"log_every must be an integer >= 1, not {log_every!r}")
-        self.run = run
         self.log_every = log_every
         self._profiler = (
             ProfilerWindow("tensorflow", *check_window(profile_steps))
             if profile_steps is not None else None
         )
-        self._warned: set[str] = set()
+        self._notices = Once()  # each kind of failure is said once per logger
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
         """Log scalars (tf.Tensor, tf.Variable or numbers) at ``step`` if it is a logged step."""
@@ -115,9 +115,7 @@ class TFLogger:
         self.close()
 
     def _warn(self, what: str, message: str) -> None:
-        if what not in self._warned:
-            self._warned.add(what)
-            warnings.warn(f"tracker: {message}", RuntimeWarning, stacklevel=3)
+        self._notices.warn(what, message)
 
 
 def _unwrap(value: Any, kinds: tuple[type, ...]) -> Any:
