@@ -50,8 +50,7 @@ from typing import Any
 import torch
 
 import tracker
-from tracker.hooks import torch_watch
-from tracker.hooks.torch import unwatch, watch
+from tracker.hooks.torch import Watcher, unwatch, watch
 
 CONFIGS = ("none", "none-again", "log", "log+watch", "tbx")
 BLOCK = 100
@@ -60,14 +59,14 @@ _our_ns = [0]
 
 def _patch_prehook() -> None:
     """Count the time inside watch()'s per-step pre-hook as ours (logging steps included)."""
-    original = torch_watch.Watcher._pre_forward
+    original = Watcher._pre_forward
 
     def timed(self: Any, module: Any, args: tuple, kwargs: dict) -> None:
         t0 = time.perf_counter_ns()
         original(self, module, args, kwargs)
         _our_ns[0] += time.perf_counter_ns() - t0
 
-    torch_watch.Watcher._pre_forward = timed  # type: ignore[method-assign]
+    Watcher._pre_forward = timed  # type: ignore[method-assign]
 
 
 class Trainer:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "tensorflow", "jax", "keras", "textual", "tensorboardX", "tensorboard")
+HEAVY = ("torch", "tensorflow", "jax", "keras", "textual", "tensorboardX", "tensorboard",
+         "transformers", "accelerate")
 
 
 def _modules_after(code: str) -> set[str]:
@@ -18,6 +19,14 @@ def test_import_tracker_imports_nothing_heavy() -> None:
     loaded = _modules_after("import tracker")
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
     assert "numpy" not in loaded and "sqlite3" not in loaded  # everything loads on first use
+
+
+def test_the_run_contract_and_notices_import_nothing_of_the_run_side() -> None:
+    loaded = _modules_after("import tracker.contract, tracker.notices")
+    assert not loaded & {*HEAVY, "numpy", "sqlite3"}, loaded & {*HEAVY, "numpy", "sqlite3"}
+    probe = "import sys, tracker.contract, tracker.notices\nprint(sorted(m for m in sys.modules if m.startswith('tracker.')))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['tracker.contract', 'tracker.notices']"
 
 
 def test_logging_a_run_imports_no_framework(tmp_path) -> None:

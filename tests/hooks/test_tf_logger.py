@@ -16,7 +16,7 @@ from tensorflow.python.framework import ops as tf_ops  # noqa: E402
 
 import tracker  # noqa: E402
 from tracker import values as tracker_values  # noqa: E402
-from tracker.hooks.keras_profile import quiet_tf_info  # noqa: E402
+from tracker.hooks._shared.native_noise import quiet_native_noise  # noqa: E402
 from tracker.hooks.tf import TFLogger  # noqa: E402
 
 
@@ -127,8 +127,8 @@ def test_profile_window_over_a_custom_loop(db_path) -> None:
     assert [s for s, _ in profile.step_times_ns] == [2, 3, 4]
 
 
-def test_quiet_tf_info_drops_only_tensorflow_info_lines(capfd) -> None:
-    with quiet_tf_info():
+def test_the_noise_filter_drops_only_tensorflow_info_lines(capfd) -> None:
+    with quiet_native_noise():
         os.write(2, b"I0000 00:00:1795676214.214639   17074 profiler_session.cc:117] "
                     b"Profiler session initializing.\n")
         os.write(2, b"W0000 00:00:1795676214.2 17074 x.cc:1] a real warning\n")

@@ -59,7 +59,7 @@ def test_profile_over_optimizer_steps_stores_op_rows_and_trace(db_path, capfd) -
 def test_native_noise_is_dropped_and_everything_else_written(capfd) -> None:
     import os
 
-    from tracker.hooks.native_noise import quiet_native_noise
+    from tracker.hooks._shared.native_noise import quiet_native_noise
 
     with quiet_native_noise():
         os.write(2, b"USDT:2026 1:1 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
@@ -87,11 +87,11 @@ def test_manual_steps_and_a_window_cut_short(db_path) -> None:
     assert prof.ops
 
 
-def test_no_step_in_the_block_says_what_to_do(db_path, capfd) -> None:
+def test_no_step_in_the_block_says_what_to_do(db_path, caplog) -> None:
     run = tracker.init("prof", db=db_path)
     with profile(run, steps=2):
         pass
-    assert "recorded no step" in capfd.readouterr().err
+    assert "tracker: profile() recorded no step" in caplog.text
     run.finish()
     with tracker.open_store(db_path) as store:
         assert store.profiles(run.id) == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
+from importlib import import_module
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 
 import tracker
 from tracker.hooks.torch import unwatch, watch
-from tracker.hooks.torch_stats import (
+from tracker.hooks.torch.stats import (
     activation_stats,
     device_histogram,
     packed_histogram,
@@ -49,11 +51,17 @@ def _train(model: torch.nn.Module, run: tracker.Run, steps: int, *, lr: float = 
     return losses
 
 
+
+def _watch_module() -> ModuleType:
+    """The module tracker.hooks.torch.watch (the package's ``watch`` attribute is the function)."""
+    return import_module("tracker.hooks.torch.watch")
+
+
 @pytest.fixture(params=["worker", "inline"])
 def offload(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Both ways of computing statistics: on the worker thread (CPU models) and inline, as on a
     GPU (device tensors handed to run.log and copied back asynchronously)."""
-    from tracker.hooks.torch_watch import Watcher
+    from tracker.hooks.torch.watch import Watcher
 
     monkeypatch.setattr(Watcher, "offload_cpu", request.param == "worker")
     return request.param == "worker"
@@ -62,7 +70,7 @@ def offload(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def histogram_threads(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """The names of the threads watch() computes histograms on (filled as it does)."""
-    from tracker.hooks import torch_watch
+    torch_watch = _watch_module()
 
     threads: set[str] = set()
     real_histogram = torch_watch.packed_histogram
@@ -224,7 +232,7 @@ def test_a_sigterm_mid_forward_leaves_the_watch_alone(db_path, monkeypatch) -> N
 
 
 def test_activations_past_the_copy_budget_are_measured_where_they_are(db_path, monkeypatch) -> None:
-    from tracker.hooks import torch_watch
+    torch_watch = _watch_module()
 
     monkeypatch.setattr(torch_watch, "_ACT_COPY_BUDGET", 64)  # fc1's 4x16 output fits, no more
     torch.manual_seed(0)
@@ -248,7 +256,7 @@ def test_activations_past_the_copy_budget_are_measured_where_they_are(db_path, m
 def test_a_model_too_large_to_copy_is_measured_on_the_training_thread(
     db_path, monkeypatch, histogram_threads
 ) -> None:
-    from tracker.hooks import torch_watch
+    torch_watch = _watch_module()
 
     monkeypatch.setattr(torch_watch, "OFFLOAD_MAX_PARAMS", 100)  # Net has 178 parameters
     run = _train_watched(db_path, 3, log_every=2)
@@ -348,13 +356,13 @@ def test_histograms_match_numpy(histogram) -> None:
     assert flat.counts.tolist() == [0, 0, 5000, 0] and flat.edges[0] == -1.5  # as numpy bins it
 
 
-def test_compiled_model_says_what_it_cannot_see(db_path, capfd) -> None:
+def test_compiled_model_says_what_it_cannot_see(db_path, caplog) -> None:
     torch.manual_seed(0)
     model = Net()
     compiled = torch.compile(model, backend="eager")
     run = tracker.init("compiled", db=db_path)
     watch(compiled, run, log_every=2)
-    assert "activation statistics are off" in capfd.readouterr().err
+    assert "tracker: watch(): activation statistics are off" in caplog.text
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for _ in range(3):
         compiled(torch.randn(4, 8)).sum().backward()
@@ -409,8 +417,8 @@ def test_watch_needs_a_run_and_a_module(db_path) -> None:
     run.finish()
 
 
-def test_an_error_inside_a_hook_never_stops_training(db_path, offload, monkeypatch, capfd) -> None:
-    from tracker.hooks import torch_watch
+def test_an_error_inside_a_hook_never_stops_training(db_path, offload, monkeypatch, caplog) -> None:
+    torch_watch = _watch_module()
 
     def broken(x: torch.Tensor, bins: int) -> torch.Tensor:
         raise RuntimeError("simulated statistics bug")
@@ -421,7 +429,7 @@ def test_an_error_inside_a_hook_never_stops_training(db_path, offload, monkeypat
     watcher = watch(model, run, log_every=1, weights=False, graph=False)
     losses = _train(model, run, 3)  # the loop goes on
     assert len(losses) == 3 and watcher.closed
-    assert "simulated statistics bug" in capfd.readouterr().err
+    assert "simulated statistics bug" in caplog.text
     assert len(model._forward_pre_hooks) == 0
     assert all(len(p._post_accumulate_grad_hooks or {}) == 0 for p in model.parameters())
     run.finish()

@@ -183,14 +183,14 @@ def test_tracker_run_id_continues_a_given_run(db_path, tmp_path, monkeypatch) ->
     assert "train/loss" in run.last
 
 
-def test_a_checkpoint_without_a_run_record_starts_a_new_run(db_path, tmp_path, capsys) -> None:
+def test_a_checkpoint_without_a_run_record_starts_a_new_run(db_path, tmp_path, caplog) -> None:
     trainer_for(tmp_path, None, save_strategy="steps", save_steps=10).train()  # untracked
     trainer = trainer_for(tmp_path, TrackerCallback(db=db_path), steps=30)
     trainer.train(resume_from_checkpoint=True)
     with tracker.open_store(db_path) as store:
         (run,) = store.runs()
         assert store.series(run.id, "train/loss").steps.tolist() == [25, 30]
-    assert "TRACKER_RUN_ID" in capsys.readouterr().err
+    assert "TRACKER_RUN_ID" in caplog.text
 
 
 def test_other_ranks_create_nothing(db_path, tmp_path, monkeypatch) -> None:

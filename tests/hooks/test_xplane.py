@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import pytest
 from jax.profiler import ProfileData
 
-from tracker.hooks.xplane import parse_xplane
+from tracker.hooks._shared.xplane import parse_xplane
 
 
 def _only_xplane(root: Path) -> bytes:

@@ -22,6 +22,8 @@ from accelerate.tracking import GeneralTracker
 
 import tracker
 
+from ..contract import RunLike
+
 
 class TrackerAccelerate(GeneralTracker):
     """Log ``accelerator.log`` calls into a tracker run, created by ``init_trackers`` on the main process."""
@@ -37,7 +39,7 @@ class TrackerAccelerate(GeneralTracker):
         *,
         config: Any = None,
         db: str | os.PathLike[str] | None = None,
-        run: Any = None,
+        run: RunLike | None = None,
         **init_kwargs: Any,
     ) -> None:
         """Args: ``project``/``name``/``config``/``db`` and other ``tracker.init`` keywords (tags,
@@ -46,11 +48,11 @@ class TrackerAccelerate(GeneralTracker):
         self._project, self._name, self._config = project, name, config
         self._db, self._init_kwargs = db, init_kwargs
         self._user_run = run
-        self.run: Any = run
+        self.run: RunLike | None = run
         self._main: bool | None = None  # whether this is the main process (asked once)
 
     @property
-    def tracker(self) -> Any:
+    def tracker(self) -> RunLike | None:
         """The ``tracker.Run`` (None on the other processes, or before ``init_trackers``)."""
         return self.run
 

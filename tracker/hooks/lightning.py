@@ -17,6 +17,8 @@ from typing import Any
 
 import tracker
 
+from ..contract import RunLike
+
 _INSTALL = (
     "TrackerLogger needs Lightning: pip install lightning (or pytorch-lightning); "
     "for plain PyTorch loops use tracker.hooks.torch.watch"
@@ -52,7 +54,7 @@ if LIGHTNING:
             *,
             config: Any = None,
             db: str | os.PathLike[str] | None = None,
-            run: Any = None,
+            run: RunLike | None = None,
             graph: bool = True,
             **init_kwargs: Any,
         ) -> None:
@@ -67,7 +69,7 @@ if LIGHTNING:
 
         @property
         @rank_zero_experiment
-        def experiment(self) -> Any:
+        def experiment(self) -> RunLike:
             """The ``tracker.Run`` (created on first access)."""
             if self._run is None:
                 self._run = tracker.init(

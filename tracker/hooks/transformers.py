@@ -28,6 +28,8 @@ from transformers import TrainerCallback
 import tracker
 
 from ..config import to_config
+from ..contract import RunLike
+from ..notices import Once, warn
 
 RUN_FILE = "tracker_run.json"  # written into every checkpoint folder: the run to continue
 RUN_ID_ENV = "TRACKER_RUN_ID"
@@ -51,10 +53,6 @@ def rewrite_keys(logs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _warn(message: str) -> None:
-    print(f"tracker: {message}", file=sys.stderr)
-
-
 class TrackerCallback(TrainerCallback):
     """Log a ``transformers.Trainer`` into a tracker run (one run per ``train()``, rank zero only)."""
 
@@ -65,7 +63,7 @@ class TrackerCallback(TrainerCallback):
         *,
         config: Any = None,
         db: str | os.PathLike[str] | None = None,
-        run: Any = None,
+        run: RunLike | None = None,
         resume: str | None = None,
         graph: bool = True,
         watch: bool | Mapping[str, Any] = False,
@@ -88,13 +86,13 @@ class TrackerCallback(TrainerCallback):
         self._user_run = run
         self._resume = resume
         self._graph, self._watch = graph, watch
-        self.run: Any = run  # the run being logged into (None between train() calls)
-        self.run_id: str | None = getattr(run, "id", None)  # the last run this callback logged
-        self.db_path: Path | None = getattr(run, "db_path", None)  # the store that run is in
+        self.run: RunLike | None = run  # the run being logged into (None between train() calls)
+        self.run_id: str | None = run.id if run is not None else None  # the last run logged
+        self.db_path: Path | None = run.db_path if run is not None else None  # its store
         self._training = False
         self._graph_handle: Any = None
         self._watched: Any = None
-        self._warned: set[str] = set()
+        self._notices = Once()  # a key that cannot be logged is said once per callback
 
     # -- the run's life ---------------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None,
@@ -147,7 +145,7 @@ class TrackerCallback(TrainerCallback):
             tmp.write_text(json.dumps(record))
             tmp.replace(folder / RUN_FILE)
         except OSError as exc:  # a missing record only costs the resume its run id
-            _warn(f"could not write {folder / RUN_FILE} ({exc}); set {RUN_ID_ENV} to resume")
+            warn(f"could not write {folder / RUN_FILE} ({exc}); set {RUN_ID_ENV} to resume")
         self.run.flush()  # what the checkpoint holds is readable too
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -170,7 +168,7 @@ class TrackerCallback(TrainerCallback):
                 if self._db is None and not os.environ.get("TRACKER_DB") and record.get("db"):
                     self._db = record["db"]  # the store the checkpoint's run lives in
                 return record["run_id"]
-        _warn(
+        warn(
             f"resuming at step {state.global_step} without {RUN_FILE} in the checkpoint: "
             f"a new run starts (set {RUN_ID_ENV}=<run id> to continue one)"
         )
@@ -190,7 +188,7 @@ class TrackerCallback(TrainerCallback):
                     project, name, config, db=self._db, resume=resume_id, **self._init_kwargs
                 )
             except tracker.RunNotFoundError:
-                _warn(f"run {resume_id} is not in the store: a new run starts")
+                warn(f"run {resume_id} is not in the store: a new run starts")
             else:
                 self.run_id, self.db_path = self.run.id, self.run.db_path
                 return
@@ -220,21 +218,21 @@ class TrackerCallback(TrainerCallback):
         step = int(state.global_step)
         texts = {k: v for k, v in metrics.items() if isinstance(v, str)}
         numbers = {k: v for k, v in metrics.items() if k not in texts}
+        run = self.run
+        assert run is not None  # on_train_begin() or _outside_training() opened it
         try:
-            self.run.log(numbers, step=step)
+            run.log(numbers, step=step)
         except (TypeError, ValueError):  # one odd value (a list from compute_metrics): skip it
             for key, value in numbers.items():
                 try:
-                    self.run.log({key: value}, step=step)
+                    run.log({key: value}, step=step)
                 except (TypeError, ValueError) as exc:
-                    if key not in self._warned:
-                        self._warned.add(key)
-                        _warn(f"{key} is not logged: {exc}")
+                    self._notices.warn(key, f"{key} is not logged: {exc}")
         for key, text in texts.items():
-            self.run.log_text(key, text, step)
+            run.log_text(key, text, step)
         summary = {k: logs[k] for k in SUMMARY_KEYS if isinstance(logs.get(k), (int, float))}
         if summary:
-            self.run.set_summary(**summary)
+            run.set_summary(**summary)
 
     def _outside_training(self, args: Any, state: Any, model: Any, log: Any) -> None:
         if self.run is not None:
@@ -254,13 +252,14 @@ class TrackerCallback(TrainerCallback):
             return  # an evaluation before training: wait for the first training batch
         self._remove_graph_hook()  # first: the capture's own forward must not land here again
         try:
-            from .torch_graph import capture_graph
+            from .torch.graph import capture_graph
 
             # Trainer calls model(**batch): keyword inputs, which torch.fx does not trace
             method = "hooks" if kwargs else "auto"
+            assert self.run is not None  # _end() removes this hook before it lets the run go
             self.run.log_graph(capture_graph(module, args, kwargs, method=method))
         except Exception as exc:  # a graph is a nicety: training goes on without it
-            _warn(f"could not capture the model graph ({exc!r})")
+            warn(f"could not capture the model graph ({exc!r})")
 
     def _remove_graph_hook(self) -> None:
         if self._graph_handle is not None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from ..graph import Graph, GraphNode
+from ...graph import Graph, GraphNode
 
 # Layer attributes worth showing when no config is at hand (cheap getattr, no serialization).
 _ATTRS = ("units", "filters", "kernel_size", "strides", "padding", "pool_size", "rate", "axis",

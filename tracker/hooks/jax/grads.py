@@ -17,8 +17,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .jax_packed import PackedMetrics, pack
-from .jax_tree import path_key
+from ...contract import RunLike
+from .packed import PackedMetrics, pack
+from .tree import path_key
 
 
 def grad_norms(grads: Any, *, prefix: str = "grad_norm", per_leaf: bool = True) -> dict[str, Any]:
@@ -50,14 +51,14 @@ def _norms_and_packed(grads: Any, prefix: str, per_leaf: bool) -> tuple[dict, Pa
 _grad_norms_jit = jax.jit(_norms_and_packed, static_argnames=("prefix", "per_leaf"))
 
 
-def _log_step(run: Any, step: int | None) -> int:
+def _log_step(run: RunLike, step: int | None) -> int:
     if step is not None:
         return step
     return run.step if run.step is not None else 0
 
 
 def log_grad_norms(
-    run: Any,
+    run: RunLike,
     grads: Any,
     step: int | None = None,
     *,
@@ -76,14 +77,14 @@ def log_grad_norms(
     if step % every:
         return None
     norms, packed = _grad_norms_jit(grads, prefix=prefix, per_leaf=per_leaf)
-    run.log(packed, step=step)
+    run.log(packed, step=step)  # type: ignore[arg-type]  # Run.log reads a PackedMetrics itself
     return norms
 
 
 class _CallbackSink:
     """Where ``jax.debug.callback`` values go: an attached handle on the run, used under a lock."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: RunLike) -> None:
         import tracker
 
         self._lock = threading.Lock()
@@ -102,7 +103,7 @@ _sinks: dict[tuple[str, str], _CallbackSink] = {}
 _sinks_lock = threading.Lock()
 
 
-def _sink(run: Any) -> _CallbackSink:
+def _sink(run: RunLike) -> _CallbackSink:
     key = (str(run.db_path), run.id)
     with _sinks_lock:
         sink = _sinks.get(key)
@@ -112,7 +113,7 @@ def _sink(run: Any) -> _CallbackSink:
 
 
 def grad_norms_callback(
-    run: Any,
+    run: RunLike,
     grads: Any,
     step: Any,
     *,
@@ -127,7 +128,7 @@ def grad_norms_callback(
     """
     if every < 1:
         raise ValueError(f"every must be a positive integer, not {every!r}")
-    if getattr(run, "disabled", False):
+    if run.disabled:
         return
     sink = _sink(run)  # created at trace time, on the caller's thread
     norms = grad_norms(grads, prefix=prefix, per_leaf=per_leaf)
@@ -145,7 +146,7 @@ def grad_norms_callback(
         )
 
 
-def flush_callbacks(run: Any) -> bool:
+def flush_callbacks(run: RunLike) -> bool:
     """Wait for pending ``jax.debug.callback`` calls and write what they logged for ``run``."""
     jax.effects_barrier()
     sink = _sinks.get((str(run.db_path), run.id))

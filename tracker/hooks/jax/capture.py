@@ -18,10 +18,11 @@ from typing import Any
 
 import jax
 
-from ..graph import Graph
-from .jax_graph import JaxprGraphBuilder, safe_name
-from .jax_nnx import is_nnx_module
-from .jax_tree import path_key
+from ...graph import Graph
+from .._shared.messages import describe
+from .graph import JaxprGraphBuilder, safe_name
+from .nnx import is_nnx_module
+from .tree import path_key
 
 PARAM_ARG_NAMES = ("params", "parameters", "variables", "weights", "model")
 
@@ -129,4 +130,4 @@ def _add_raw_forms(graph: Graph, fn: Callable[..., Any], args: Sequence[Any], co
         graph.meta["flops"] = costs.get("flops")
         graph.meta["bytes_accessed"] = costs.get("bytes accessed")
     except Exception as exc:  # a graph without its raw form beats no graph
-        graph.meta["raw_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        graph.meta["raw_error"] = describe(exc, 300)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -17,8 +16,10 @@ from typing import Any
 
 import torch
 
-from ..profile import Profile, ProfileOp
-from .native_noise import call_quietly
+from ...contract import RunLike
+from ...notices import warn
+from ...profile import Profile, ProfileOp
+from .._shared.native_noise import call_quietly
 
 
 def _call_quietly_with_probe(fn: Any) -> Any:
@@ -46,7 +47,7 @@ class ProfileWindow:
 
     def __init__(
         self,
-        run: Any,
+        run: RunLike,
         steps: int = 5,
         *,
         wait: int = 0,
@@ -77,7 +78,7 @@ class ProfileWindow:
 
     # -- use ----------------------------------------------------------------------------------------
     def __enter__(self) -> ProfileWindow:
-        if getattr(self.run, "disabled", False):
+        if self.run.disabled:
             return self  # a rank that does not log does not pay for profiling either
         from torch.profiler import ProfilerActivity, schedule
 
@@ -129,10 +130,9 @@ class ProfileWindow:
         # a window cut short still reports what it recorded
         call_quietly(prof.__exit__, exc_type, exc, tb)
         if self.profile is None and exc_type is None:
-            print(
-                "tracker: profile() recorded no step; call optimizer.step() (or .step() on the "
-                "profile) inside the block, for more than the warmup steps",
-                file=sys.stderr,
+            warn(
+                "profile() recorded no step; call optimizer.step() (or .step() on the "
+                "profile) inside the block, for more than the warmup steps"
             )
 
     def _remove_hook(self) -> None:
@@ -145,11 +145,11 @@ class ProfileWindow:
         try:
             profile = self._build(prof)
         except Exception as exc:  # never let the capture end a training run
-            print(f"tracker: profile() could not read the profiler ({exc!r})", file=sys.stderr)
+            warn(f"profile() could not read the profiler ({exc!r})")
             return
         self.profile = profile
         self._remove_hook()
-        if not getattr(self.run, "finished", False):
+        if not self.run.finished:
             self.run.log_profile(profile)
 
     def _build(self, prof: Any) -> Profile:

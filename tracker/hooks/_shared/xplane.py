@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..profile import ProfileOp
+from ...profile import ProfileOp
 
 HLO, TF_OP = "hlo", "tf_op"
 XLA_OPS = "XLA Ops"

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .jax_tree import flatten_metrics
+from .tree import flatten_metrics
 
 
 @jax.tree_util.register_pytree_node_class

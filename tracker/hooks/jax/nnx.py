@@ -12,8 +12,8 @@ from typing import Any
 
 import jax
 
-from ..graph import Graph, GraphNode
-from .jax_graph import shape_text
+from ...graph import Graph, GraphNode
+from .graph import shape_text
 
 
 def is_nnx_module(value: Any) -> bool:

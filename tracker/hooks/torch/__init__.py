@@ -16,18 +16,24 @@ Never imports ``torch.utils.tensorboard``.
 
 from __future__ import annotations
 
-import sys
+import functools
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-import tracker
+from ...contract import RunLike
+from ...graph import Graph
+from ...notices import warn
+from .._shared.run import run_or_current
 
-from .torch_ddp import DistributedRun, init_distributed, rank_and_world
-from .torch_graph import capture_graph
-from .torch_profile import ProfileWindow
-from .torch_watch import Watcher
+# The submodules first: importing one sets the package attribute of its name, and the functions
+# defined below (watch, profile) must be what `from tracker.hooks.torch import watch` finds.
+from .ddp import DistributedRun, init_distributed, rank_and_world
+from .graph import capture_graph
+from .profile import ProfileWindow
+from .watch import Watcher
 
 __all__ = [
     "DistributedRun",
@@ -53,7 +59,7 @@ def _as_args(example_input: Any) -> tuple:
 
 def watch(
     model: torch.nn.Module,
-    run: Any = None,
+    run: RunLike | None = None,
     *,
     log_every: int = 100,
     per: str = "param",
@@ -81,18 +87,15 @@ def watch(
     activation statistics are off (it says so); everything else works. On a rank that does not
     log (``DisabledRun``) nothing is registered.
     """
-    run = tracker.run_or_current(run, "watch()")
+    target = run_or_current(run, "watch()")
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"watch() takes a torch.nn.Module, not {type(model).__name__}")
     unwatch(model)
-    on_first = None
-    if graph and not getattr(run, "disabled", False):
-
-        def on_first(args: tuple, kwargs: dict) -> None:
-            _log_graph_safely(model, run, args, kwargs)
-
+    on_first: Callable[[tuple, dict], None] | None = None
+    if graph and not target.disabled:
+        on_first = functools.partial(_log_graph_safely, model, target)
     watcher = Watcher(
-        model, run, log_every=log_every, per=per, gradients=gradients, weights=weights,
+        model, target, log_every=log_every, per=per, gradients=gradients, weights=weights,
         activations=activations, histograms=histograms, bins=bins, prefix=prefix,
         on_first_forward=on_first,
     )
@@ -110,35 +113,35 @@ def unwatch(model: torch.nn.Module | None = None) -> None:
             _watchers.pop(key, None)
 
 
-def _log_graph_safely(model: torch.nn.Module, run: Any, args: tuple, kwargs: dict) -> None:
+def _log_graph_safely(model: torch.nn.Module, run: RunLike, args: tuple, kwargs: dict) -> None:
     try:
         run.log_graph(capture_graph(model, args, kwargs))
     except Exception as exc:  # a graph is a nicety: training goes on without it
-        print(f"tracker: watch() could not capture the model graph ({exc!r})", file=sys.stderr)
+        warn(f"watch() could not capture the model graph ({exc!r})")
 
 
 def log_graph(
     model: torch.nn.Module,
     example_input: Any = None,
     *,
-    run: Any = None,
+    run: RunLike | None = None,
     kwargs: dict[str, Any] | None = None,
     method: str = "auto",
     name: str | None = None,
-) -> tracker.Graph:
+) -> Graph:
     """Capture the graph of ``model`` and store it with the run; returns the graph.
 
     ``example_input`` is one positional input or a tuple of them (keyword inputs in ``kwargs``);
     it gives shapes, and it is required for the hooks fallback (data-dependent control flow,
     string/flag inputs). It runs one forward without autograd in eval mode.
     """
-    run = tracker.run_or_current(run, "log_graph()")
+    run = run_or_current(run, "log_graph()")
     graph = capture_graph(model, _as_args(example_input), kwargs, method=method, name=name)
     run.log_graph(graph)
     return graph
 
 
-def profile(run: Any = None, steps: int = 5, **options: Any) -> ProfileWindow:
+def profile(run: RunLike | None = None, steps: int = 5, **options: Any) -> ProfileWindow:
     """Profile the next ``steps`` training steps with torch.profiler and store the result.
 
     Use as ``with profile(run, steps=5): ...``. Steps advance on each ``optimizer.step()``
@@ -146,4 +149,4 @@ def profile(run: Any = None, steps: int = 5, **options: Any) -> ProfileWindow:
     ``warmup`` (default 1), ``activities``, ``record_shapes``, ``profile_memory``, ``with_flops``,
     ``with_stack``, ``trace`` (keep the chrome trace, default True), ``name``.
     """
-    return ProfileWindow(tracker.run_or_current(run, "profile()"), steps, **options)
+    return ProfileWindow(run_or_current(run, "profile()"), steps, **options)

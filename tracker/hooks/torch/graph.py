@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
-from ..graph import Graph, GraphNode
-from .torch_models import unwrap
+from ...graph import Graph, GraphNode
+from .._shared.messages import describe
+from .models import unwrap
 
 
 def capture_graph(
@@ -42,7 +43,7 @@ def capture_graph(
         except Exception as exc:  # TraceError, data-dependent control flow, odd inputs
             if method == "fx":
                 raise
-            reasons.append(f"fx: {type(exc).__name__}: {_first_line(exc)}")
+            reasons.append(f"fx: {describe(exc)}")
         else:
             graph.name = name
             return graph
@@ -54,11 +55,6 @@ def capture_graph(
     if reasons:
         graph.meta["fallback_reason"] = reasons[0]
     return graph
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""
 
 
 def _shape_text(value: Any) -> tuple[str | None, str | None]:

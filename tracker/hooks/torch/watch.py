@@ -14,16 +14,17 @@ and a DDP reduction in it, stays on the training thread at a step every rank agr
 from __future__ import annotations
 
 import atexit
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from .. import lifecycle
-from .torch_models import first_tensor, is_compiled, unwrap
-from .torch_offload import copy_into, shared_worker
-from .torch_stats import (
+from ... import lifecycle
+from ...contract import RunLike
+from ...notices import warn
+from .models import first_tensor, is_compiled, unwrap
+from .offload import copy_into, shared_worker
+from .stats import (
     PendingHistograms,
     activation_stats,
     norms,
@@ -49,7 +50,7 @@ class Watcher:
     def __init__(
         self,
         model: torch.nn.Module,
-        run: Any,
+        run: RunLike,
         *,
         log_every: int = 100,
         per: str = "param",
@@ -72,7 +73,7 @@ class Watcher:
         self.gradients, self.weights, self.histograms = gradients, weights, histograms
         self.activations = activations and not self.compiled
         if activations and self.compiled:
-            _warn(
+            warn(
                 "watch(): activation statistics are off for a torch.compile'd model (module hooks "
                 "added after compile do not run inside the compiled graph); gradients, weights "
                 "and the graph are recorded"
@@ -105,13 +106,12 @@ class Watcher:
         self._acts: dict[str, dict[str, Any] | torch.Tensor] = {}
         self._act_copies: dict[str, torch.Tensor] = {}  # CPU buffers kept between logging steps
         self._failed: BaseException | None = None  # an error inside a forward/backward hook
-        if getattr(run, "disabled", False):
+        if run.disabled:
             self.closed = True  # a rank that does not log: no hooks, no cost
             return
         self._handle = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
         atexit.register(self.close)
-        if hasattr(run, "add_flush_hook"):  # finish() and SIGTERM take what the worker computed
-            run.add_flush_hook(self._on_run_flush)
+        run.add_flush_hook(self._on_run_flush)  # finish() and SIGTERM take what the worker computed
 
     # -- the one hook that runs every step --------------------------------------------------------
     def _pre_forward(self, module: Any, args: tuple, kwargs: dict) -> None:
@@ -135,7 +135,7 @@ class Watcher:
             if step % self.log_every == 0:
                 self._begin(step)
         except Exception as exc:  # never let a statistics bug stop training
-            _warn(f"watch(): statistics are off for this model after an error: {exc!r}")
+            warn(f"watch(): statistics are off for this model after an error: {exc!r}")
             self.close(flush=False)
         finally:
             self._busy = False
@@ -207,13 +207,14 @@ class Watcher:
         if self._job_error is not None:
             raise self._job_error
         reports, self._reports, self._reports_due = self._reports, [], False
-        if getattr(self.run, "finished", False):
+        if self.run.finished:
             return
         for kind, step, payload in reports:
             if kind == "scalars":
                 self.run.log(payload, step=step)
             else:
-                self.run.log_histogram(*payload, step=step)
+                key, histogram = payload
+                self.run.log_histogram(key, histogram, step=step)
 
     def _copy_weights(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         """Copies of the weights: on CPU into kept buffers; GPU allocators cache, so clone there."""
@@ -316,7 +317,7 @@ class Watcher:
                     metrics[self._key(f"act_{stat}", name)] = value
         if metrics and self._offloaded:  # on the worker: the training thread logs them
             self._reports.append(("scalars", step, _as_floats_on_cpu(metrics)))
-        elif metrics and not getattr(self.run, "finished", False):
+        elif metrics and not self.run.finished:
             self.run.log(_as_floats_on_cpu(metrics), step=step)
         for name, packed in grad_hists.items():
             self._histogram(self._key("grads", name), step, packed)
@@ -359,7 +360,7 @@ class Watcher:
         """
         if self._busy or self.closed:
             return
-        if getattr(self.run, "finishing", False) and not lifecycle.in_signal_handler():
+        if self.run.finishing and not lifecycle.in_signal_handler():
             self.close()  # warns on its own if the statistics cannot be logged
             return
         if not self._reports_due:
@@ -367,7 +368,7 @@ class Watcher:
         try:
             self._log_reports()
         except Exception as exc:
-            _warn(f"watch(): statistics could not be logged: {exc!r}")
+            warn(f"watch(): statistics could not be logged: {exc!r}")
 
     # -- teardown ---------------------------------------------------------------------------------
     def close(self, flush: bool = True) -> None:
@@ -377,22 +378,21 @@ class Watcher:
         self.closed = True
         atexit.unregister(self.close)
         self._handle.remove()
-        if hasattr(self.run, "remove_flush_hook"):
-            self.run.remove_flush_hook(self._on_run_flush)
+        self.run.remove_flush_hook(self._on_run_flush)
         if flush and self._record_step is not None:
             try:
                 self._finalize()
             except Exception as exc:
-                _warn(f"watch(): the last statistics could not be logged: {exc!r}")
+                warn(f"watch(): the last statistics could not be logged: {exc!r}")
         self._remove_step_hooks()
         if flush and self._reports_due:
             try:
                 self._log_reports()
             except Exception as exc:
-                _warn(f"watch(): the last statistics could not be logged: {exc!r}")
+                warn(f"watch(): the last statistics could not be logged: {exc!r}")
         self._worker.wait()  # the worker is shared: our jobs are done, its thread stays
         self._reports = []
-        if flush and not getattr(self.run, "finished", False):
+        if flush and not self.run.finished:
             self.pending.drain(self.run, block=True)
         self.pending.items = []
 
@@ -404,6 +404,3 @@ def _as_floats_on_cpu(metrics: dict[str, Any]) -> dict[str, Any]:
         return metrics
     return {k: v if type(v) is float else float(v.item()) for k, v in metrics.items()}
 
-
-def _warn(message: str) -> None:
-    print(f"tracker: {message}", file=sys.stderr)

@@ -10,12 +10,18 @@ every rank must log the same keys at the same points) and rank 0 stores the mean
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import torch
 
 import tracker
+
+from ...contract import RunLike
+from ...graph import Graph
+from ...profile import Profile
 
 
 def _dist_up() -> bool:
@@ -38,15 +44,49 @@ def rank_and_world() -> tuple[int, int]:
 
 
 class DistributedRun:
-    """One rank's view of the job's run: key prefix, optional mean across ranks, the rest delegated."""
+    """One rank's view of the job's run: key prefix, optional mean across ranks, the rest delegated.
 
-    def __init__(self, run: Any, *, rank: int, world_size: int, prefix: str, reduce: str | None):
+    It implements the run contract (``tracker.contract.RunLike``) member by member, so every hook
+    takes it as a run; other attributes of the run (``name``, ``project``, ``config``...) are read
+    from the run it wraps.
+    """
+
+    def __init__(
+        self, run: RunLike, *, rank: int, world_size: int, prefix: str, reduce: str | None
+    ) -> None:
         self.run, self.rank, self.world_size = run, rank, world_size
         self.prefix, self.reduce = prefix, reduce
-        self.disabled = bool(getattr(run, "disabled", False)) and reduce is None
+        # A rank that stores nothing still takes part in the mean's collective
+        self.disabled = run.disabled and reduce is None
 
-    def __getattr__(self, name: str) -> Any:  # id, name, project, config, db_path, step, finished
+    def __getattr__(self, name: str) -> Any:  # name, project, config, tags, group...
         return getattr(self.run, name)
+
+    # -- the run contract ---------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The run's id ('' on a rank that stores nothing)."""
+        return self.run.id
+
+    @property
+    def db_path(self) -> Path:
+        """The store the run lives in."""
+        return self.run.db_path
+
+    @property
+    def step(self) -> int | None:
+        """The highest step this rank's run has logged."""
+        return self.run.step
+
+    @property
+    def finished(self) -> bool:
+        """True once the run has finished."""
+        return self.run.finished
+
+    @property
+    def finishing(self) -> bool:
+        """True while the run's ``finish()`` runs its flush hooks."""
+        return self.run.finishing
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log (after averaging across ranks when ``reduce='mean'`` and a group is up)."""
@@ -58,29 +98,68 @@ class DistributedRun:
             metrics = {f"{self.prefix}{k}": v for k, v in metrics.items()}
         self.run.log(metrics, step)
 
-    def log_histogram(self, key: str, values: Any, step: int | None = None, **kw: Any) -> None:
+    def log_histogram(
+        self,
+        key: str,
+        values: Any,
+        step: int | None = None,
+        *,
+        bins: int = 64,
+        wall: float | None = None,
+    ) -> None:
         """Log a histogram (key prefixed on ranks > 0 that attach)."""
-        self.run.log_histogram(f"{self.prefix}{key}", values, step, **kw)
+        self.run.log_histogram(f"{self.prefix}{key}", values, step, bins=bins, wall=wall)
 
-    def log_text(self, key: str, text: str, step: int | None = None) -> None:
+    def log_text(
+        self, key: str, text: str, step: int | None = None, *, wall: float | None = None
+    ) -> None:
         """Log a text (key prefixed on ranks > 0 that attach)."""
-        self.run.log_text(f"{self.prefix}{key}", text, step)
+        self.run.log_text(f"{self.prefix}{key}", text, step, wall=wall)
 
-    def log_graph(self, graph: Any) -> None:
+    def log_graph(self, graph: Graph) -> None:
         """Store a graph: rank 0 only (every rank has the same model)."""
         if self.rank == 0:
             self.run.log_graph(graph)
+
+    def log_profile(self, profile: Profile) -> None:
+        """Store a profile (each rank that logs stores its own)."""
+        self.run.log_profile(profile)
 
     def set_summary(self, **values: Any) -> None:
         """Merge into the run's summary: rank 0 only (it owns the run)."""
         if self.rank == 0:
             self.run.set_summary(**values)
 
+    def update_config(self, values: Any) -> None:
+        """Merge top-level keys into the run's config."""
+        self.run.update_config(values)
+
+    def add_flush_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` in this rank's run's ``flush()`` and ``finish()``."""
+        self.run.add_flush_hook(hook)
+
+    def remove_flush_hook(self, hook: Callable[[], None]) -> None:
+        """Stop calling ``hook``."""
+        self.run.remove_flush_hook(hook)
+
+    def flush(self) -> bool:
+        """Write what this rank buffered; True when it reached the store."""
+        return self.run.flush()
+
+    def finish(self, status: str = "finished") -> None:
+        """Finish this rank's run (an attached rank only flushes: rank 0 owns the status)."""
+        self.run.finish(status)
+
     def __enter__(self) -> DistributedRun:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.run.__exit__(*exc)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.run.__exit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"<DistributedRun rank {self.rank}/{self.world_size} of {self.run!r}>"
@@ -122,8 +201,11 @@ def init_distributed(
     """``tracker.init()`` for every rank of a DDP/torchrun job; one run is created (by rank 0).
 
     Args:
-        ranks: "zero": other ranks store nothing; "attach": they log into rank 0's run with a
-            ``rank{r}/`` key prefix (needs an initialised process group to receive the run id).
+        ranks: what the ranks other than 0 do. "zero" (as in ``tracker.init``): they get a run
+            that stores nothing. "attach": they log into rank 0's run with a ``rank{r}/`` key
+            prefix (needs an initialised process group to receive the run id). Here one job
+            makes one run, so ``tracker.init``'s "all" (a run per rank) is not offered: for
+            that, call ``tracker.init(ranks="all", group=...)`` on every rank.
         reduce: None, or "mean" to average every ``log()`` across ranks before rank 0 stores it.
         init_kwargs: passed to ``tracker.init`` on rank 0 (tags, group, notes, db, strict...).
     """
@@ -137,15 +219,15 @@ def init_distributed(
             "init_distributed(ranks='attach') needs a process group: call "
             "torch.distributed.init_process_group() first"
         )
-    run: Any = None
+    owner: RunLike | None = None  # the job's run, created by rank 0
     if rank == 0:
-        run = tracker.init(project, name, config, ranks="all", **init_kwargs)
+        owner = tracker.init(project, name, config, ranks="all", **init_kwargs)
+    run: RunLike
     if ranks == "attach" and world > 1:
-        box: list[Any] = [(run.id, str(run.db_path)) if rank == 0 else None]
+        box: list[Any] = [(owner.id, str(owner.db_path)) if owner is not None else None]
         torch.distributed.broadcast_object_list(box, src=0)
-        if rank != 0:
-            run = tracker.attach(box[0][0], db=box[0][1])
-    elif rank != 0:
-        run = tracker.DisabledRun(project, name)
+        run = owner if owner is not None else tracker.attach(box[0][0], db=box[0][1])
+    else:
+        run = owner if owner is not None else tracker.DisabledRun(project, name)
     prefix = f"rank{rank}/" if ranks == "attach" and rank > 0 else ""
     return DistributedRun(run, rank=rank, world_size=world, prefix=prefix, reduce=reduce)

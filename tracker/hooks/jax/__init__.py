@@ -18,18 +18,20 @@ Import it only in code that uses JAX (it imports jax); flax is used only when gi
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..graph import Graph
-from .jax_capture import capture_graph
-from .jax_grads import flush_callbacks, grad_norms, grad_norms_callback, log_grad_norms
-from .jax_nnx import is_nnx_module, module_graph
-from .jax_packed import PackedMetrics, pack
-from .jax_profile import JaxProfile
-from .jax_tree import flatten_metrics
+from ...contract import RunLike
+from ...graph import Graph
+from ...notices import warn
+from .._shared.messages import describe
+from .capture import capture_graph
+from .grads import flush_callbacks, grad_norms, grad_norms_callback, log_grad_norms
+from .nnx import is_nnx_module, module_graph
+from .packed import PackedMetrics, pack
+from .profile import JaxProfile
+from .tree import flatten_metrics
 
 __all__ = [
     "JaxProfile",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 
-def log(run: Any, metrics: Any, step: int | None = None, *, prefix: str = "") -> None:
+def log(run: RunLike, metrics: Any, step: int | None = None, *, prefix: str = "") -> None:
     """``run.log`` for pytrees: nested dicts, lists, NamedTuples flatten to 'a/b' keys.
 
     JAX arrays are handed over as they are and read once computed, so this never waits for the
@@ -55,7 +57,8 @@ def log(run: Any, metrics: Any, step: int | None = None, *, prefix: str = "") ->
     step are read in one go.
     """
     if type(metrics) is PackedMetrics:
-        run.log(metrics.with_prefix(prefix) if prefix else metrics, step)
+        # Run.log reads a PackedMetrics itself (``__tracker_packed__``): one device read
+        run.log(metrics.with_prefix(prefix) if prefix else metrics, step)  # type: ignore[arg-type]
         return
     if type(metrics) is dict and not prefix:
         try:
@@ -67,7 +70,7 @@ def log(run: Any, metrics: Any, step: int | None = None, *, prefix: str = "") ->
 
 
 def log_graph(
-    run: Any,
+    run: RunLike,
     fn: Callable[..., Any],
     *args: Any,
     name: str | None = None,
@@ -82,19 +85,13 @@ def log_graph(
     ``compile=False`` skips XLA compilation (no compiled HLO or cost analysis, much faster).
     If ``fn`` cannot be traced with these arguments, this warns and returns None.
     """
-    if getattr(run, "disabled", False):
+    if run.disabled:
         return None
     try:
         graph = capture_graph(fn, args, name=name, compile=compile, param_argnums=param_argnums)
     except Exception as exc:
         fn_name = getattr(fn, "__name__", type(fn).__name__)
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        warnings.warn(
-            f"tracker: no graph for {fn_name}: {type(exc).__name__}: {first} "
-            "(pass the arguments of one real call)",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        warn(f"no graph for {fn_name}: {describe(exc)} (pass the arguments of one real call)")
         return None
     run.log_graph(graph)
     for arg in args:
@@ -103,7 +100,7 @@ def log_graph(
     return graph
 
 
-def log_module(run: Any, module: Any, name: str | None = None) -> Graph:
+def log_module(run: RunLike, module: Any, name: str | None = None) -> Graph:
     """Store a flax.nnx module tree with parameter counts (no tracing, no inputs needed)."""
     if not is_nnx_module(module):
         raise TypeError(f"log_module() takes a flax.nnx Module, not {type(module).__name__}")
@@ -113,7 +110,7 @@ def log_module(run: Any, module: Any, name: str | None = None) -> Graph:
 
 
 def profile(
-    run: Any,
+    run: RunLike,
     steps: int | None = None,
     *,
     start: int | None = None,

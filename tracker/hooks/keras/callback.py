@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import keras
 
-from .. import run_or_current
-from .keras_config import fit_config, is_number
-from .keras_grads import BACKENDS as GRADIENT_BACKENDS
-from .keras_grads import sample_gradients
-from .keras_graph import layer_graph, op_graph
-from .keras_profile import ProfilerWindow, check_window
+from ...contract import RunLike
+from ...notices import Once
+from .._shared.profile_window import ProfilerWindow, check_window
+from .._shared.run import run_or_current
+from .config import fit_config, is_number
+from .grads import BACKENDS as GRADIENT_BACKENDS
+from .grads import sample_gradients
+from .graph import layer_graph, op_graph
 
 __all__ = ["TrackerCallback"]
 
@@ -65,7 +67,7 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        run: Any = None,
+        run: RunLike | None = None,
         *,
         log_every: int = 1,
         histograms: bool | int = False,
@@ -76,7 +78,7 @@ class TrackerCallback(keras.callbacks.Callback):
         profile_batches: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
-        run = run_or_current(run, "TrackerCallback")
+        self.run = run_or_current(run, "TrackerCallback")
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 0:
             raise ValueError(f"log_every must be an integer >= 0, not {log_every!r}")
         if isinstance(histograms, bool):
@@ -85,12 +87,11 @@ class TrackerCallback(keras.callbacks.Callback):
             raise ValueError(f"histograms must be True/False or every N epochs, not {histograms!r}")
         if profile_batches is not None:
             profile_batches = check_window(profile_batches)  # fail here, not inside fit()
-        if getattr(run, "disabled", False):  # a DDP rank that does not log: capture nothing
+        if self.run.disabled:  # a DDP rank that does not log: capture nothing
             histograms, graph, op_graph, profile_batches = 0, False, False, None
         # Measured: with Keras's async dispatch (JAX) the JAX profiler captured no XLA op events,
         # so a callback that profiles asks for synchronous callbacks instead.
         self.async_safe = profile_batches is None
-        self.run = run
         self.log_every = log_every
         self.histogram_every = histograms
         self.gradient_sample = gradient_sample
@@ -107,19 +108,17 @@ class TrackerCallback(keras.callbacks.Callback):
         self._profiler: ProfilerWindow | None = None
         self._pending = True  # work left for on_train_batch_begin (graph, profile window)
         self._epoch_start = 0.0
-        self._warned: set[str] = set()
+        self._notices = Once()  # each kind of failure is said once per callback
         self._last_epoch_logs: dict[str, float] = {}
         self._rows: deque[tuple[int, dict[str, Any]]] = deque()  # gathered (step, logs)
         self._gather = 1  # rows to gather before a handover (fitted to the batch time)
         self._handed_at = 0.0
-        if not hasattr(run, "add_flush_hook"):  # a run facade without flush hooks: no gathering
-            self._gather = 0
 
     # -- fit lifecycle (training thread) ----------------------------------------------------------
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if self._gather:  # the run hands our gathered rows over if fit() never ends normally
-            self.run.add_flush_hook(self._hand_over)
-            self._handed_at = time.perf_counter()  # batch time is measured from here
+        # the run hands our gathered rows over if fit() never ends normally
+        self.run.add_flush_hook(self._hand_over)
+        self._handed_at = time.perf_counter()  # batch time is measured from here
         if self._base is None:
             last = self.run.step
             self._base = 0 if last is None else last + 1
@@ -175,7 +174,7 @@ class TrackerCallback(keras.callbacks.Callback):
                 break
             count += 1
             self._log_batch(step, logs)
-        if count and self._gather:
+        if count:
             now = time.perf_counter()
             per_row = (now - self._handed_at) / count
             self._gather = max(1, min(GATHER_MAX, int(GATHER_S / per_row) if per_row > 0 else 1))
@@ -218,7 +217,7 @@ class TrackerCallback(keras.callbacks.Callback):
             if self.gradient_sample is not None:
                 self._guard("gradients", self._log_gradients, step)
         if self._profiler is not None and self._profiler.active:
-            if self._profiler.last <= step:
+            if self._profiler.last is not None and self._profiler.last <= step:
                 self._guard("profile", self._finish_profile)
         assert self._base is not None
         # Counted from batch ends: a dataset of unknown length begins one batch that never ends,
@@ -227,8 +226,7 @@ class TrackerCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._hand_over()
-        if self._gather:
-            self.run.remove_flush_hook(self._hand_over)  # the run need not keep us (and the model)
+        self.run.remove_flush_hook(self._hand_over)  # the run need not keep us (and the model)
         if self._profiler is not None and self._profiler.active:
             self._guard("profile", self._finish_profile)
         summary = dict(self._last_epoch_logs)
@@ -294,7 +292,7 @@ class TrackerCallback(keras.callbacks.Callback):
         if profile is not None:
             self.run.log_profile(profile)
 
-    def _guard(self, what: str, fn: Any, *args: Any) -> None:
+    def _guard(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
         """Run a capture; a failure warns once and never stops training."""
         try:
             fn(*args)
@@ -302,7 +300,5 @@ class TrackerCallback(keras.callbacks.Callback):
             self._warn(what, f"could not log {what}: {type(exc).__name__}: {exc}")
 
     def _warn(self, what: str, message: str) -> None:
-        if what not in self._warned:
-            self._warned.add(what)
-            warnings.warn(f"tracker: {message}", RuntimeWarning, stacklevel=3)
+        self._notices.warn(what, message)
 

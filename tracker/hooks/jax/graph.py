@@ -16,7 +16,7 @@ from typing import Any
 
 from jax.extend import core as jcore
 
-from ..graph import Graph, GraphNode
+from ...graph import Graph, GraphNode
 
 # Primitives whose one sub-jaxpr is the call's body with the same inputs and outputs.
 _CALLS = {

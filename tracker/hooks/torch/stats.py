@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..records import Histogram
+from ...contract import RunLike
+from ...records import Histogram
 
 _HEAD = 5  # packed histogram layout: [lo, hi, sum, sum_squares, count, counts...]
 
@@ -226,7 +227,7 @@ class PendingHistograms:
         event.record()
         self.items.append(_Copy(key, step, host, event))
 
-    def drain(self, run: Any, *, block: bool = False) -> None:
+    def drain(self, run: RunLike, *, block: bool = False) -> None:
         """Log every landed histogram (all of them, waiting if needed, when ``block``)."""
         keep: list[_Copy] = []
         for item in self.items:
@@ -235,7 +236,7 @@ class PendingHistograms:
                 continue
             if item.event is not None:
                 item.event.synchronize()
-            if not getattr(run, "finished", False):
+            if not run.finished:
                 hist = unpack_histogram(item.host.numpy())
                 run.log_histogram(item.key, hist, step=item.step)
         self.items = keep

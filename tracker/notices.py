@@ -1,0 +1,53 @@
+"""One voice for what tracker tells the user: warnings on the stdlib logger "tracker", once where asked.
+
+Every message starts with "tracker: ". With no logging configured, Python's last-resort handler
+prints the bare message to stderr, which is what a user of a training script sees; a program that
+configures ``logging`` routes, formats or silences it like any library's messages
+(``logging.getLogger("tracker")``). No handler is added here: one would replace that default.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+__all__ = ["PREFIX", "Once", "logger", "warn", "warn_once"]
+
+PREFIX = "tracker: "
+logger = logging.getLogger("tracker")
+
+
+def warn(message: str) -> None:
+    """Tell the user ``tracker: <message>`` (a warning on the "tracker" logger)."""
+    logger.warning(PREFIX + message)
+
+
+class Once:
+    """The keys already said: ``warn(key, message)`` reaches the user the first time per key only.
+
+    An instance per owner (a callback, a logger) means once per owner; ``warn_once`` uses the
+    module's own instance, once per process.
+    """
+
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+        # Reentrant: a SIGTERM handler (run on the main thread) may warn while the main thread
+        # is inside warn() already.
+        self._lock = threading.RLock()
+
+    def warn(self, key: str, message: str) -> bool:
+        """Warn with ``message`` unless ``key`` was said before; True when it was said now."""
+        with self._lock:
+            if key in self._said:
+                return False
+            self._said.add(key)
+        warn(message)
+        return True
+
+
+_process = Once()
+
+
+def warn_once(key: str, message: str) -> bool:
+    """Warn with ``message`` the first time this process sees ``key``; True when it was said now."""
+    return _process.warn(key, message)
