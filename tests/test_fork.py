@@ -90,3 +90,43 @@ def test_multiprocessing_fork_workers_that_log_keep_what_they_log(db_path):
             assert [t.text for t in store.texts(run_id, f"worker{rank}/done")] == ["yes"]
         assert store.series(run_id, "parent").values.tolist() == [1.0, 2.0]
         assert store.run(run_id).status == "finished"
+
+
+DATALOADER = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+    import tracker
+    torch.set_num_threads(1)
+
+    class Logged(Dataset):  # a dataset that logs from the worker that loads each item
+        def __len__(self):
+            return 64
+
+        def __getitem__(self, i):
+            tracker.log({"data/index": float(i)}, step=i)
+            return torch.tensor([float(i)])
+
+    run = tracker.init("dl", db=sys.argv[1])
+    loader = DataLoader(Logged(), batch_size=8, num_workers=2, multiprocessing_context="fork")
+    seen = sorted(x for batch in loader for x in batch.view(-1).tolist())
+    run.log({"loss": 1.0})
+    run.finish()
+    print(run.id, len(seen), flush=True)
+    """
+)
+
+
+def test_a_dataloader_worker_that_logs_keeps_what_it_logs(db_path):
+    out = subprocess.run([sys.executable, "-c", DATALOADER, str(db_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    run_id, items = out.stdout.split()
+    assert items == "64"
+    with tracker.open_store(db_path) as store:
+        s = store.series(run_id, "data/index")
+        assert sorted(s.steps.tolist()) == list(range(64)) and (s.values == s.steps).all()
+        assert store.series(run_id, "loss").values.tolist() == [1.0]
+        assert store.run(run_id).status == "finished"
+    assert "tracker:" not in out.stderr, out.stderr

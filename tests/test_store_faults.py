@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 import tracker
-from tracker.store import pool, spill
+from tracker.store import spill
 
 
 class FullDisk:
@@ -192,10 +192,12 @@ def test_a_locked_store_never_makes_log_wait_for_the_writer(db_path, monkeypatch
 
 
 def _write_store_with_one_run(path) -> str:
-    with tracker.init("other", db=path) as other:
-        other.log({"o": 1.0})
-    pool.close_all()  # its last connection closes: everything is in the one file
-    return other.id
+    """Another process writes a store (and closes it: everything is in the one file)."""
+    code = ("import sys, tracker\nwith tracker.init('other', db=sys.argv[1]) as run:\n"
+            "    run.log({'o': 1.0})\nprint(run.id)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         check=True, timeout=120)
+    return out.stdout.strip()
 
 
 @pytest.mark.parametrize("how", ["file deleted", "folder removed", "file replaced"])
@@ -229,6 +231,20 @@ def test_a_store_deleted_or_replaced_mid_run_is_written_again_at_its_path(tmp_pa
     assert (info.project, info.name, info.config, info.status) == (
         "p", "mine", {"lr": 0.1}, "finished")
     assert a.steps.tolist() == list(range(1, 21))
+
+
+def test_a_store_replaced_between_two_runs_of_a_process_gets_the_second_run(tmp_path):
+    db = tmp_path / "tracker.db"
+    with tracker.init("p", db=db) as first:  # its connection waits in the pool for the next run
+        first.log({"a": 1.0})
+    other_id = _write_store_with_one_run(tmp_path / "other.db")
+    os.replace(tmp_path / "other.db", db)
+    with tracker.init("p", db=db) as second:
+        second.log({"b": 2.0})
+    with tracker.open_store(db) as store:
+        assert {r.id for r in store.runs()} == {other_id, second.id}
+        assert store.series(second.id, "b").values.tolist() == [2.0]
+        assert store.series(other_id, "o").values.tolist() == [1.0]
 
 
 def test_a_run_deleted_while_it_logs_stops_with_one_warning_and_leaves_no_orphans(db_path, capfd):

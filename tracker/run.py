@@ -23,9 +23,9 @@ from .graph import Graph
 from .paths import resolve_db_path
 from .profile import Profile
 from .records import Histogram
-from .store import pool, spill
+from .store import pool, spill, stale
 from .store.buffer import Entry, ScalarBuffer
-from .store.writer import Outcome, Writer, abandon
+from .store.writer import Outcome, Writer
 from .values import (
     CPU_READ_TYPES,
     DEFERRED_TYPES,
@@ -115,7 +115,7 @@ class Run:
     def _after_fork(self) -> None:
         """In a forked child: drop the parent's buffer and writer (never close its connection)."""
         if self._writer is not None and self._writer.conn is not None:
-            abandon(self._writer.conn)
+            stale.abandon(self._writer.conn)
         self._writer = None
         self._buf = ScalarBuffer()
         self._publish = self._publish_in_child

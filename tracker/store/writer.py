@@ -38,20 +38,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from . import batch, flusher, spill
+from . import batch, flusher, spill, stale
 from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat
 from .connection import BUSY_TIMEOUT_S, connect, describe_error
 
 HEARTBEAT_EVERY_S = 5.0
 BACKGROUND_BUSY_S = 0.25  # how long a flusher's flush waits for another process's lock
-COMMIT_S = 0.25  # about how long one transaction of a flush may take (the rest: the next one)
-SOFT_S, HARD_S = 0.1, 0.3  # the buffer's limits, in seconds of this writer's measured speed
+COMMIT_S = 0.2  # about how long one transaction of a flush may take (the rest: the next one)
+SOFT_S, HARD_S = 0.1, 0.25  # the buffer's limits, in seconds of this writer's measured speed
 MIN_COMMIT_POINTS = 10_000
 ROOM_WAIT_S = 5.0  # the longest log() waits for a healthy writer to take the buffer
 MAX_RETAINED = 1_000_000  # unwritten points kept in memory during an outage (28 bytes each)
 MAX_RETAINED_BYTES = 64 << 20  # unwritten texts, histograms, graphs... kept in memory
-
-_abandoned: list[sqlite3.Connection] = []
 
 
 @dataclass
@@ -436,14 +434,7 @@ class Writer:
             return
         old, self.conn = self.conn, None
         if old is not None:
-            if st is None:  # nothing at the path: what is left there (-wal, -shm) is the old file's
-                try:
-                    old.close()
-                except sqlite3.Error:
-                    pass
-            else:
-                _empty_wal(old)  # else the new file would take our -wal's pages for its own
-                abandon(old)  # closing it would delete the new file's -wal and -shm by name
+            stale.let_go(old, replaced=st is not None)
             self._say("moved", f"{self.db_path} no longer is the file run {self.run_id} was "
                       f"writing to ({'replaced' if st is not None else 'deleted'}); from now on "
                       "the run is written to a store at that path (created again if needed)")
@@ -472,26 +463,6 @@ def _identity(path: Path | None) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
-
-
-def _empty_wal(conn: sqlite3.Connection) -> None:
-    """Move the old file's pages out of the -wal it shares, by name, with the file now at the
-    path (SQLite applies a -wal to whatever database file sits beside it)."""
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BACKGROUND_BUSY_S * 1000)}")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.Error:
-        pass
-
-
-def abandon(conn: sqlite3.Connection) -> None:
-    """Never close ``conn``, not even at interpreter exit: its file was replaced (or it belongs
-    to the parent of a forked child), and SQLite's close would remove the -wal and -shm files by
-    name, which now belong to another store (or are the parent's, in use)."""
-    import ctypes
-
-    _abandoned.append(conn)
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))  # never freed, so never closed
 
 
 def _why(exc: BaseException) -> str:
