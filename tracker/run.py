@@ -496,11 +496,10 @@ class Run:
                         pool.release(self.db_path, writer.conn)
                     else:
                         _close_quietly(writer.conn)
+                self._report_end(outcome)
             lifecycle.unregister(self)  # only now: a SIGTERM handler meanwhile waits for us
-        if outcome is not None:
-            self._report_end(outcome)
-            if not outcome.written and self.strict and not outcome.run_gone:
-                self._raise_store_error()
+        if outcome is not None and not outcome.written and self.strict and not outcome.run_gone:
+            self._raise_store_error()
 
     def _report_end(self, outcome: Outcome) -> None:
         """Say what became of data that did not reach the store (one message)."""

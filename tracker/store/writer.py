@@ -99,7 +99,8 @@ class Writer:
         self._on_new_store = on_new_store
         self._identity = _identity(db_path)
         # Unwritten data, oldest first: what the last flushes could not write, then spill files.
-        self._unwritten: ScalarBatch | None = None
+        self._unwritten: list[ScalarBatch] = []  # joined only when written or spilled
+        self._unwritten_points = 0
         self._unwritten_records: list[tuple[str, Any]] = []
         self._unwritten_bytes = 0
         self._spilled: list[Path] = []
@@ -114,6 +115,7 @@ class Writer:
         self._read_requested = False
         self._closed = False
         self._stalled = False  # the last flush could not write (log() then never waits)
+        self._tried = 0.0  # when a flush last tried to write (time.monotonic)
         self._acquiring = False  # waiting for the store's write lock
         self._locked_since: float | None = None
         self._said: set[str] = set()
@@ -151,11 +153,14 @@ class Writer:
         self._waiting = True
         self._requested = False
         self.wake()
-        try:
-            room.get(timeout=ROOM_WAIT_S)
-        except queue.Empty:
-            pass
-        return True
+        give_up = time.monotonic() + ROOM_WAIT_S
+        while True:
+            try:
+                room.get(timeout=0.05)
+                return True
+            except queue.Empty:  # the writer may have started to wait for a lock meanwhile
+                if self._stalled or self._acquiring or time.monotonic() > give_up:
+                    return True
 
     def due(self, now: float) -> bool:
         """Whether the flusher should flush this writer now."""
@@ -223,9 +228,13 @@ class Writer:
             self._discard()
             return True
         now = time.time()
-        if (self._unwritten is None and not self._unwritten_records and not self._spilled
+        if (not self._unwritten and not self._unwritten_records and not self._spilled
                 and status is None and now - self._last_heartbeat < HEARTBEAT_EVERY_S):
             return True
+        if self._stalled and not patient and time.monotonic() - self._tried < self.interval:
+            self._bound_unwritten()  # the store failed just now: keep, and try again in a while
+            return False
+        self._tried = time.monotonic()
         try:
             self._check_path()
             self._write_spilled(patient)
@@ -255,7 +264,8 @@ class Writer:
             self._waiting = False
             self._room.put(None)
         if scalars is not None:
-            self._unwritten = concat([self._unwritten, scalars])
+            self._unwritten.append(scalars)
+            self._unwritten_points += len(scalars)
         if records:
             self._unwritten_records += records
             self._unwritten_bytes += spill.sizes(records)
@@ -288,8 +298,9 @@ class Writer:
         """Write what waits, oldest first, in transactions of about COMMIT_S each; what one of
         them commits is gone from memory at once, so a fault later keeps only the rest."""
         key_names = self.scalars.key_names
+        points = concat(self._unwritten)
+        self._unwritten = [] if points is None else [points]
         while True:
-            points = self._unwritten
             part = points
             if points is not None and len(points) > self.commit_points:
                 part = points[: self.commit_points]
@@ -304,7 +315,9 @@ class Writer:
                     conn.execute("UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
                                  (final, ended, ended, self.run_id))
             self._measure(0 if part is None else len(part), time.perf_counter() - started)
-            self._unwritten = None if last else points[len(part):]
+            points = None if last else points[len(part):]
+            self._unwritten = [] if points is None else [points]
+            self._unwritten_points = 0 if points is None else len(points)
             if last:
                 self._unwritten_records, self._unwritten_bytes = [], 0
             for d in dropped:
@@ -350,12 +363,12 @@ class Writer:
     def _bound_unwritten(self) -> None:
         """Keep unwritten data in memory up to the bounds; past them, all of it goes to a spill
         file (or, when that cannot be written either, is dropped and counted)."""
-        points = 0 if self._unwritten is None else len(self._unwritten)
-        if points > self.max_retained or self._unwritten_bytes > self.max_retained_bytes:
+        if (self._unwritten_points > self.max_retained
+                or self._unwritten_bytes > self.max_retained_bytes):
             self._spill_unwritten()
 
     def _spill_unwritten(self, status: str | None = None, ended: float | None = None) -> None:
-        points, records = self._unwritten, self._unwritten_records
+        points, records = concat(self._unwritten), self._unwritten_records
         if points is None and not records and status is None:
             return
         assert self.db_path is not None
@@ -378,7 +391,8 @@ class Writer:
             self._say("spill", f"run {self.run_id}: the store still cannot be written; what waits "
                       f"in memory is moved to {spill.folder(self.db_path)} and written to the "
                       "store as soon as it can be")
-        self._unwritten, self._unwritten_records, self._unwritten_bytes = None, [], 0
+        self._unwritten, self._unwritten_records, self._unwritten_bytes = [], [], 0
+        self._unwritten_points = 0
 
     def _on_fault(self, exc: BaseException, patient: bool) -> None:
         locked = "locked" in str(exc).lower() or "busy" in str(exc).lower()
@@ -418,7 +432,8 @@ class Writer:
         self._spilled = []
 
     def _discard(self) -> None:
-        self._unwritten, self._unwritten_records, self._unwritten_bytes = None, [], 0
+        self._unwritten, self._unwritten_records, self._unwritten_bytes = [], [], 0
+        self._unwritten_points = 0
 
     def _check_path(self) -> None:
         """Write to a store at the path again when the path no longer names the open file."""
