@@ -1,7 +1,7 @@
 """What bounds the loss window at any logging rate (the window itself is measured by
 benchmarks/bench_loss_window.py): flushes start on time whatever else the flusher did, a backlog
-is written in short transactions sized to the writer's speed, and log() never runs further ahead
-of the writer than the buffer's hard limit."""
+is written in short transactions sized to the writer's speed, and log() waits for a working writer
+once the buffer holds its hard limit."""
 
 from __future__ import annotations
 
@@ -65,23 +65,26 @@ def test_a_backlog_is_written_in_transactions_sized_to_the_writers_speed(db_path
         assert store.series(run.id, "a").steps.tolist() == list(range(200_000))
 
 
-def test_log_never_runs_further_ahead_of_a_working_writer_than_the_hard_limit(db_path, monkeypatch):
+def test_log_waits_for_a_working_writer_once_the_buffer_is_full(db_path, monkeypatch):
     run = Run(project="p", db=db_path, flush_interval=3600)
     buf, writer = run._buf, run._writer
     monkeypatch.setattr(writer, "_measure", lambda points, seconds: None)
-    buf.soft_limit, buf.hard_limit = 500, 2_000
-    ahead: list[int] = []
+    buf.soft_limit = buf.hard_limit = 2_000  # a full buffer wakes the writer and waits for it
+    waits: list[tuple[int, bool, int]] = []
     wait = writer.wait_for_room
 
     def watched() -> bool:
-        waited = wait()
-        ahead.append(buf.pending())
-        return waited
+        before = buf.pending()
+        took = wait()
+        waits.append((before, took, buf.pending()))
+        return took
 
     monkeypatch.setattr(writer, "wait_for_room", watched)
     for i in range(20_000):
         run.log({"a": float(i), "b": float(i)}, step=i)
-    assert ahead and max(ahead) < 2_000  # each wait ended with the buffer taken
+    taken = [(before, after) for before, took, after in waits if took]
+    assert taken  # log() waited, and each such wait ended once the writer had taken the buffer
+    assert all(before >= 2_000 > after for before, after in taken)
     run.finish()
     with tracker.open_store(db_path) as store:
         assert len(store.series(run.id, "b")) == 20_000

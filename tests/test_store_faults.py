@@ -171,15 +171,15 @@ def test_a_locked_store_never_makes_log_wait_for_the_writer(db_path, monkeypatch
     other.execute("BEGIN EXCLUSIVE")  # another process's long transaction
     waited: list[str] = []
 
-    def profile(frame, event, arg):  # noqa: ANN001, ANN202 - every wait of the logging thread
-        if event == "call" and frame.f_code.co_name in ("wait", "wait_for_room"):
+    def profile(frame, event, arg):  # noqa: ANN001, ANN202 - every blocking wait of this thread
+        if event == "call" and frame.f_code.co_name == "wait":  # threading's Event, Condition
             waited.append(frame.f_code.co_qualname)
         elif event == "c_call" and getattr(arg, "__name__", "") in ("get", "sleep"):
-            waited.append(repr(arg))
+            waited.append(repr(arg))  # a queue's get, time.sleep
 
     sys.setprofile(profile)
     try:
-        for i in range(1, 400001):  # more than the writer lets wait in memory when healthy
+        for i in range(1, 1_000_001):  # far more than the writer lets wait when it is healthy
             run.log({"a": float(i)}, step=i)
     finally:
         sys.setprofile(None)
@@ -188,7 +188,7 @@ def test_a_locked_store_never_makes_log_wait_for_the_writer(db_path, monkeypatch
     assert waited == []
     run.finish()
     with tracker.open_store(db_path) as store:
-        assert store.series(run.id, "a").steps.tolist() == list(range(400001))
+        assert store.series(run.id, "a").steps.tolist() == list(range(1_000_001))
 
 
 def _write_store_with_one_run(path) -> str:

@@ -10,8 +10,8 @@ at once, and a signal handler that logs while the main thread was inside ``log()
 only ever go to the end. Each of those list operations is atomic (under the GIL, and under the
 list's own lock on free-threaded builds), so neither side needs a lock against the other. The
 taken entries become packed numpy columns at once (28 bytes a point); waiting in the list, an
-entry costs about 60 bytes plus 8 a point, and the writer takes them at least once a second or
-whenever ``soft_limit`` points wait.
+entry costs about 220 bytes plus 16 a point (and keeps its float objects alive), and the writer
+takes them at least once a second or whenever ``soft_limit`` points wait.
 
 Device values (a CUDA tensor, a JAX array) go in as NaN with their ``Deferred`` handle in the
 entry, and are read by the writer in one batch (packed JAX metrics: one 1-d array for all the

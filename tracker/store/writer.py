@@ -48,6 +48,7 @@ COMMIT_S = 0.2  # about how long one transaction of a flush may take (the rest: 
 SOFT_S, HARD_S = 0.1, 0.25  # the buffer's limits, in seconds of this writer's measured speed
 MIN_COMMIT_POINTS = 10_000
 ROOM_WAIT_S = 5.0  # the longest log() waits for a healthy writer to take the buffer
+LOCK_WAIT_S = 0.05  # a writer waiting longer than this for the lock is not waited for
 MAX_RETAINED = 1_000_000  # unwritten points kept in memory during an outage (28 bytes each)
 MAX_RETAINED_BYTES = 64 << 20  # unwritten texts, histograms, graphs... kept in memory
 
@@ -116,7 +117,7 @@ class Writer:
         self._closed = False
         self._stalled = False  # the last flush could not write (log() then never waits)
         self._tried = 0.0  # when a flush last tried to write (time.monotonic)
-        self._acquiring = False  # waiting for the store's write lock
+        self._acquiring: float | None = None  # since when it waits for the store's write lock
         self._locked_since: float | None = None
         self._said: set[str] = set()
         self._last_flush = time.monotonic()
@@ -141,8 +142,8 @@ class Writer:
         window), but only while the writer is writing. A writer waiting for another process's
         lock, or one that cannot write, is not waited for: what it cannot take stays in the
         buffer until it can (memory bounded by the writer's own limits once it takes it).
-        Returns whether it waited."""
-        if self._stalled or self._acquiring or self._closed:
+        Returns whether the writer took the buffer meanwhile."""
+        if self._stalled or self._closed or self._waits_for_lock():
             return False
         room = self._room
         while True:  # take back the signal of a take that happened before this wait
@@ -159,8 +160,14 @@ class Writer:
                 room.get(timeout=0.05)
                 return True
             except queue.Empty:  # the writer may have started to wait for a lock meanwhile
-                if self._stalled or self._acquiring or time.monotonic() > give_up:
-                    return True
+                if self._stalled or self._waits_for_lock() or time.monotonic() > give_up:
+                    return False
+
+    def _waits_for_lock(self) -> bool:
+        """Whether the writer has been waiting for the write lock for a while (another process's
+        transaction; a moment is only this thread waiting for the GIL to note it got the lock)."""
+        since = self._acquiring
+        return since is not None and time.monotonic() - since > LOCK_WAIT_S
 
     def due(self, now: float) -> bool:
         """Whether the flusher should flush this writer now."""
@@ -276,11 +283,11 @@ class Writer:
         assert conn is not None
         if not patient:
             conn.execute(f"PRAGMA busy_timeout = {int(BACKGROUND_BUSY_S * 1000)}")
-        self._acquiring = True
+        self._acquiring = time.monotonic()
         try:
             conn.execute("BEGIN IMMEDIATE")
         finally:
-            self._acquiring = False
+            self._acquiring = None
             if not patient:
                 conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         try:
