@@ -279,3 +279,18 @@ def test_a_run_deleted_while_it_logs_stops_with_one_warning_and_leaves_no_orphan
     conn.close()
     assert runs == [keep.id]  # not created again by the finish
     assert not any(orphans.values()), orphans
+
+
+def test_a_damaged_or_foreign_spill_file_is_left_alone_with_one_line(db_path, capfd):
+    tracker.init("p", db=db_path).finish()
+    folder = spill.folder(db_path)
+    folder.mkdir()
+    (folder / "garbage-1-1-000001.npz").write_bytes(b"not a zip file")
+    foreign = spill.Spilled("nosuchrun", ["a"], None, [("text", ("t", 0, 0.0, "x"))])
+    spill.write(db_path, foreign)
+    with tracker.init("p", db=db_path) as run:  # the store's next writer: it goes on regardless
+        run.log({"a": 1.0})
+    err = capfd.readouterr().err
+    assert "garbage-1-1-000001.npz" in err and "nosuchrun" in err
+    assert err.count("left as it is") == 2 and "Traceback" not in err
+    assert len(spill.pending(db_path)) == 2

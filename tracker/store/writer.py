@@ -213,7 +213,11 @@ class Writer:
         with self._lock:
             if self._closed:
                 return Outcome(written=True)
-            ok = self._flush_locked(patient=True, wait=True, status=(status, ended))
+            try:
+                ok = self._flush_locked(patient=True, wait=True, status=(status, ended))
+            except Exception as exc:  # a bug of ours: what is unwritten goes to a spill file
+                self.report(exc)
+                ok = False
             self._closed = True
             outcome = Outcome(written=ok, run_gone=self.run_gone)
             if not ok and not self.run_gone:
@@ -251,6 +255,7 @@ class Writer:
             return status is None
         except Exception as exc:
             if not (batch.is_storage_fault(exc) or isinstance(exc, StoreError)):
+                self._bound_unwritten()
                 raise  # a bug of ours: the flusher reports it
             self._series_ids.clear()  # ids created in a rolled-back transaction are gone
             self._stalled = True
@@ -341,6 +346,12 @@ class Writer:
                 continue
             try:
                 data = spill.load(claimed)
+            except ValueError as exc:  # damaged: left where it is, said, and not tried again
+                spill.unclaim(claimed)
+                self._say(f"damaged {claimed}", f"spill file {self._spilled.pop(0)} cannot be "
+                          f"read ({exc}); it is left as it is")
+                continue
+            try:
                 with self._transaction(patient) as conn:
                     batch.touch_run(conn, self.run_id, time.time())
                     dropped = spill.write_into(conn, data, self._series_ids)
