@@ -230,12 +230,16 @@ class ScalarBuffer:
 
     def _key_ids_of(self, keys: tuple[tuple[str, ...], ...]) -> np.ndarray:
         ids_of = self._ids_of
-        distinct = set(keys)
+        first = keys[0]
+        if keys.count(first) == len(keys):  # the usual loop: the same keys every step (no hashing)
+            distinct: set[tuple[str, ...]] | tuple[tuple[str, ...]] = (first,)
+        else:
+            distinct = set(keys)
         for names in distinct:
             if names not in ids_of:
                 ids_of[names] = np.array([self._key_id(n) for n in names], dtype=np.int32)
-        if len(distinct) == 1:  # the usual loop: the same keys every step
-            return np.tile(ids_of[keys[0]], len(keys))
+        if len(distinct) == 1:
+            return np.tile(ids_of[first], len(keys))
         return np.concatenate(list(map(ids_of.__getitem__, keys)))
 
     def _key_id(self, key: str) -> int:
