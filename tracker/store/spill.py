@@ -160,10 +160,12 @@ def load(path: Path) -> Spilled:
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
 
-def write_into(conn: sqlite3.Connection, data: Spilled,
-               series_ids: dict[tuple[str, str], int]) -> list[batch.Dropped]:
-    """Write a spill file's content in the open transaction (and the run's final status)."""
-    dropped = batch.write(conn, data.run_id, data.key_names, data.scalars, data.records, series_ids)
+def write_into(conn: sqlite3.Connection, data: Spilled, series_ids: dict[tuple[str, str], int],
+               *, careful: bool = False) -> list[batch.Dropped]:
+    """Write a spill file's content in the open transaction (and the run's final status);
+    ``careful`` as for ``batch.write``."""
+    dropped = batch.write(conn, data.run_id, data.key_names, data.scalars, data.records,
+                          series_ids, careful=careful)
     if data.status is not None:
         conn.execute(
             "UPDATE runs SET status = ?, ended = ? WHERE id = ? AND status = 'running'",
@@ -189,10 +191,7 @@ def recover(conn: sqlite3.Connection, db_path: Path) -> None:
             continue
         try:
             data = load(claimed)
-            with transaction(conn):
-                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (data.run_id,)).fetchone() is None:
-                    raise LookupError(data.run_id)
-                dropped = write_into(conn, data, {})
+            dropped = _write_back(conn, data)
         except (ValueError, LookupError, sqlite3.Error, OSError) as exc:
             unclaim(claimed)
             stopped.add(run_id)
@@ -214,6 +213,19 @@ def recover(conn: sqlite3.Connection, db_path: Path) -> None:
         why = ("its run is not in this store" if isinstance(exc, LookupError)
                else f"{type(exc).__name__}: {exc}")
         _say(f"spill file {path} was not written into the store ({why}); it is left as it is")
+
+
+def _write_back(conn: sqlite3.Connection, data: Spilled) -> list[batch.Dropped]:
+    for careful in (False, True):
+        try:
+            with transaction(conn):
+                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (data.run_id,)).fetchone() is None:
+                    raise LookupError(data.run_id)
+                return write_into(conn, data, {}, careful=careful)
+        except Exception as exc:
+            if careful or isinstance(exc, LookupError) or batch.is_storage_fault(exc):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _say(message: str) -> None:

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -319,13 +320,9 @@ class Writer:
             last = part is points
             records = self._unwritten_records if last else []
             started = time.perf_counter()
-            with self._transaction(patient) as conn:
-                batch.touch_run(conn, self.run_id, time.time())
-                dropped = batch.write(conn, self.run_id, key_names, part, records, self._series_ids)
-                if last and status is not None and status[0] is not None:
-                    final, ended = status
-                    conn.execute("UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
-                                 (final, ended, ended, self.run_id))
+            final = status if last and status is not None and status[0] is not None else None
+            dropped = self._write_in_transaction(
+                patient, partial(self._write_part, key_names, part, records, final))
             self._measure(0 if part is None else len(part), time.perf_counter() - started)
             points = None if last else points[len(part):]
             self._unwritten = [] if points is None else [points]
@@ -352,9 +349,7 @@ class Writer:
                           f"read ({exc}); it is left as it is")
                 continue
             try:
-                with self._transaction(patient) as conn:
-                    batch.touch_run(conn, self.run_id, time.time())
-                    dropped = spill.write_into(conn, data, self._series_ids)
+                dropped = self._write_in_transaction(patient, partial(self._write_spill, data))
             except BaseException:
                 spill.unclaim(claimed)
                 raise
@@ -364,6 +359,39 @@ class Writer:
             self.spilled_records -= len(data.records)
             for d in dropped:
                 self._count_dropped(d)
+
+    def _write_part(
+        self, key_names: list[str], part: ScalarBatch | None, records: list[tuple[str, Any]],
+        final: tuple[str | None, float] | None, conn: sqlite3.Connection, careful: bool,
+    ) -> list[batch.Dropped]:
+        dropped = batch.write(conn, self.run_id, key_names, part, records, self._series_ids,
+                              careful=careful)
+        if final is not None:  # the run's last transaction: its status with its last data
+            conn.execute("UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
+                         (final[0], final[1], final[1], self.run_id))
+        return dropped
+
+    def _write_spill(
+        self, data: spill.Spilled, conn: sqlite3.Connection, careful: bool
+    ) -> list[batch.Dropped]:
+        return spill.write_into(conn, data, self._series_ids, careful=careful)
+
+    def _write_in_transaction(
+        self, patient: bool, write: Callable[[sqlite3.Connection, bool], list[batch.Dropped]]
+    ) -> list[batch.Dropped]:
+        """Run ``write(conn, careful)`` in one transaction (with the run's heartbeat); when the
+        data itself fails, roll back and write it again carefully (what fails is dropped)."""
+        careful = False
+        while True:
+            try:
+                with self._transaction(patient) as conn:
+                    batch.touch_run(conn, self.run_id, time.time())
+                    return write(conn, careful)
+            except Exception as exc:
+                if careful or isinstance(exc, batch.RunGone) or batch.is_storage_fault(exc):
+                    raise
+                self._series_ids.clear()  # ids created in what was rolled back are gone
+                careful = True
 
     def _measure(self, points: int, seconds: float) -> None:
         """Size transactions and the buffer's limits to this writer's speed."""
