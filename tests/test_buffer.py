@@ -94,3 +94,13 @@ def test_a_packed_array_fills_its_entrys_points_once_computed() -> None:
     assert rest is not None
     assert rest.values.tolist() == [1.0, 2.0, 3.0, 11.0]
     assert rest.steps.tolist() == [1, 1, 1, 2]
+
+
+def test_entries_of_no_point_and_of_several_points_keep_each_point_at_its_step() -> None:
+    buf = ScalarBuffer()
+    _append(buf, 0, [])  # log({}) at step 0
+    _append(buf, 1, [1.0, 2.0])
+    _append(buf, 2, [3.0])
+    taken = buf.take()
+    assert taken is not None
+    assert taken.steps.tolist() == [1, 1, 2] and taken.values.tolist() == [1.0, 2.0, 3.0]

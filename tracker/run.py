@@ -86,16 +86,16 @@ class Run:
             self.config, self.tags, self._next_step = row.config, row.tags, row.next_step
             self._buf = ScalarBuffer()
             self._writer: Writer | None = self._new_writer(conn)
-        self._publish = self._buf.publish  # the one step that makes an entry visible
-        self._key_index: set[str] = set()  # keys checked so far (the fast path's test)
-        self._packed_keys: set[tuple[str, ...]] = set()  # packed metrics' key tuples checked
-        self._flush_hooks: list[Callable[[], None]] = []
-        self._finish_lock = threading.Lock()  # one finish at a time (SIGTERM waits for another's)
-        # True from the start of finish(), before its flush hooks run: a hook can then end its
-        # own work for good (watch() finalizes its last recorded step) rather than hand over
-        # what it has so far
-        self.finishing = False
-        lifecycle.register(self)
+            self._publish = self._buf.publish  # the one step that makes an entry visible
+            self._key_index: set[str] = set()  # keys checked so far (the fast path's test)
+            self._packed_keys: set[tuple[str, ...]] = set()  # packed metrics' keys checked
+            self._flush_hooks: list[Callable[[], None]] = []
+            self._finish_lock = threading.Lock()  # one finish at a time (SIGTERM waits)
+            # True from the start of finish(), before its flush hooks run: a hook can then end
+            # its own work for good (watch() finalizes its last recorded step) rather than hand
+            # over what it has so far
+            self.finishing = False
+            lifecycle.register(self)  # (a SIGTERM meanwhile acts after this, on this run too)
 
     def _new_writer(self, conn: Any) -> Writer:
         return Writer(conn, self.id, db_label=str(self.db_path), db_path=self.db_path,

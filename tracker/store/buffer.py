@@ -212,7 +212,7 @@ class ScalarBuffer:
             self._fill_device_values(values, counts, list(map(_DEVICE, batch)))
         steps = np.fromiter(map(_STEP, batch), np.int64, k)
         walls = np.fromiter(map(_WALL, batch), np.float64, k)
-        if total != k:  # (one point per entry: already one element per point)
+        if total != k or not counts.all():  # (else one point an entry: one element a point)
             steps, walls = np.repeat(steps, counts), np.repeat(walls, counts)
         return ScalarBatch(key_ids=self._key_ids_of(keys), steps=steps, walls=walls, values=values)
 
