@@ -31,16 +31,17 @@ class FakeDeviceScalar:
 
 
 def _append(buf: ScalarBuffer, step: int, values: list) -> None:
-    position = buf.appended
+    """What Run.log() does: build the entry (device values as NaN slots), then publish it."""
+    device, floats = [], []
     for i, value in enumerate(values):
         if isinstance(value, FakeDeviceScalar):
-            buf.deferred.append((position + i, Deferred(value, "jax")))
+            item = Deferred(value, "jax")
+            buf.defer(item)
+            device.append((i, item))
             value = float("nan")
-        buf.values.append(value)
-        buf.key_ids.append(buf.key_id(f"k{i}"))
-    buf.counts.append(len(values))
-    buf.walls.append(0.0)
-    buf.steps.append(step)
+        floats.append(value)
+    keys = tuple(f"k{i}" for i in range(len(values)))
+    buf.publish((step, 0.0, keys, tuple(floats), tuple(device) or None))
     buf.appended += len(values)
 
 
@@ -79,14 +80,9 @@ def test_a_packed_array_fills_its_entrys_points_once_computed() -> None:
     buf = ScalarBuffer()
     packed = FakeDeviceScalar([1.0, 2.0, 3.0])  # an accelerator's array: the writer reads it
     _append(buf, 0, [10.0])
-    position = buf.appended
-    for i in range(3):
-        buf.values.append(float("nan"))
-        buf.key_ids.append(buf.key_id(f"p{i}"))
-    buf.defer(position, Deferred(packed, "jaxvec"))
-    buf.counts.append(3)
-    buf.walls.append(0.0)
-    buf.steps.append(1)
+    item = Deferred(packed, "jaxvec")
+    buf.defer(item)
+    buf.publish((1, 0.0, ("p0", "p1", "p2"), (float("nan"),) * 3, ((0, item),)))
     buf.appended += 3
     _append(buf, 2, [11.0])
     assert not buf.unread  # not on CPU: left to the writer
@@ -98,3 +94,13 @@ def test_a_packed_array_fills_its_entrys_points_once_computed() -> None:
     assert rest is not None
     assert rest.values.tolist() == [1.0, 2.0, 3.0, 11.0]
     assert rest.steps.tolist() == [1, 1, 1, 2]
+
+
+def test_entries_of_no_point_and_of_several_points_keep_each_point_at_its_step() -> None:
+    buf = ScalarBuffer()
+    _append(buf, 0, [])  # log({}) at step 0
+    _append(buf, 1, [1.0, 2.0])
+    _append(buf, 2, [3.0])
+    taken = buf.take()
+    assert taken is not None
+    assert taken.steps.tolist() == [1, 1, 2] and taken.values.tolist() == [1.0, 2.0, 3.0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -249,3 +251,62 @@ def test_keras_variables_are_not_read_on_the_callers_thread(db_path):
         run.log({"lr": lr})
     with tracker.open_store(db_path) as store:
         assert store.series(run.id, "lr").values.tolist() == [0.5, 0.25]
+
+
+def test_a_lone_surrogate_is_refused_naming_the_key_and_costs_no_other_key(db_path):
+    bad = "file/" + os.fsdecode(b"\xff")  # a non-UTF-8 file name, as os.listdir() gives it
+    with tracker.init("p", db=db_path) as run:
+        for i in range(3000):
+            run.log({"other": float(i)}, step=i)
+        with pytest.raises(ValueError, match="file/") as info:
+            run.log({"other": 1.0, bad: 1.0})
+        assert "UTF-8" in str(info.value)
+        with pytest.raises(ValueError, match="UTF-8"):
+            run.log_text("text", "caption of " + bad)
+        with pytest.raises(ValueError, match="file/"):
+            run.log_histogram(bad, [1.0])
+        with pytest.raises(ValueError, match="file/"):
+            run.log({"nested": {bad: 1.0}})
+        with pytest.raises(ValueError, match="UTF-8"):
+            run.set_summary(path=bad)
+    with tracker.open_store(db_path) as store:
+        assert len(store.series(run.id, "other")) == 3000
+        assert [k.key for k in store.keys(run.id)] == ["other"]
+        assert store.run(run.id).status == "finished"
+
+
+def _nested(depth: int) -> dict:
+    d: dict = {"leaf": 1.0}
+    for _ in range(depth):
+        d = {"a": d}
+    return d
+
+
+def test_deep_or_recursive_metric_dicts_are_refused_in_one_line(db_path):
+    loop: dict = {"x": 1.0}
+    loop["self"] = loop
+    with tracker.init("p", db=db_path) as run:
+        with pytest.raises(ValueError, match="nested"):
+            run.log(_nested(3000))
+        with pytest.raises(ValueError, match="nested"):
+            run.log(loop)
+        run.log(_nested(20))  # reasonable nesting is fine
+    with tracker.open_store(db_path) as store:
+        assert [k.key for k in store.keys(run.id)] == ["a/" * 20 + "leaf"]
+
+
+def test_deep_or_recursive_configs_are_refused_in_one_line(db_path):
+    loop: dict = {"lr": 0.1}
+    loop["again"] = loop
+    items: list = [1]
+    items.append(items)
+    for bad in (_nested(500), loop, {"layers": items}):
+        with pytest.raises((ValueError, TypeError), match="config"):
+            tracker.init("p", config=bad, db=db_path)
+    with tracker.init("p", config={"deep": _nested(20)}, db=db_path) as run:
+        with pytest.raises((ValueError, TypeError), match="summary"):
+            run.set_summary(deep=_nested(500))
+        with pytest.raises((ValueError, TypeError), match="config"):
+            run.update_config({"again": loop})
+    with tracker.open_store(db_path) as store:
+        assert store.run(run.id).config == {"deep": _nested(20)}

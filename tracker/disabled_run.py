@@ -30,6 +30,7 @@ class DisabledRun(Run):
         self.config: dict[str, Any] = {}
         self.tags: list[str] = []
         self._next_step = 0
+        self._writer = None  # nothing is ever written
 
     @property
     def step(self) -> int | None:

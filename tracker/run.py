@@ -24,8 +24,9 @@ from .paths import resolve_db_path
 from .profile import Profile
 from .records import Histogram
 from .refs import check_run_ref
-from .store import pool, transaction
-from .store.writer import Writer
+from .store import pool, spill, stale
+from .store.buffer import Entry, ScalarBuffer
+from .store.writer import Outcome, Writer
 from .values import (
     CPU_READ_TYPES,
     DEFERRED_TYPES,
@@ -34,6 +35,7 @@ from .values import (
     Deferred,
     check_key,
     check_step,
+    check_utf8,
     flatten_nested,
     read_cpu_scalar,
     to_numpy,
@@ -66,39 +68,78 @@ class Run:
         self.finished = False
         self.disabled = False
         self.attached = attach is not None  # writes into a run another process owns
-        self._conn = pool.acquire(self.db_path, cache_kib=4_000)
-        try:
-            if attach is not None:
-                row = run_rows.load(self._conn, attach, "attach", self.db_path)
-            elif resume is not None and check_run_ref(resume, "resume"):  # "" is an error
-                row = run_rows.resume(self._conn, resume, config, tags, notes, self.db_path)
-            else:
-                row = run_rows.create(self._conn, project, name, config, tags, group, notes)
-        except BaseException:
-            pool.release(self.db_path, self._conn)
-            raise
-        self.id, self.project, self.name, self.group = row.id, row.project, row.name, row.group
-        self.config, self.tags, self._next_step = row.config, row.tags, row.next_step
-        self._writer = Writer(
-            self._conn, self.id, db_label=str(self.db_path), interval=flush_interval
-        )
-        self._buf = self._writer.scalars
-        # Bound methods and limits cached for the log() fast path.
-        buf = self._buf
-        self._append_value, self._append_key = buf.values.append, buf.key_ids.append
-        self._append_count, self._append_wall = buf.counts.append, buf.walls.append
-        self._append_step = buf.steps.append
-        self._key_index = buf.key_index  # keys seen so far -> id
-        self._packed_ids: dict[tuple[str, ...], list[int]] = {}  # packed metrics' keys -> ids
-        self._log_lock = threading.Lock()  # several threads may log to one run
-        self._acquire, self._release = self._log_lock.acquire, self._log_lock.release
-        self._soft_limit = self._writer.soft_limit
-        self._flush_hooks: list[Callable[[], None]] = []
-        # True from the start of finish(), before its flush hooks run: a hook can then end its
-        # own work for good (watch() finalizes its last recorded step) rather than hand over
-        # what it has so far
-        self.finishing = False
-        lifecycle.register(self)
+        self._interval = flush_interval
+        with lifecycle.critical():  # a SIGTERM handler must not finish runs while pools change
+            conn = pool.acquire(self.db_path, cache_kib=4_000)
+            try:
+                if attach is not None:
+                    row = run_rows.load(conn, attach, "attach", self.db_path)
+                elif resume is not None and check_run_ref(resume, "resume"):  # "" is an error
+                    row = run_rows.resume(conn, resume, config, tags, notes, self.db_path)
+                else:
+                    row = run_rows.create(conn, project, name, config, tags, group, notes)
+                spill.recover(conn, self.db_path)  # what earlier runs could not write
+            except BaseException:
+                pool.release(self.db_path, conn)
+                raise
+            self._row = row
+            self.id, self.project, self.name, self.group = row.id, row.project, row.name, row.group
+            self.config, self.tags, self._next_step = row.config, row.tags, row.next_step
+            self._buf = ScalarBuffer()
+            self._writer: Writer | None = self._new_writer(conn)
+            self._publish = self._buf.publish  # the one step that makes an entry visible
+            self._key_index: set[str] = set()  # keys checked so far (the fast path's test)
+            self._packed_keys: set[tuple[str, ...]] = set()  # packed metrics' keys checked
+            self._flush_hooks: list[Callable[[], None]] = []
+            self._finish_lock = threading.Lock()  # one finish at a time (SIGTERM waits)
+            # True from the start of finish(), before its flush hooks run: a hook can then end
+            # its own work for good (watch() finalizes its last recorded step) rather than hand
+            # over what it has so far
+            self.finishing = False
+            lifecycle.register(self)  # (a SIGTERM meanwhile acts after this, on this run too)
+
+    def _new_writer(self, conn: Any) -> Writer:
+        return Writer(conn, self.id, db_label=str(self.db_path), db_path=self.db_path,
+                      interval=self._interval, scalars=self._buf, on_new_store=self._recreate_row)
+
+    def _recreate_row(self, conn: Any) -> None:
+        """Give the run its row again in a store at its path that lacks it (the file was deleted
+        or replaced while the run logged): the run goes on there."""
+        run_rows.recreate(conn, self._row, self.config, self.tags)
+
+    # -- forks --------------------------------------------------------------------------------------
+    # A forked child (a DataLoader or multiprocessing worker) inherits this object but not its
+    # writer's thread, and must not touch the parent's buffer or connection. It logs into the same
+    # run through a writer of its own, opened on its first use, like tracker.attach(): logging in a
+    # worker then just works (refusing would fail the worker, and with it the training), and the
+    # run's status stays the parent's to set.
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's buffer and writer (never close its connection)."""
+        if self._writer is not None and self._writer.conn is not None:
+            stale.abandon(self._writer.conn)
+        self._writer = None
+        self._buf = ScalarBuffer()
+        self._publish = self._publish_in_child
+        self._finish_lock = threading.Lock()
+        self._child_lock = threading.Lock()
+        self.attached = True
+
+    def _publish_in_child(self, entry: Entry) -> None:
+        self._open_in_child()
+        self._buf.publish(entry)
+
+    def _open_in_child(self) -> Writer:
+        """This process's writer for the run, opened on first use after a fork."""
+        with self._child_lock:
+            if self._writer is None:
+                with lifecycle.critical():
+                    self._writer = self._new_writer(pool.acquire(self.db_path, cache_kib=4_000))
+                    self._publish = self._buf.publish
+                    lifecycle.register(self)
+                util = sys.modules.get("multiprocessing.util")
+                if util is not None:  # a multiprocessing child ends with os._exit: no atexit
+                    util.Finalize(None, self.finish, exitpriority=100)
+            return self._writer
 
     @property
     def step(self) -> int | None:
@@ -106,6 +147,9 @@ class Run:
         return self._next_step - 1 if self._buf.appended or self._next_step else None
 
     # -- logging ----------------------------------------------------------------------------------
+    # Every logging path builds its entry first and publishes it with one append (``_publish``):
+    # an exception anywhere (Ctrl-C, a signal handler's) leaves the whole entry or none of it, and
+    # no lock is taken, so a SIGTERM handler that logs while this thread was logging cannot hang.
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Buffer scalar metrics at ``step`` (default: one past the highest step so far).
 
@@ -120,6 +164,9 @@ class Run:
         # goes through _log_slow.
         if step is None:
             step = self._next_step
+            if step > INT64_MAX:
+                raise ValueError(f"the next step ({step}) does not fit in a 64-bit integer; "
+                                 "pass step= explicitly")
         elif type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
             step = check_step(step)
         if type(metrics) is not dict or self.finished:
@@ -144,53 +191,57 @@ class Run:
                 if type(value) is dict:  # nested: log the flat form (checked from scratch)
                     return self.log(flatten_nested(metrics), step)
                 return self._log_slow(metrics, step)
-        append_value, append_key = self._append_value, self._append_key
-        n = len(metrics)
         buf = self._buf
-        older = len(buf.unread)  # JAX values queued by earlier calls (see _after_deferred)
-        self._acquire()  # one entry's appends must not interleave with another thread's
-        try:
-            if deferred or read is not None:
-                position = buf.appended
-                for key, value in metrics.items():
-                    if type(value) is not float:
-                        if read is not None and key in read:
-                            value = read[key]
-                        else:  # a 0-d device array: a NaN slot now, the value read later
-                            buf.defer(position, Deferred(value, DEFERRED_TYPES[type(value)]))
-                            value = math.nan
-                    append_value(value)
-                    append_key(index[key])
-                    position += 1
-            else:
-                for key, value in metrics.items():
-                    append_value(value)
-                    append_key(index[key])
-            self._append_count(n)
-            self._append_wall(_now())
-            self._append_step(step)  # last: makes the entry visible to the writer
-            buf.appended += n
-            if step >= self._next_step:  # hooks may log an earlier step from another thread
-                self._next_step = step + 1
-        finally:
-            self._release()
-        if buf.appended - buf.taken >= self._soft_limit or self.strict:
+        if deferred or read is not None:
+            older = len(buf.unread)  # JAX values queued by earlier calls (see _after_deferred)
+            entry = self._device_entry(metrics, read, step)
+        else:
+            entry = (step, _now(), tuple(metrics), tuple(metrics.values()), None)
+        if step >= self._next_step:  # hooks may log an earlier step from another thread
+            self._next_step = step + 1
+        self._publish(entry)
+        buf.appended += len(metrics)
+        if buf.appended - buf.taken >= buf.soft_limit or self.strict:
             self._after_append()
         if deferred:
             self._after_deferred(older)
         return None
+
+    def _device_entry(self, metrics: dict[str, Any], read: dict[str, float] | None,
+                      step: int) -> Entry:
+        """The entry of a fast-path call with 0-d device arrays (NaN slots, read later) or CPU
+        tensors already read (``read``)."""
+        values: list[float] = []
+        device = []
+        for i, (key, value) in enumerate(metrics.items()):
+            if type(value) is float:
+                values.append(value)
+            elif read is not None and key in read:
+                values.append(read[key])
+            else:
+                device.append((i, Deferred(value, DEFERRED_TYPES[type(value)])))
+                values.append(math.nan)
+        return self._entry(step, tuple(metrics), values, device)
+
+    def _entry(self, step: int, keys: tuple[str, ...], values: list[float],
+               device: list[tuple[int, Deferred]]) -> Entry:
+        for _, item in device:  # queued for reading before the entry is visible: see take()
+            self._buf.defer(item)
+        return (step, _now(), keys, tuple(values), tuple(device) if device else None)
 
     def _after_deferred(self, older: int) -> None:
         """Read JAX-on-CPU values queued by earlier calls (``older``) here once computed; have
         the writer read device values early when many wait, since JAX arrays kept alive slow
         its dispatch down (buffer.READ_EARLY_AT). (Torch CUDA handles only cost memory: they
         wait for the flush, batched.)"""
-        buf = self._buf
+        buf, writer = self._buf, self._writer
+        if writer is None:
+            return
         if buf.read_here:
             if buf.read_here_now(older):  # the device is behind: let the writer wait for it
-                self._writer.read_deferred_soon()
+                writer.read_deferred_soon()
         elif len(buf.deferred) >= buf.read_deferred_at:
-            self._writer.read_deferred_soon()
+            writer.read_deferred_soon()
 
     def _log_slow(self, metrics: Any, step: int) -> None:
         if self.finished:
@@ -205,9 +256,7 @@ class Run:
 
     def _log_packed(self, keys: tuple[str, ...], array: Any, step: int) -> None:
         """Log the values of one 1-d JAX array under ``keys``: one device read for them all."""
-        buf = self._buf
-        ids = self._packed_ids.get(keys)
-        if ids is None:
+        if keys not in self._packed_keys:
             for key in keys:
                 check_key(key)
             if len(set(keys)) != len(keys):
@@ -216,57 +265,45 @@ class Run:
         if tuple(getattr(array, "shape", ())) != (len(keys),):
             raise ValueError(f"packed metrics: {len(keys)} keys for an array of shape "
                              f"{getattr(array, 'shape', None)}; build them with pack()")
-        older = len(buf.unread)
-        with self._log_lock:
-            if ids is None:
-                ids = self._packed_ids[keys] = [buf.key_id(key) for key in keys]
-            position = buf.appended
-            for kid in ids:
-                buf.values.append(math.nan)
-                buf.key_ids.append(kid)
-            buf.defer(position, Deferred(array, "jaxvec"))  # after its slots: see defer()
-            self._end_entry(len(ids), step)
-        self._after_append()
+        self._packed_keys.add(keys)
+        older = len(self._buf.unread)
+        entry = self._entry(step, keys, [math.nan] * len(keys), [(0, Deferred(array, "jaxvec"))])
+        self._publish_checked(entry, step, len(keys))
         self._after_deferred(older)
 
-    def _end_entry(self, n: int, step: int) -> None:
-        """Close an entry of ``n`` points appended under the log lock (log()'s fast path does
-        the same inline)."""
-        self._append_count(n)
-        self._append_wall(_now())
-        self._append_step(step)  # last: makes the entry visible to the writer
-        self._buf.appended += n
-        if step >= self._next_step:  # hooks may log an earlier step from another thread
+    def _publish_checked(self, entry: Entry, step: int, n: int) -> None:
+        """Publish an entry of the slow paths, then wake or wait for the writer as needed."""
+        if step >= self._next_step:
             self._next_step = step + 1
+        self._publish(entry)
+        self._buf.appended += n
+        self._after_append()
 
     def _after_append(self) -> None:
         """Wake the writer when the buffer is large; wait for it when it is full (bounded memory)."""
         buf, writer = self._buf, self._writer
+        if writer is None:
+            return
         pending = buf.pending()
-        if pending >= writer.hard_limit:
+        if pending >= buf.hard_limit:
             writer.wait_for_room()
-        elif pending >= writer.soft_limit:
+        elif pending >= buf.soft_limit:
             writer.wake()
         if self.strict and writer.error is not None:
             self._raise_store_error()
 
     def _log_checked(self, metrics: dict[str, Any], step: int) -> None:
-        """Append one entry of floats and ``Deferred`` handles (what ``_checked`` returns)."""
-        buf = self._buf
-        older = len(buf.unread)
-        with self._log_lock:
-            position = buf.appended
-            for key, value in metrics.items():
-                kid = buf.key_id(key)
-                if type(value) is Deferred:
-                    buf.defer(position, value)
-                    value = math.nan
-                buf.values.append(value)
-                buf.key_ids.append(kid)
-                position += 1
-            self._end_entry(len(metrics), step)
-        self._after_append()
-        if buf.deferred:
+        """Publish one entry of floats and ``Deferred`` handles (what ``_checked`` returns)."""
+        older = len(self._buf.unread)
+        values: list[float] = []
+        device = []
+        for i, value in enumerate(metrics.values()):
+            if type(value) is Deferred:
+                device.append((i, value))
+                value = math.nan
+            values.append(value)
+        self._publish_checked(self._entry(step, tuple(metrics), values, device), step, len(values))
+        if device:
             self._after_deferred(older)
 
     def _checked(self, metrics: Any) -> dict[str, Any]:
@@ -276,9 +313,11 @@ class Run:
                 f"log() takes a dict of metrics such as {{'loss': 0.5}}, not {type(metrics).__name__}"
             )
         out: dict[str, Any] = {}
+        index = self._key_index
         for key, value in metrics.items():
-            if key not in self._key_index:
+            if key not in index:
                 check_key(key)
+                index.add(key)  # valid whatever its value: later calls skip the check
             try:
                 out[key] = to_scalar(key, value)
             except TypeError:
@@ -298,7 +337,10 @@ class Run:
         step_arr = np.asarray(steps)
         if step_arr.dtype.kind not in "iu":
             raise TypeError(f"metric {key!r}: steps must be integers, not {step_arr.dtype}")
-        step_arr = step_arr.astype(np.int64).reshape(-1)
+        step_arr = step_arr.reshape(-1)
+        if step_arr.dtype.kind == "u" and step_arr.size and step_arr.max() > INT64_MAX:
+            raise ValueError(f"metric {key!r}: a step does not fit in a 64-bit integer")
+        step_arr = step_arr.astype(np.int64)
         value_arr = np.asarray(values, dtype=np.float64).reshape(-1)
         n = len(step_arr)
         wall_arr = (
@@ -313,17 +355,14 @@ class Run:
             return
         if n == 0:
             return
+        self._key_index.add(key)
         buf = self._buf
-        with self._log_lock:
-            kid = buf.key_id(key)
-            buf.values.frombytes(value_arr.astype("=f8").tobytes())
-            buf.key_ids.frombytes(np.full(n, kid, dtype="=i4").tobytes())
-            buf.counts.frombytes(np.ones(n, dtype="=u4").tobytes())
-            buf.walls.frombytes(wall_arr.astype("=f8").tobytes())
-            buf.appended += n
-            buf.steps.frombytes(step_arr.astype("=i8").tobytes())  # last: entries now visible
-            self._next_step = max(self._next_step, int(step_arr.max()) + 1)
-        if buf.pending() >= self._writer.soft_limit:
+        buf.has_series = True  # before the entry is visible: take() must know its shape
+        entry = (step_arr, wall_arr, (key,), value_arr, None)
+        self._next_step = max(self._next_step, int(step_arr.max()) + 1)
+        self._publish(entry)
+        buf.appended += n
+        if buf.pending() >= buf.soft_limit and self._writer is not None:
             self._writer.wake()
 
     def _current_step(self, step: int | None) -> int:
@@ -361,6 +400,8 @@ class Run:
         check_key(key, "text")
         if not isinstance(text, str):
             raise TypeError(f"text {key!r} must be a str, not {type(text).__name__}")
+        if not text.isascii():
+            check_utf8(text, f"text {key!r}")
         when = _now() if wall is None else float(wall)
         self._record("text", (key, self._current_step(step), when, text))
 
@@ -369,36 +410,36 @@ class Run:
         if not isinstance(graph, Graph):
             raise TypeError(f"log_graph() takes a tracker.Graph, not {type(graph).__name__}")
         self._record("graph", graph)
-        self._writer.wake()
+        self._wake()
 
     def log_profile(self, profile: Profile) -> None:
         """Store a profiler capture (built by a framework hook) with this run."""
         if not isinstance(profile, Profile):
             raise TypeError(f"log_profile() takes a tracker.Profile, not {type(profile).__name__}")
         self._record("profile", profile)
-        self._writer.wake()
+        self._wake()
 
     def set_summary(self, **values: Any) -> None:
         """Merge values into the run's summary (shown by ``tracker show`` and the app)."""
-        payload = json.dumps(to_config(values))
-        self._record(
-            "sql",
-            ("UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?", (payload, self.id)),
-        )
+        self._record("summary", json.dumps(to_config(values, "summary")))
 
     def update_config(self, values: Any) -> None:
         """Merge top-level keys into the run's config (hooks add what they learn, e.g. fit())."""
         self.config.update(to_config(values))
-        payload = json.dumps(self.config)  # a snapshot: later updates queue their own
-        self._record("sql", ("UPDATE runs SET config = ? WHERE id = ?", (payload, self.id)))
+        self._record("config", json.dumps(self.config))  # a snapshot: later updates queue theirs
 
     def _record(self, kind: str, payload: Any) -> None:
         if self.finished:
             self._closed_warning()
             return
-        self._writer.records.append((kind, payload))
-        if self.strict and self._writer.error is not None:
+        writer = self._writer or self._open_in_child()
+        writer.records.append((kind, payload))  # one append: the record is whole or absent
+        if self.strict and writer.error is not None:
             self._raise_store_error()
+
+    def _wake(self) -> None:
+        if self._writer is not None:
+            self._writer.wake()
 
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` first thing in every ``flush()`` and ``finish()`` (exit and SIGTERM
@@ -425,42 +466,65 @@ class Run:
         """Write everything buffered now; True when it reached the file (readable by others)."""
         if self.finished:
             return True
-        self._run_flush_hooks()
-        ok = self._writer.flush()
+        with lifecycle.critical():  # a SIGTERM arriving meanwhile acts once the flush is done
+            self._run_flush_hooks()
+            writer = self._writer
+            ok = True if writer is None else writer.flush()  # (None: a fork that logged nothing)
         if not ok and self.strict:
             self._raise_store_error()
         return ok
 
     def finish(self, status: str = "finished") -> None:
-        """Write everything buffered, mark the run ``status`` and close. Safe to call twice."""
-        if self.finished:
-            return
-        self.finishing = True
-        self._run_flush_hooks()
-        self._flush_hooks = []
-        self.finished = True
-        lifecycle.unregister(self)
-        ok = self._writer.close()
-        try:
-            if not self.attached:  # the owner decides the run's status
-                now = _now()
-                with transaction(self._conn):
-                    self._conn.execute(
-                        "UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
-                        (status, now, now, self.id),
-                    )
-        except Exception as exc:  # storage failure at the very end: report, never raise
-            self._writer.report(exc)
-            ok = False
-        finally:
-            pool.release(self.db_path, self._conn)
-        if self._writer.dropped:
-            print(
-                f"tracker: {self._writer.dropped} points of run {self.id} could not be stored",
-                file=sys.stderr,
-            )
-        if not ok and self.strict:
+        """Write everything buffered, mark the run ``status`` and close. Safe to call twice.
+
+        A SIGTERM arriving meanwhile lets it complete. When the store cannot be written, what is
+        unwritten goes to a spill file next to it (the next writer of the store writes it in,
+        with this status); the run is never marked ``status`` without its data.
+        """
+        outcome = None
+        with lifecycle.critical(), self._finish_lock:  # another thread's finish: wait for it
+            if self.finished:
+                return
+            self.finishing = True
+            self._run_flush_hooks()
+            self._flush_hooks = []
+            self.finished = True  # from here on, log() warns and stores nothing
+            writer = self._writer
+            if writer is not None:
+                outcome = writer.close(None if self.attached else status, ended=_now())
+                if writer.conn is not None:
+                    if outcome.written:
+                        pool.release(self.db_path, writer.conn)
+                    else:
+                        _close_quietly(writer.conn)
+                self._report_end(outcome)
+            lifecycle.unregister(self)  # only now: a SIGTERM handler meanwhile waits for us
+        if outcome is not None and not outcome.written and self.strict and not outcome.run_gone:
             self._raise_store_error()
+
+    def _report_end(self, outcome: Outcome) -> None:
+        """Say what became of data that did not reach the store (one message)."""
+        if outcome.run_gone or outcome.written and not outcome.lost_points:
+            return
+        writer = self._writer
+        assert writer is not None
+        err = writer.error
+        why = f" ({err})" if err is not None else ""
+        records = f" and {outcome.lost_records:,} other records" if outcome.lost_records else ""
+        if outcome.lost_points or outcome.lost_records:
+            print(f"tracker: run {self.id}: {outcome.lost_points:,} points{records} could not be "
+                  f"stored and were lost: the store {self.db_path} could not be written{why}, "
+                  "nor a spill file next to it", file=sys.stderr)
+        if outcome.spilled:
+            files = ", ".join(str(p) for p in outcome.spilled)
+            print(f"tracker: run {self.id}: the store {self.db_path} could not be written at "
+                  f"finish{why}; {writer.spilled_points:,} points and {writer.spilled_records:,} "
+                  f"other records are kept in {files}. The next tracker.init() on this store "
+                  "writes them in and marks the run; until then it shows as crashed.",
+                  file=sys.stderr)
+        elif not outcome.written:
+            print(f"tracker: run {self.id}: its last data could not be written{why}",
+                  file=sys.stderr)
 
     def __enter__(self) -> Run:
         return self
@@ -471,17 +535,14 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.finish()
-        else:
-            self.finish("killed" if issubclass(exc_type, KeyboardInterrupt) else "failed")
+        self.finish(lifecycle.status_for_exit(exc))
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.project}/{self.name} db={self.db_path}>"
 
     # -- errors -----------------------------------------------------------------------------------
     def _raise_store_error(self) -> None:
-        err = self._writer.error
+        err = None if self._writer is None else self._writer.error
         if isinstance(err, StoreError):
             raise err
         raise StoreError(f"cannot write to {self.db_path}: {err}")
@@ -489,3 +550,10 @@ class Run:
     def _closed_warning(self) -> None:
         warnings.warn(f"run {self.id} is finished; values logged after finish() are ignored",
                       stacklevel=3)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection at the very end
+        pass

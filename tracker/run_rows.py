@@ -16,6 +16,7 @@ from .config import to_config
 from .errors import RunNotFoundError
 from .names import new_run_id, readable_name
 from .store import transaction
+from .values import check_utf8
 
 _now = time.time  # a module attribute so tests can freeze the clock
 
@@ -31,6 +32,8 @@ class RunRow:
     config: dict[str, Any]
     tags: list[str]
     next_step: int
+    notes: str | None = None
+    started: float | None = None
 
 
 def create(
@@ -45,14 +48,19 @@ def create(
     """Insert a new running run (name defaults to a readable one numbered within the project)."""
     if not isinstance(project, str) or not project.strip():
         raise ValueError(f"project must be a non-empty string, not {project!r}")
-    row = RunRow(new_run_id(), project, "", group, to_config(config), check_tags(tags), 0)
+    check_utf8(project, f"project {project!r}")
+    if name is not None:
+        check_utf8(str(name), "run name")
+    if group is not None:
+        check_utf8(str(group), "group")
+    row = RunRow(new_run_id(), project, "", group, to_config(config), check_tags(tags), 0, notes)
     env = os.environ
     with transaction(conn):
         if name is None:
             count = conn.execute("SELECT count(*) FROM runs WHERE project = ?", (project,))
             name = readable_name(count.fetchone()[0] + 1)
         row.name = str(name)
-        now = _now()
+        now = row.started = _now()
         conn.execute(
             "INSERT INTO runs (id, project, name, group_name, status, config, tags, notes, host,"
             " pid, rank, local_rank, world_size, started, heartbeat)"
@@ -69,12 +77,13 @@ def create(
 def load(conn: sqlite3.Connection, run_id: str, action: str, db_path: Path) -> RunRow:
     """An existing run's row (to attach to it, or as the start of a resume)."""
     found = conn.execute(
-        "SELECT id, project, name, group_name, config, tags FROM runs WHERE id = ?", (run_id,)
+        "SELECT id, project, name, group_name, config, tags, notes, started FROM runs WHERE id = ?",
+        (run_id,),
     ).fetchone()
     if found is None:
         raise RunNotFoundError(f"cannot {action}: no run with id {run_id!r} in {db_path}")
     return RunRow(found[0], found[1], found[2], found[3], json.loads(found[4]),
-                  json.loads(found[5]), 0)
+                  json.loads(found[5]), 0, found[6], found[7])
 
 
 def resume(
@@ -103,6 +112,20 @@ def resume(
     return row
 
 
+def recreate(conn: sqlite3.Connection, row: RunRow, config: Any, tags: list[str]) -> None:
+    """Insert a run's row into a store that lacks it (the file was deleted or replaced while the
+    run was logging): the run goes on there, running. Nothing happens when the row is there."""
+    now = _now()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO runs (id, project, name, group_name, status, config, tags, notes, host,"
+            " pid, started, heartbeat) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (row.id, row.project, row.name, row.group, json.dumps(config), json.dumps(tags),
+             row.notes, socket.gethostname(), os.getpid(), row.started or now, now),
+        )
+
+
 def check_tags(tags: Any) -> list[str]:
     """Tags as a list of non-empty strings (a lone string is one tag)."""
     if tags is None:
@@ -113,7 +136,7 @@ def check_tags(tags: Any) -> list[str]:
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():
             raise ValueError(f"tags must be non-empty strings, got {tag!r}")
-        out.append(tag)
+        out.append(check_utf8(tag, f"tag {tag!r}"))
     return out
 
 

@@ -61,7 +61,24 @@ def check_key(key: object, what: str = "metric") -> str:
         )
     if _KEY_BAD_CHARS.search(key):
         raise ValueError(f"{what} key {key!r} contains control characters")
+    if not key.isascii():
+        check_utf8(key, f"{what} key {key!r}")
     return key
+
+
+def check_utf8(text: str, what: str) -> str:
+    """Refuse a string the store cannot hold: a lone surrogate, as ``os.fsdecode`` gives for a
+    file name that is not UTF-8. (Replacing it would store a key or text the program never
+    logged, and two such names could become one.)"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} is not valid UTF-8 text (a lone surrogate {text[exc.start]!r} at "
+            f"{exc.start}, e.g. from os.fsdecode of a non-UTF-8 name); "
+            "decode it with errors='replace'"
+        ) from None
+    return text
 
 
 _LEAF_TYPES = frozenset((float, int, bool))
@@ -74,11 +91,21 @@ def flatten_nested(metrics: Mapping[str, Any], sep: str = "/") -> dict[str, Any]
     twice (``'a/b'`` beside ``{'a': {'b': ...}}``) or a non-string key raises, naming it.
     """
     out: dict[str, Any] = {}
-    _flatten_into(out, "", metrics, sep)
+    _flatten_into(out, "", metrics, sep, 0)
     return out
 
 
-def _flatten_into(out: dict[str, Any], prefix: str, metrics: Mapping[str, Any], sep: str) -> None:
+MAX_NESTING = 64  # levels of nested metric dicts (deeper ones are a mistake, or a dict in itself)
+
+
+def _flatten_into(
+    out: dict[str, Any], prefix: str, metrics: Mapping[str, Any], sep: str, depth: int
+) -> None:
+    if depth >= MAX_NESTING:
+        raise ValueError(
+            f"metrics nested more than {MAX_NESTING} levels deep (at {prefix[:60]!r}...); "
+            "is a dict inside itself?"
+        )
     for key, value in metrics.items():
         if not isinstance(key, str):
             check_key(key)  # raises the usual message
@@ -89,7 +116,7 @@ def _flatten_into(out: dict[str, Any], prefix: str, metrics: Mapping[str, Any], 
             kind not in _LEAF_TYPES and kind not in DEFERRED_TYPES and kind not in CPU_READ_TYPES
             and isinstance(value, Mapping)
         ):
-            _flatten_into(out, full + sep, value, sep)  # an empty one adds nothing
+            _flatten_into(out, full + sep, value, sep, depth + 1)  # an empty one adds nothing
         elif full in out:
             raise ValueError(f"metric {full!r} is given twice (as a key and through nesting)")
         else:

@@ -1,24 +1,32 @@
-"""The scalar buffer between ``Run.log()`` and the writer thread: packed arrays, no per-point objects.
+"""The scalar buffer between ``Run.log()`` and the writer: whole entries, each published by one append.
 
-``log()`` appends each value to ``values`` (float64) and its key's id to ``key_ids``, then the entry's
-``counts``, ``walls`` and finally ``steps``: an entry is visible to the writer once its step is
-appended. ``take()`` copies and deletes only whole visible entries, so it needs no lock against the
-appending thread (each slice copy or delete is atomic under the GIL). Memory is about 12 bytes per
-point plus 20 per ``log()`` call.
+A ``log()`` call builds its entry first (step, wall time, keys, values and any device handles) and
+then publishes it with a single ``list.append``: the one step that makes it visible to the writer.
+An exception that lands anywhere in ``log()`` (Ctrl-C in a notebook, a signal handler's) therefore
+leaves the whole entry or none of it, and there is no lock to leave held: several threads append
+at once, and a signal handler that logs while the main thread was inside ``log()`` just appends too.
 
-Device values (a CUDA tensor, a JAX array) go in as NaN with the handle in ``deferred``, keyed by
-the point's position in the stream, and are read by the writer in one batch (packed JAX metrics:
-one 1-d array for the consecutive points of one entry). JAX arrays on CPU are also queued in
-``unread`` for the logging thread to read itself, once computed (``read_here``): measured on a
-2-core machine with a 0.2 ms jitted step, the writer thread reading them slowed it by 7-12% (it
-preempts XLA's threads), the loop's own thread by 2-8%.
+``take()`` (writer side) copies a prefix of the list and then deletes exactly that prefix; appends
+only ever go to the end. Each of those list operations is atomic (under the GIL, and under the
+list's own lock on free-threaded builds), so neither side needs a lock against the other. The
+taken entries become packed numpy columns at once (28 bytes a point); waiting in the list, an
+entry costs about 220 bytes plus 16 a point (and keeps its float objects alive), and the writer
+takes them at least once a second or whenever ``soft_limit`` points wait.
+
+Device values (a CUDA tensor, a JAX array) go in as NaN with their ``Deferred`` handle in the
+entry, and are read by the writer in one batch (packed JAX metrics: one 1-d array for all the
+points of an entry). JAX arrays on CPU are also queued in ``unread`` for the logging thread to
+read itself, once computed (``read_here``): measured on a 2-core machine with a 0.2 ms jitted
+step, the writer thread reading them slowed it by 7-12% (it preempts XLA's threads), the loop's
+own thread by 2-8%.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections import deque
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -29,6 +37,12 @@ from ..values import JAX_KINDS, Deferred, is_jax_on_cpu, is_ready, read_if_ready
 # flush (once a second). Measured with JAX on CPU: 2,000 arrays kept alive slowed a 0.2 ms step by
 # 7%, 5,000 by 17% (dispatch cost grows with live arrays); 512 cost nothing measurable.
 READ_EARLY_AT = 128
+
+# Points waiting in the buffer that wake the writer (soft) and that make log() wait for it to take
+# them (hard: bounded memory, and a bounded loss window when logging outruns the writer). The
+# writer lowers both to what it writes in about 0.1 s and 0.3 s once it has measured its speed.
+SOFT_LIMIT = 100_000
+HARD_LIMIT = 300_000
 
 
 @dataclass
@@ -43,40 +57,45 @@ class ScalarBatch:
     def __len__(self) -> int:
         return len(self.values)
 
+    def __getitem__(self, part: slice) -> ScalarBatch:
+        return ScalarBatch(self.key_ids[part], self.steps[part], self.walls[part], self.values[part])
+
+
+# An entry: (step, wall, keys, values, device) where keys is a tuple of str, values a tuple of
+# floats (NaN where a device value goes) and device None or a tuple of (index, Deferred). A
+# log_series() entry holds numpy arrays of steps, walls and values under a 1-tuple of keys.
+Entry = tuple[Any, Any, tuple[str, ...], Any, Any]
+_STEP, _WALL, _KEYS, _VALUES, _DEVICE = (itemgetter(i) for i in range(5))
+
 
 class ScalarBuffer:
-    """Packed columns of logged scalars; appended by the caller, taken by the writer."""
+    """Logged scalars waiting for the writer: appended by callers, taken by the writer."""
 
     def __init__(self) -> None:
-        self.values = array("d")
-        self.key_ids = array("i")
-        self.counts = array("I")  # points per log() call
-        self.walls = array("d")
-        self.steps = array("q")
-        self.key_names: list[str] = []  # key id -> key
-        self.key_index: dict[str, int] = {}  # key -> key id
-        self.deferred: list[tuple[int, Any]] = []  # (point position, Deferred)
+        self.entries: list[Entry] = []
+        self.publish = self.entries.append  # the one step that makes an entry visible
+        self.key_names: list[str] = []  # key id -> key (writer side)
+        self._key_ids: dict[str, int] = {}
+        self._ids_of: dict[tuple[str, ...], np.ndarray] = {}  # an entry's keys -> their ids
+        self.deferred: deque[Deferred] = deque()  # device values not read yet, oldest first
+        self.has_device = False  # an entry with device values was ever published
+        self.has_series = False  # a log_series() entry was ever published
         # JAX-on-CPU handles the logging thread reads itself (read_here), oldest first
         self.unread: deque[Deferred] = deque()
         self.read_here: bool | None = None  # decided by the first JAX handle's platform
         # log() asks the writer to read device handles early once this many wait (see read_deferred)
         self.read_deferred_at = READ_EARLY_AT
-        self.appended = 0  # points appended so far (caller side)
-        self.taken = 0  # points taken so far (writer side)
+        self.soft_limit = SOFT_LIMIT
+        self.hard_limit = HARD_LIMIT
+        # Points published and taken so far. ``appended`` is a statistic for the limits: threads
+        # logging at once may lose an increment now and then, which only delays a wake-up.
+        self.appended = 0
+        self.taken = 0
 
-    def key_id(self, key: str) -> int:
-        """The id of a key, assigned on first use (caller thread only)."""
-        kid = self.key_index.get(key)
-        if kid is None:
-            kid = len(self.key_names)
-            self.key_names.append(key)  # before the index: the writer may look it up at once
-            self.key_index[key] = kid
-        return kid
-
-    def defer(self, position: int, item: Deferred) -> None:
-        """Queue a device value for the point at ``position`` (caller thread, under its lock;
-        a "jaxvec" array fills the points from ``position`` on, appended before it is queued)."""
-        self.deferred.append((position, item))
+    def defer(self, item: Deferred) -> None:
+        """Queue a device value for reading (caller side, before its entry is published)."""
+        self.has_device = True
+        self.deferred.append(item)
         if item.kind in JAX_KINDS:
             if self.read_here is None:
                 self.read_here = is_jax_on_cpu(item.handle)
@@ -90,7 +109,7 @@ class ScalarBuffer:
 
         ``older`` leaves out what the current ``log()`` call queued: just dispatched, it is
         almost never computed yet, and asking costs a microsecond. Two threads reading at once
-        may skip an item here; the writer then reads it (``deferred`` holds every one).
+        may skip an item here; the writer then reads it (its entry holds every one).
         """
         unread = self.unread
         try:
@@ -101,75 +120,146 @@ class ScalarBuffer:
             pass
         return len(unread) >= READ_EARLY_AT
 
-    def take(self, wait: bool = True) -> ScalarBatch | None:
-        """Remove complete entries and return their points (None when there are none).
-
-        With ``wait`` every visible entry is taken, reading device values even if that means
-        waiting for the device; without it only the entries before the first value still being
-        computed (the rest stay for the next take).
-        """
-        entries = len(self.steps)  # read first: entries up to here have all their points appended
-        if not entries:
-            return None
-        counts = np.frombuffer(self.counts[:entries], dtype=np.uint32)
-        points = int(counts.sum())
-        end = self.read_deferred(self.taken + points, wait=wait)
-        if end < self.taken + points:  # a value not computed yet: take the entries before it
-            ends = np.cumsum(counts, dtype=np.int64)
-            entries = int(np.searchsorted(ends, end - self.taken, side="right"))
-            if not entries:
-                return None
-            counts, points = counts[:entries], int(ends[entries - 1])
-        values = np.frombuffer(self.values[:points], dtype=np.float64).copy()
-        key_ids = np.frombuffer(self.key_ids[:points], dtype=np.int32)
-        steps = np.frombuffer(self.steps[:entries], dtype=np.int64)
-        walls = np.frombuffer(self.walls[:entries], dtype=np.float64)
-        del self.values[:points], self.key_ids[:points]
-        del self.counts[:entries], self.walls[:entries], self.steps[:entries]
-        self.taken += points
-        return ScalarBatch(
-            key_ids=key_ids,
-            steps=np.repeat(steps, counts),
-            walls=np.repeat(walls, counts),
-            values=values,
-        )
-
-    def read_deferred(self, limit: int | None = None, wait: bool = False) -> int:
-        """Read deferred device values of points before ``limit`` (default: every point whose
-        value slot is appended) into the buffer, in one batch; writer side only.
-
-        Without ``wait`` reading stops at the first value the device has not computed yet: a
-        read that waits holds this thread, and, measured with JAX on CPU, slowed the training
-        loop as much as a sync per step. Returns the position of the first point left unread
-        (``limit`` when none is).
-        """
-        if limit is None:
-            limit = self.taken + len(self.values)
-        # A handle is queued before its NaN placeholder: stop at slots not appended yet.
-        n = 0
-        stop = limit
-        for position, item in self.deferred:
-            if position >= limit:
-                break
-            if not wait and not is_ready(item):
-                stop = position
-                break
-            n += 1
-        if n:
-            mine = self.deferred[:n]
-            del self.deferred[:n]
-            resolved = resolve_deferred([d for _, d in mine])  # the handles go: they have a cost
-            first = self.taken
-            for (position, _), value in zip(mine, resolved):
-                if type(value) is list:  # packed metrics: their consecutive points
-                    at = position - first
-                    self.values[at : at + len(value)] = array("d", value)
-                else:  # (an unreadable packed array gives NaN: its slots are NaN already)
-                    self.values[position - first] = value
-        # Not ready yet (a device running behind): ask again only after as many more.
-        self.read_deferred_at = len(self.deferred) + READ_EARLY_AT
-        return stop
-
     def pending(self) -> int:
-        """Points appended but not taken yet."""
+        """Points published but not taken yet."""
         return self.appended - self.taken
+
+    # -- writer side ------------------------------------------------------------------------------
+    def take(self, wait: bool = True) -> ScalarBatch | None:
+        """Remove published entries and return their points (None when there are none).
+
+        With ``wait`` every entry is taken, reading device values even if that means waiting
+        for the device; without it only the entries before the first value still being computed
+        (the rest stay for the next take).
+        """
+        entries = self.entries
+        batch = entries[:]
+        if not batch:
+            return None
+        if self.has_device:
+            batch = batch[: self._read_devices(batch, wait)]
+            if not batch:
+                return None
+        del entries[: len(batch)]  # exactly what was copied: later appends stay
+        scalars = self._columns(batch)
+        self.taken += len(scalars)
+        return scalars
+
+    def read_deferred(self) -> None:
+        """Read the device values the device has computed, oldest first, in one batch, ahead of
+        the flush that takes them (a read that waits would hold this thread: measured with JAX
+        on CPU, that slowed the training loop as much as a sync per step)."""
+        deferred = self.deferred
+        ready = []
+        for item in list(deferred):
+            if not is_ready(item):
+                break
+            ready.append(item)
+        if ready:
+            resolve_deferred(ready)  # each keeps its value; the handles go (they have a cost)
+        self._forget_read()
+        # Not ready yet (a device running behind): ask again only after as many more.
+        self.read_deferred_at = len(deferred) + READ_EARLY_AT
+
+    def _read_devices(self, batch: list[Entry], wait: bool) -> int:
+        """Read the device values of ``batch``; return how many entries can be taken (all with
+        ``wait``, else those before the first value still being computed)."""
+        end, unread = len(batch), []
+        for i, entry in enumerate(batch):
+            device = entry[4]
+            if device is None:
+                continue
+            if not wait and not all(is_ready(item) for _, item in device):
+                end = i
+                break
+            unread.extend(item for _, item in device if item.handle is not None)
+        if unread:
+            resolve_deferred(unread)
+        self._forget_read()
+        return end
+
+    def _forget_read(self) -> None:
+        deferred = self.deferred
+        while deferred and deferred[0].handle is None:
+            deferred.popleft()
+
+    def _columns(self, batch: list[Entry]) -> ScalarBatch:
+        if not self.has_series:
+            return self._scalar_columns(batch)
+        parts, run = [], []  # log() entries are packed in runs, series entries as they are
+        for entry in batch:
+            if type(entry[0]) is int:
+                run.append(entry)
+                continue
+            if run:
+                parts.append(self._scalar_columns(run))
+                run = []
+            steps, walls, keys, values, _ = entry
+            parts.append(ScalarBatch(np.full(len(steps), self._key_id(keys[0]), np.int32),
+                                     steps, walls, values))
+        if run:
+            parts.append(self._scalar_columns(run))
+        return concat(parts)
+
+    def _scalar_columns(self, batch: list[Entry]) -> ScalarBatch:
+        # Column by column straight into numpy (twice as fast as transposing with zip(*batch)).
+        k = len(batch)
+        keys = list(map(_KEYS, batch))
+        counts = np.fromiter(map(len, keys), np.int64, k)
+        total = int(counts.sum())
+        values = np.fromiter(chain.from_iterable(map(_VALUES, batch)), np.float64, total)
+        if self.has_device:
+            self._fill_device_values(values, counts, list(map(_DEVICE, batch)))
+        steps = np.fromiter(map(_STEP, batch), np.int64, k)
+        walls = np.fromiter(map(_WALL, batch), np.float64, k)
+        if total != k or not counts.all():  # (else one point an entry: one element a point)
+            steps, walls = np.repeat(steps, counts), np.repeat(walls, counts)
+        return ScalarBatch(key_ids=self._key_ids_of(keys), steps=steps, walls=walls, values=values)
+
+    @staticmethod
+    def _fill_device_values(values: np.ndarray, counts: np.ndarray, device: list) -> None:
+        starts = np.cumsum(counts) - counts
+        for i, items in enumerate(device):
+            if items is None:
+                continue
+            at = int(starts[i])
+            for index, item in items:
+                value = item.value
+                if type(value) is list:  # packed metrics: the entry's consecutive points
+                    values[at + index : at + index + len(value)] = value
+                elif value is not None:  # (unreadable: stays NaN)
+                    values[at + index] = value
+
+    def _key_ids_of(self, keys: list[tuple[str, ...]]) -> np.ndarray:
+        ids_of = self._ids_of
+        first = keys[0]
+        if keys.count(first) == len(keys):  # the usual loop: the same keys every step (no hashing)
+            distinct: set[tuple[str, ...]] | tuple[tuple[str, ...]] = (first,)
+        else:
+            distinct = set(keys)
+        for names in distinct:
+            if names not in ids_of:
+                ids_of[names] = np.array([self._key_id(n) for n in names], dtype=np.int32)
+        if len(distinct) == 1:
+            return np.tile(ids_of[first], len(keys))
+        return np.concatenate(list(map(ids_of.__getitem__, keys)))
+
+    def _key_id(self, key: str) -> int:
+        kid = self._key_ids.get(key)
+        if kid is None:
+            kid = self._key_ids[key] = len(self.key_names)
+            self.key_names.append(key)
+        return kid
+
+
+def concat(parts: list[ScalarBatch | None]) -> ScalarBatch | None:
+    """One batch of several (in order); None when there is nothing."""
+    parts = [p for p in parts if p is not None and len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return ScalarBatch(
+        np.concatenate([p.key_ids for p in parts]),
+        np.concatenate([p.steps for p in parts]),
+        np.concatenate([p.walls for p in parts]),
+        np.concatenate([p.values for p in parts]),
+    )

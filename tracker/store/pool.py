@@ -9,9 +9,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from . import connection
+from . import connection, stale
 
-_idle: dict[Path, list[sqlite3.Connection]] = {}
+# idle connections per store, each with the (st_dev, st_ino) of the file it was released on
+_idle: dict[Path, list[tuple[sqlite3.Connection, tuple[int, int] | None]]] = {}
 _lock = threading.Lock()
 _pid = os.getpid()
 MAX_IDLE_PER_FILE = 4
@@ -31,15 +32,15 @@ def acquire(path: Path, *, cache_kib: int) -> sqlite3.Connection:
     with _lock:
         _forget_after_fork()
         idle = _idle.get(key)
-        conn = idle.pop() if idle else None
+        conn, identity = idle.pop() if idle else (None, None)
     if conn is not None:
         try:  # the file may have been replaced or upgraded meanwhile: then open it afresh
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == connection.SCHEMA_VERSION and path.exists():
+            if (conn.execute("PRAGMA user_version").fetchone()[0] == connection.SCHEMA_VERSION
+                    and identity is not None and identity == _identity(path)):
                 return conn
         except (sqlite3.Error, OSError):
             pass
-        conn.close()
+        stale.let_go(conn, replaced=identity != _identity(path) and path.exists())
     return connection.connect(path, create=True, cache_kib=cache_kib)
 
 
@@ -53,7 +54,7 @@ def release(path: Path, conn: sqlite3.Connection) -> None:
         _forget_after_fork()
         idle = _idle.setdefault(key, [])
         if len(idle) < MAX_IDLE_PER_FILE:
-            idle.append(conn)
+            idle.append((conn, _identity(path)))
             return
     conn.close()
 
@@ -61,13 +62,21 @@ def release(path: Path, conn: sqlite3.Connection) -> None:
 def close_all() -> None:
     """Close every idle connection (at interpreter exit, after runs have finished)."""
     with _lock:
-        conns = [c for idle in _idle.values() for c in idle]
+        conns = [c for idle in _idle.values() for c, _ in idle]
         _idle.clear()
     for conn in conns:
         try:
             conn.close()
         except sqlite3.Error:
             pass
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 atexit.register(close_all)  # registered before any run's exit hook, so it runs after them

@@ -1,0 +1,313 @@
+"""Spill files: what a run could not write to its store, kept next to it until a writer can.
+
+``<store>.spill/<run>-<time_ns>-<pid>-<seq>.npz`` holds numpy arrays of the points (key ids,
+steps, walls, values) and one JSON document with the key names, the other records (texts,
+histograms, graphs, profiles, summary and config updates) and, when the run ended while its store
+could not be written, the status it ended with. No pickle: a spill file is data, loaded with
+``allow_pickle=False``, and one that does not parse is left alone with a one-line message.
+
+A file is written under a temporary name and renamed, so a reader never sees half of one. The run
+that spilled writes its own files back first thing once its store can be written again; the next
+writer that opens the store (``tracker.init``, ``tracker.attach``) writes in whatever is left
+(``recover``). Either claims a file by renaming it before writing it, so two processes never write
+one twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import json
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..graph import Graph, GraphNode
+from ..profile import Profile, ProfileOp
+from ..records import Histogram
+from . import batch
+from .buffer import ScalarBatch
+from .connection import transaction
+
+_seq = itertools.count(1)
+_VERSION = 1
+
+
+def folder(db_path: Path) -> Path:
+    """The folder of a store's spill files."""
+    return db_path.with_name(db_path.name + ".spill")
+
+
+def pending(db_path: Path) -> list[Path]:
+    """A store's spill files not yet written back, oldest first."""
+    where = folder(db_path)
+    try:
+        return sorted(where.glob("*.npz"))
+    except OSError:
+        return []
+
+
+@dataclass
+class Spilled:
+    """The content of one spill file."""
+
+    run_id: str
+    key_names: list[str]
+    scalars: ScalarBatch | None
+    records: list[tuple[str, Any]] = field(default_factory=list)
+    status: str | None = None  # the run ended with this status while its store was unwritable
+    ended: float | None = None
+
+
+def write(db_path: Path, data: Spilled) -> Path:
+    """Write a spill file next to the store; return its path.
+
+    Raises:
+        OSError: it cannot be written (the disk is full too, the folder is read-only...);
+            nothing is left behind.
+    """
+    where = folder(db_path)
+    where.mkdir(exist_ok=True)
+    path = where / f"{data.run_id}-{time.time_ns():019d}-{os.getpid()}-{next(_seq):06d}.npz"
+    tmp = path.with_name(path.name + ".tmp")
+    doc = {
+        "version": _VERSION, "run_id": data.run_id, "key_names": data.key_names,
+        "records": [_encode(kind, payload) for kind, payload in data.records],
+        "status": data.status, "ended": data.ended,
+    }
+    s = data.scalars
+    empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                doc=np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8),
+                key_ids=s.key_ids.astype(np.int32) if s is not None else empty_i.astype(np.int32),
+                steps=s.steps if s is not None else empty_i,
+                walls=s.walls if s is not None else empty_f,
+                values=s.values if s is not None else empty_f,
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
+
+
+def claim(path: Path) -> Path | None:
+    """Take a spill file for writing back (None when another process took it first)."""
+    claimed = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+    try:
+        os.rename(path, claimed)
+    except OSError:
+        return None
+    return claimed
+
+
+def unclaim(claimed: Path) -> None:
+    """Give a claimed file back (it could not be written now)."""
+    try:
+        os.rename(claimed, claimed.with_name(claimed.name.rsplit(".claimed-", 1)[0]))
+    except OSError:
+        pass
+
+
+def done(claimed: Path) -> None:
+    """Remove a claimed file whose content is in the store now."""
+    _remove(claimed)
+    try:
+        claimed.parent.rmdir()  # only when it was the last one
+    except OSError:
+        pass
+
+
+def load(path: Path) -> Spilled:
+    """Read a spill file.
+
+    Raises:
+        ValueError: it is not a spill file of this version, or it is damaged.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            doc = json.loads(npz["doc"].tobytes().decode("utf-8"))
+            arrays = {k: npz[k] for k in ("key_ids", "steps", "walls", "values")}
+        if doc.get("version") != _VERSION:
+            raise ValueError(f"version {doc.get('version')!r}")
+        key_names = [str(k) for k in doc["key_names"]]
+        n = len(arrays["values"])
+        if any(len(a) != n for a in arrays.values()) or (
+            n and not 0 <= int(arrays["key_ids"].min()) <= int(arrays["key_ids"].max())
+            < len(key_names)):
+            raise ValueError("columns out of step")
+        scalars = ScalarBatch(arrays["key_ids"].astype(np.int32), arrays["steps"].astype(np.int64),
+                              arrays["walls"].astype(np.float64),
+                              arrays["values"].astype(np.float64)) if n else None
+        records = [_decode(r) for r in doc["records"]]
+        status = doc.get("status")
+        return Spilled(str(doc["run_id"]), key_names, scalars, records,
+                       None if status is None else str(status), doc.get("ended"))
+    except ValueError:
+        raise
+    except Exception as exc:  # a damaged file: any of zip, numpy, JSON or a field may fail
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+
+
+def write_into(conn: sqlite3.Connection, data: Spilled, series_ids: dict[tuple[str, str], int],
+               *, careful: bool = False) -> list[batch.Dropped]:
+    """Write a spill file's content in the open transaction (and the run's final status);
+    ``careful`` as for ``batch.write``."""
+    dropped = batch.write(conn, data.run_id, data.key_names, data.scalars, data.records,
+                          series_ids, careful=careful)
+    if data.status is not None:
+        conn.execute(
+            "UPDATE runs SET status = ?, ended = ? WHERE id = ? AND status = 'running'",
+            (data.status, data.ended, data.run_id),
+        )
+    return dropped
+
+
+def recover(conn: sqlite3.Connection, db_path: Path) -> None:
+    """Write back every spill file of the store (what earlier runs could not write), saying so.
+
+    A file whose run is not in the store, or that cannot be read, is left as it is (and said);
+    a storage fault stops the recovery (the files stay for the next writer).
+    """
+    points, records, runs, left = 0, 0, set(), []
+    stopped: set[str] = set()  # runs whose earlier file could not be written: keep their order
+    for path in pending(db_path):
+        run_id = path.name.split("-", 1)[0]
+        if run_id in stopped:
+            continue
+        claimed = claim(path)
+        if claimed is None:
+            continue
+        try:
+            data = load(claimed)
+            dropped = _write_back(conn, data)
+        except (ValueError, LookupError, sqlite3.Error, OSError) as exc:
+            unclaim(claimed)
+            stopped.add(run_id)
+            left.append((path, exc))
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                break  # the store itself cannot be written now
+            continue
+        done(claimed)
+        runs.add(data.run_id)
+        points += len(data.scalars) if data.scalars is not None else 0
+        records += len(data.records) - sum(d.count for d in dropped if d.kind != "scalar")
+        for d in dropped:
+            _say(f"{d} from {path.name} could not be stored and were dropped ({d.reason})")
+    if runs:
+        _say(f"wrote {points:,} points and {records:,} other records of run "
+             f"{', '.join(sorted(runs))} from {folder(db_path)} into the store (what could not "
+             "be written when they were logged)")
+    for path, exc in left:
+        why = ("its run is not in this store" if isinstance(exc, LookupError)
+               else f"{type(exc).__name__}: {exc}")
+        _say(f"spill file {path} was not written into the store ({why}); it is left as it is")
+
+
+def _write_back(conn: sqlite3.Connection, data: Spilled) -> list[batch.Dropped]:
+    for careful in (False, True):
+        try:
+            with transaction(conn):
+                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (data.run_id,)).fetchone() is None:
+                    raise LookupError(data.run_id)
+                return write_into(conn, data, {}, careful=careful)
+        except Exception as exc:
+            if careful or isinstance(exc, LookupError) or batch.is_storage_fault(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _say(message: str) -> None:
+    print(f"tracker: {message}", file=sys.stderr)
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# -- records as JSON ------------------------------------------------------------------------------
+def _encode(kind: str, payload: Any) -> dict[str, Any]:
+    if kind in ("histogram", "text"):
+        key, step, wall, obj = payload
+        if kind == "histogram":
+            obj = {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {"kind": kind, "key": key, "step": int(step), "wall": float(wall), "obj": obj}
+    if kind in ("graph", "profile"):
+        obj = {f.name: _plain(getattr(payload, f.name)) for f in dataclasses.fields(payload)}
+        return {"kind": kind, "obj": obj}
+    return {"kind": kind, "obj": payload}  # summary / config: JSON text
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (bytes, bytearray)):
+        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _bytes(value: Any) -> Any:
+    return base64.b64decode(value["base64"]) if isinstance(value, dict) else value
+
+
+def _decode(doc: dict[str, Any]) -> tuple[str, Any]:
+    kind, obj = doc["kind"], doc["obj"]
+    if kind == "histogram":
+        hist = Histogram(**{**obj, "edges": np.asarray(obj["edges"], dtype=np.float64),
+                            "counts": np.asarray(obj["counts"], dtype=np.float64)})
+        return kind, (str(doc["key"]), int(doc["step"]), float(doc["wall"]), hist)
+    if kind == "text":
+        return kind, (str(doc["key"]), int(doc["step"]), float(doc["wall"]), str(obj))
+    if kind == "graph":
+        graph = Graph(**{**obj, "nodes": [GraphNode(**n) for n in obj["nodes"]],
+                         "edges": [tuple(e) for e in obj["edges"]], "raw": _bytes(obj["raw"])})
+        return kind, graph
+    if kind == "profile":
+        profile = Profile(**{**obj, "ops": [ProfileOp(**o) for o in obj["ops"]],
+                             "step_times_ns": [tuple(s) for s in obj["step_times_ns"]],
+                             "trace": _bytes(obj["trace"])})
+        return kind, profile
+    if kind in ("summary", "config"):
+        return kind, str(obj)
+    raise ValueError(f"unknown record kind {kind!r}")
+
+
+def sizes(records: Iterable[tuple[str, Any]]) -> int:
+    """About how many bytes records hold in memory (for the writer's bound)."""
+    total = 0
+    for kind, payload in records:
+        total += 200
+        if kind == "text":
+            total += len(payload[3])
+        elif kind == "histogram":
+            hist = payload[3]
+            total += 8 * (len(hist.edges) + len(hist.counts))
+        elif kind == "graph":
+            total += 300 * len(payload.nodes) + 16 * len(payload.edges) + len(payload.raw or "")
+        elif kind == "profile":
+            total += 300 * len(payload.ops) + len(payload.trace or b"")
+        else:
+            total += len(payload)
+    return total
