@@ -92,6 +92,12 @@ def _text_shown(text: str) -> Callable[[object], bool]:
     return lambda app: text in app.export_screenshot().replace("&#160;", " ")
 
 
+def _text_at_newest(app) -> bool:
+    """The text tab has scrolled its newest text into view (it scrolls after the Markdown lays out)."""
+    body = app.screen.query_one("#text-body")
+    return body.max_scroll_y > 0 and body.scroll_y == body.max_scroll_y
+
+
 def _sparks_loaded(app) -> bool:
     return bool(app.screen.query_one(RunsTable).sparks)
 
@@ -165,7 +171,8 @@ def test_runs_screen_grouped(snap_compare, snap_db: Path) -> None:
 
 def test_run_text_markdown(snap_compare, snap_db: Path) -> None:
     assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
-        *BASELINE, "enter", _charts_drawn(), "4", _text_shown("confidence 0.85")))
+        *BASELINE, "enter", _charts_drawn(), "4", _text_shown("confidence 0.85"),
+        _text_at_newest))
 
 
 def test_empty_store(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
