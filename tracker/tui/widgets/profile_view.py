@@ -101,7 +101,9 @@ class ProfileView(Vertical):
         for key, label, get, fmt in columns:
             mark = (" ↓" if self.reverse else " ↑") if key == self.sort_column else ""
             width = None
-            if key in OPTIONAL and self.profile is not None:
+            # Text columns get a width from their content up front: a DataTable's auto width
+            # is measured later, and a table drawn before that showed 'aten::addmm' as 'at'.
+            if key in TEXT_COLUMNS and self.profile is not None and self.profile.ops:
                 widest = max(len(fmt(get(o) or "")) for o in self.profile.ops)
                 width = max(len(label + mark), min(MAX_TEXT_WIDTH, widest))
             table.add_column(Text(label + mark, style="bold"), key=key, width=width)
