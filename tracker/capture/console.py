@@ -267,13 +267,9 @@ class ConsoleCapture:
     def _deliver(self, raw: list[tuple[int, float, bytes]]) -> None:
         step = self._current_step()
         batch = [
-            ConsoleLine(
-                "stdout" if kind == _relay.LINE_STDOUT else "stderr",
-                when,
-                step,
-                payload.decode("utf-8", "replace"),
-            )
+            ConsoleLine("stdout" if kind == _relay.LINE_STDOUT else "stderr", when, step, text)
             for kind, when, payload in raw
+            for text in payload.decode("utf-8", "replace").split("\n")
         ]
         try:
             self._sink(batch)
