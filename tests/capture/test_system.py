@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tracker.capture.nvml import GpuState, NvmlReader, driver_present, open_gpus
+from tracker.capture.nvml import GpuState, NvmlReader
 from tracker.capture.system import SystemSampler
 
 HOST_KEYS = {
@@ -139,15 +139,26 @@ def test_no_gpu_means_no_gpu_keys_and_no_notice(
     assert caplog.records == []
 
 
-def test_this_machine_has_no_driver_and_pynvml_is_not_imported() -> None:
-    assert not driver_present()
+def _open_gpus_where(driver_paths: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     code = (
-        "import sys\nfrom tracker.capture.nvml import open_gpus\n"
-        "print(open_gpus(), 'pynvml' in sys.modules)"
+        "import sys\nimport tracker.capture.nvml as nvml\n"
+        f"nvml._DRIVER_PATHS = {driver_paths!r}\n"
+        "print(nvml.driver_present(), nvml.open_gpus(), 'pynvml' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["None", "False"] and out.stderr == ""
-    assert open_gpus() is None
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+
+def test_without_a_driver_pynvml_is_not_even_imported() -> None:
+    out = _open_gpus_where(("/nonexistent/libnvidia-ml.so.1",))
+    assert out.stdout.split() == ["False", "None", "False"] and out.stderr == ""
+
+
+def test_a_driver_whose_nvml_cannot_start_gives_one_notice_and_no_gpus() -> None:
+    # a driver marker exists, but no libnvidia-ml can be loaded (as on this machine)
+    out = _open_gpus_where((__file__,))
+    assert out.stdout.split() == ["True", "None", "True"]
+    assert out.stderr.startswith("tracker: NVML could not start (")
+    assert out.stderr.strip().endswith("; no GPU metrics") and out.stderr.count("\n") == 1
 
 
 def test_a_failing_sensor_is_reported_once_and_left_out(
