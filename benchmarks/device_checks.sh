@@ -14,3 +14,11 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu
 python3 -c "import torch, jax; print('torch', torch.__version__, 'jax', jax.__version__)" | tee -a "$OUT/gpu.txt"
 timeout 240 python3 benchmarks/bench_torch_hooks.py --device cuda --blocks 10 2>&1 | tee "$OUT/torch_cuda.txt"
 timeout 240 python3 benchmarks/bench_jax_hooks.py --device gpu --steps 3000 --reps 5 2>&1 | tee "$OUT/jax_gpu.txt"
+# #18: the system sampler on the real NVML, a few seconds: the sys/gpu* series it got, then its
+# CPU cost with GPUs. It needs psutil and nvidia-ml-py in the machine's Python; the machine
+# cannot reach PyPI, so if they are missing, download the wheels here first and they travel
+# with the tree: pip download psutil nvidia-ml-py -d .device-wheels
+python3 -c "import psutil, pynvml" 2>/dev/null \
+  || python3 -m pip install -q --no-index --find-links .device-wheels psutil nvidia-ml-py 2>&1 | tail -2
+timeout 60 python3 benchmarks/bench_system_sampler.py --live 5 2>&1 | tee "$OUT/system_sampler.txt"
+timeout 120 python3 benchmarks/bench_system_sampler.py --repeat 3 --samples 100 2>&1 | tee -a "$OUT/system_sampler.txt"
