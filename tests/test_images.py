@@ -304,11 +304,11 @@ def test_the_default_threshold_keeps_a_512_rgb_image_lossless() -> None:
 
 
 def test_size_limits_are_one_line_errors_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match=r"^image 'big' is 5000x5000 pixels; at most 16,777,216"):
+    with pytest.raises(ValueError, match=r"^image 'big': 5000x5000 pixels; at most 16,777,216"):
         prepare("big", np.zeros((5000, 5000), np.uint8))
-    with pytest.raises(ValueError, match=r"^image 'wide' is 20000x1 pixels"):
+    with pytest.raises(ValueError, match=r"^image 'wide': 20000x1 pixels"):
         prepare("wide", np.zeros((1, 20000), np.uint8))
-    with pytest.raises(ValueError, match=r"^image 'batch' is 8198x8198 pixels"):
+    with pytest.raises(ValueError, match=r"^image 'batch': 8198x8198 pixels"):
         prepare("batch", np.zeros((16, 2048, 2048), np.uint8)[:, :, :, None])
     monkeypatch.setattr(images, "MAX_BYTES", 10_000)
     with pytest.raises(ImageError, match=r"^image 'noise': 64x64 encodes to [\d,]+ bytes of PNG; at most 10,000"):

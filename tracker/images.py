@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import struct
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,13 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 
 class ImageError(ValueError):
     """An image that cannot be logged or read: past the size limits, non-finite values, data
-    that is no readable image. Its message is one line that names the key."""
+    that is no readable image. Its message is one line that names the key; ``reason`` is that
+    line without the key (for readers that say where the image came from their own way)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"image {key!r}: {reason}")
+        self.key = key
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -180,9 +187,8 @@ def grid_size(n: int, width: int, height: int) -> tuple[int, int]:
 
 def _check_pixels(key: str, width: int, height: int) -> None:
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise ImageError(
-            f"image {key!r} is {width}x{height} pixels; at most {MAX_PIXELS:,} pixels and "
-            f"{MAX_SIDE:,} a side: log a smaller image (or fewer in a batch)")
+        raise ImageError(key, f"{width}x{height} pixels; at most {MAX_PIXELS:,} pixels and "
+                         f"{MAX_SIDE:,} a side: log a smaller image (or fewer in a batch)")
 
 
 def _check_dtype(key: str, name: str) -> None:
@@ -357,8 +363,8 @@ def _host_values(key: str, kind: str, value: Any) -> np.ndarray:
         hint = ""
         if kind == "jax" and "delete" in str(exc).lower():
             hint = "; it was deleted first (donated to a later jitted call?)"
-        raise ImageError(f"image {key!r}: the {kind} array cannot be read ({type(exc).__name__}"
-                         f"{hint})") from None
+        raise ImageError(key, f"the {kind} array cannot be read ({type(exc).__name__}{hint})",
+                         ) from None
     return value
 
 
@@ -373,8 +379,8 @@ def _as_uint8(key: str, array: np.ndarray) -> np.ndarray:
     finite = np.isfinite(values)
     if not finite.all():
         bad = int(values.size - np.count_nonzero(finite))
-        raise ImageError(f"image {key!r}: {bad:,} of {values.size:,} values are NaN or infinite; "
-                         "images take finite floats in 0-1")
+        raise ImageError(key, f"{bad:,} of {values.size:,} values are NaN or infinite; images "
+                         "take finite floats in 0-1")
     out = np.clip(values, 0.0, 1.0)
     out *= 255.0
     out += 0.5
@@ -424,17 +430,17 @@ def _encode_pil(key: str, image: Any, caption: str | None) -> EncodedImage:
         if len(jpeg.getvalue()) < len(data):
             data, fmt = jpeg.getvalue(), "jpeg"
     if len(data) > MAX_BYTES:
-        raise ImageError(f"image {key!r}: {width}x{height} encodes to {len(data):,} bytes of "
+        raise ImageError(key, f"{width}x{height} encodes to {len(data):,} bytes of "
                          f"{fmt.upper()}; at most {MAX_BYTES:,}: log a smaller image")
     return EncodedImage(fmt, data, width, height, caption)
 
 
 def _check_encoded_size(key: str, width: int, height: int) -> None:
     if width < 1 or height < 1:
-        raise ImageError(f"image {key!r} is empty ({width}x{height})")
+        raise ImageError(key, f"the image is empty ({width}x{height})")
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise ImageError(f"image {key!r} is {width}x{height} pixels; at most {MAX_PIXELS:,} "
-                         f"pixels and {MAX_SIDE:,} a side")
+        raise ImageError(key, f"{width}x{height} pixels; at most {MAX_PIXELS:,} pixels and "
+                         f"{MAX_SIDE:,} a side")
 
 
 def _storable(image: Any) -> Any:
@@ -453,6 +459,10 @@ def _open(key: str, data: bytes, formats: tuple[str, ...] | None) -> Any:
     checking the size its header declares."""
     from PIL import Image
 
+    if data.startswith(_PNG_MAGIC) and data[12:16] == b"IHDR" and len(data) >= 24:
+        # the size a PNG declares, checked before Pillow sees it (its own bomb check warns or
+        # raises only far past our limit)
+        _check_encoded_size(key, *struct.unpack(">II", data[16:24]))
     try:
         image = Image.open(io.BytesIO(data), formats=formats)
         _check_encoded_size(key, *image.size)
@@ -465,7 +475,7 @@ def _open(key: str, data: bytes, formats: tuple[str, ...] | None) -> Any:
         if formats:
             what = f"is not a readable {' or '.join(formats)} image" \
                 if isinstance(exc, Image.UnidentifiedImageError) else what
-        raise ImageError(f"image {key!r}: the data {what}") from None
+        raise ImageError(key, f"the data {what}") from None
     return image
 
 
@@ -473,8 +483,7 @@ def verify(data: bytes, key: str = "image", caption: str | None = None) -> Encod
     """PNG or JPEG bytes as an ``EncodedImage``, kept byte for byte once they decode whole
     within the limits (``ImageError`` if not)."""
     if len(data) > MAX_BYTES:
-        raise ImageError(f"image {key!r}: {len(data):,} bytes of image data; at most "
-                         f"{MAX_BYTES:,}")
+        raise ImageError(key, f"{len(data):,} bytes of image data; at most {MAX_BYTES:,}")
     image = _open(key, data, formats=("PNG", "JPEG"))
     fmt = "png" if image.format == "PNG" else "jpeg"  # MPO: a JPEG with more frames appended
     return EncodedImage(fmt, data, image.width, image.height, caption)
