@@ -1,0 +1,181 @@
+"""Provides the image view: one logged image drawn in the terminal, with its caption and step.
+
+Kitty's graphics protocol or Sixel draw through textual-image where the terminal answers that it
+speaks one; everywhere else (tmux, a terminal that does not answer, a pipe) coloured half blocks,
+two pixels a cell, drawn by ``half_blocks`` (textual-image's own half blocks were 3-4x too slow
+to step through images: see that module). textual-image asks the terminal when it is imported, and
+that works only before the app starts reading the keyboard: this module imports it at its own
+import, so import it before ``App.run()`` (the app's modules do, at import time). The
+``TRACKER_IMAGE_PROTOCOL`` variable (``kitty``, ``sixel`` or ``halfcell``) overrides the answer.
+
+The image is scaled to fit the view with its aspect kept (cell shape included), larger images
+down with Lanczos, smaller ones up with nearest neighbours so each logged pixel stays a sharp
+block. Caption and step are data from a run: shown literally, never as markup or escapes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.widget import Widget
+from textual.widgets import Static
+from textual_image._terminal import get_cell_size  # 0.12: not exported, the widgets' own source
+from textual_image.renderable import Image as _DetectedRenderable
+from textual_image.renderable import SixelImage as _SixelRenderable
+from textual_image.renderable import TGPImage as _TGPRenderable
+from textual_image.widget import SixelImage, TGPImage
+
+from ...images import EncodedImage, ImageError, decode
+from ..format import literal
+from .half_blocks import HalfBlocks
+
+PROTOCOLS = ("kitty", "sixel", "halfcell")
+_WIDGETS: dict[str, type[Widget]] = {"kitty": TGPImage, "sixel": SixelImage,
+                                     "halfcell": HalfBlocks}
+_TGP_MAX_CELLS = 297  # the Kitty placeholder diacritics textual-image has: rows and columns
+PROTOCOL_VARIABLE = "TRACKER_IMAGE_PROTOCOL"
+
+
+def detect_protocol() -> str:
+    """The best protocol this terminal answered for ('kitty', 'sixel', else 'halfcell'), or
+    the one ``TRACKER_IMAGE_PROTOCOL`` names."""
+    forced = os.environ.get(PROTOCOL_VARIABLE, "").strip().lower()
+    if forced in PROTOCOLS:
+        return forced
+    if _DetectedRenderable is _TGPRenderable:
+        return "kitty"
+    if _DetectedRenderable is _SixelRenderable:
+        return "sixel"
+    return "halfcell"  # textual-image's own choice without a terminal is plain characters
+
+
+def fit(width: int, height: int, cols: int, rows: int, cell: tuple[int, int]) -> tuple[int, int]:
+    """(columns, rows) of the largest area within ``cols`` x ``rows`` cells of ``cell`` pixels
+    (width, height) that shows a ``width`` x ``height`` image with its aspect kept."""
+    if width < 1 or height < 1 or cols < 1 or rows < 1:
+        return 0, 0
+    cell_w, cell_h = cell
+    scale = min(cols * cell_w / width, rows * cell_h / height)
+    return (max(1, min(cols, round(width * scale / cell_w))),
+            max(1, min(rows, round(height * scale / cell_h))))
+
+
+class ImageView(Widget):
+    """An encoded image scaled to the view, its caption above it and its step below."""
+
+    DEFAULT_CSS = """
+    ImageView { layout: vertical; height: 1fr; }
+    ImageView > #image-caption { height: auto; max-height: 3; }
+    ImageView > #image-canvas { height: 1fr; align: center middle; }
+    ImageView #image-empty { width: auto; color: $text-muted; }
+    ImageView > #image-step { height: 1; color: $text-muted; }
+    ImageView .image-picture { width: 1; height: 1; }
+    """
+
+    EMPTY = "no image"
+
+    def __init__(self, protocol: str | None = None, *, cell_size: tuple[int, int] | None = None,
+                 **kwargs: Any) -> None:
+        """``protocol``: 'kitty', 'sixel' or 'halfcell' (default: what the terminal speaks).
+        ``cell_size``: a cell's size in pixels (default: the terminal's; tests fix it)."""
+        super().__init__(**kwargs)
+        self.protocol = protocol or detect_protocol()
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"image protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+        self.cell_size = cell_size or tuple(get_cell_size())
+        self.image: EncodedImage | None = None
+        self.step: int | None = None
+        self._pixels: Any = None  # the decoded image (PIL)
+        self._shown: tuple[int, int] | None = None  # (columns, rows) drawn last
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="image-caption", markup=False)
+        with Container(id="image-canvas"):
+            yield _WIDGETS[self.protocol](classes="image-picture")
+            yield Static(self.EMPTY, id="image-empty", markup=False)
+        yield Static(id="image-step", markup=False)
+
+    def show(self, image: EncodedImage | None, *, step: int | None = None) -> None:
+        """Show ``image`` (None: nothing) logged at ``step``; decoded here (a few ms for 512x512)."""
+        self.image, self.step = image, step
+        self._pixels, problem = None, None
+        if image is not None:
+            try:
+                self._pixels = decode(image)
+            except ImageError as exc:
+                problem = f"cannot show this image: {exc.reason}"
+        self._shown = None
+        caption = self.query_one("#image-caption", Static)
+        caption.update(literal(image.caption if image is not None and image.caption else ""))
+        caption.display = bool(image is not None and image.caption)
+        self.query_one("#image-step", Static).update(self._step_line(image))
+        empty = self.query_one("#image-empty", Static)
+        empty.update(Text(problem or self.EMPTY))
+        empty.display = self._pixels is None
+        self.query_one(".image-picture").display = self._pixels is not None
+        self._draw()
+
+    def _step_line(self, image: EncodedImage | None) -> Text:
+        if image is None:
+            return literal("" if self.step is None else f"step {self.step}")
+        parts = [] if self.step is None else [f"step {self.step}"]
+        parts.append(f"{image.width}x{image.height} {image.format.upper()}")
+        return literal("  ".join(parts))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw)
+
+    def _draw(self) -> None:
+        """Scale the decoded image to the canvas and hand it to the picture widget."""
+        picture = self.query_one(".image-picture")
+        if self._pixels is None:
+            self._hand_over(picture, None)
+            return
+        canvas = self.query_one("#image-canvas").content_size
+        cols, rows = fit(self._pixels.width, self._pixels.height, canvas.width, canvas.height,
+                         self.cell_size)
+        if self.protocol == "kitty":
+            cols, rows = min(cols, _TGP_MAX_CELLS), min(rows, _TGP_MAX_CELLS)
+        if cols < 1 or rows < 1 or (cols, rows) == self._shown:
+            return
+        self._shown = (cols, rows)
+        picture.styles.width, picture.styles.height = cols, rows
+        self._hand_over(picture, self._scaled(cols, rows))
+
+    def _hand_over(self, picture: Any, image: Any) -> None:
+        if not isinstance(picture, HalfBlocks):
+            picture.image = image  # textual-image's widgets take the PIL image
+            return
+        if image is None:
+            picture.set_pixels(None)
+            return
+        if image.mode in ("RGBA", "LA"):  # transparent pixels show the view's background
+            background = self.background_colors[1]
+            under = PILImage.new("RGBA", image.size, (background.r, background.g, background.b, 255))
+            image = PILImage.alpha_composite(under, image.convert("RGBA"))
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        picture.set_pixels(np.asarray(image))
+
+    def _scaled(self, cols: int, rows: int) -> Any:
+        """The image at the pixel size the protocol draws ``cols`` x ``rows`` cells with: two
+        pixels a cell for half blocks, the cells' own pixels for Kitty and Sixel."""
+        if self.protocol == "halfcell":
+            size = (cols, rows * 2)
+        else:
+            size = (cols * self.cell_size[0], rows * self.cell_size[1])
+        image = self._pixels
+        if image.mode not in ("RGB", "RGBA", "L"):
+            image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info
+                                  else "RGB")
+        if size == image.size:
+            return image
+        shrink = size[0] < image.width or size[1] < image.height
+        resample = PILImage.Resampling.LANCZOS if shrink else PILImage.Resampling.NEAREST
+        return image.resize(size, resample)
