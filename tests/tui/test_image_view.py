@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from tracker.images import EncodedImage, encode, prepare
 from tracker.tui.widgets import image_view
-from tracker.tui.widgets.half_blocks import HalfBlocks
+from tracker.tui.widgets.half_blocks import HalfBlocks, LEVELS
 from tracker.tui.widgets.image_view import ImageView, detect_protocol, fit
 
 CELL = (10, 20)  # a cell's pixels, fixed: the terminal's own would change the layout
@@ -47,6 +47,11 @@ class ViewApp(App[None]):
         self.query_one(ImageView).show(self.image, step=self.step)
 
 
+def _drawn(value: int) -> int:
+    """A channel as half blocks draw it: the nearest of LEVELS levels from 0 to 255."""
+    return round(round(int(value) * (LEVELS - 1) / 255) * 255 / (LEVELS - 1))
+
+
 def _cells(widget: HalfBlocks) -> list[list[tuple[tuple[int, ...], tuple[int, ...]]]]:
     """(top, bottom) colour of every drawn cell, row by row."""
     rows = []
@@ -76,9 +81,11 @@ async def test_each_cell_is_two_pixels_of_the_image_when_it_fits_exactly() -> No
         picture = app.query_one(HalfBlocks)
         assert (picture.size.width, picture.size.height) == (20, 10)
         cells = _cells(picture)
-        expected = [[(tuple(pixels[2 * r, c]), tuple(pixels[2 * r + 1, c])) for c in range(20)]
+        drawn = np.vectorize(_drawn)(pixels)
+        expected = [[(tuple(drawn[2 * r, c]), tuple(drawn[2 * r + 1, c])) for c in range(20)]
                     for r in range(10)]
         assert cells == expected
+        assert np.abs(drawn - pixels.astype(int)).max() <= 2  # 6 bits a channel, ends kept
         assert str(app.query_one("#image-step", Static).render()) == "step 7  20x20 PNG"
 
 
@@ -124,7 +131,7 @@ async def test_transparent_pixels_show_the_background() -> None:
         background = view.background_colors[1]
         ((top, bottom), _) = _cells(app.query_one(HalfBlocks))[0]
         assert top == (255, 0, 0)
-        assert bottom == (background.r, background.g, background.b)
+        assert bottom == (_drawn(background.r), _drawn(background.g), _drawn(background.b))
 
 
 async def test_no_image_and_a_damaged_image_say_so_without_drawing() -> None:
@@ -167,3 +174,27 @@ async def test_kitty_draws_through_textual_image_at_the_cells_pixel_size(monkeyp
         assert picture.image.size == (picture.size.width * CELL[0], picture.size.height * CELL[1])
         assert picture.size.width == 24  # 12x8 at 10x20 px cells: width-bound
     assert "\x1b_G" in terminal.getvalue()  # image data went to the terminal
+
+
+async def test_stepping_back_reuses_the_drawing_and_a_wrong_declared_size_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[int] = []
+    real_decode = image_view.decode
+    monkeypatch.setattr(image_view, "decode", lambda image: decoded.append(image.width) or real_decode(image))
+    first, second = _image(np.zeros((4, 4, 3), np.uint8)), _image(np.full((4, 5, 3), 85, np.uint8))
+    app = ViewApp(first)
+    async with app.run_test(size=(30, 12)) as pilot:
+        await pilot.pause()
+        view = app.query_one(ImageView)
+        for image in (second, first, second):
+            view.show(image, step=1)
+            await pilot.pause()
+        assert decoded == [4, 5]  # each decoded and drawn once
+        cells = _cells(app.query_one(HalfBlocks))
+        assert cells[0][0] == ((85,) * 3, (85,) * 3)  # the second image is the one shown
+        view.show(EncodedImage("png", first.data, 9, 4), step=2)
+        await pilot.pause()
+        empty = app.query_one("#image-empty", Static)
+        assert empty.display
+        assert str(empty.render()) == "cannot show this image: it declares 9x4 pixels but holds 4x4"

@@ -16,6 +16,7 @@ block. Caption and step are data from a run: shown literally, never as markup or
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ _WIDGETS: dict[str, type[Widget]] = {"kitty": TGPImage, "sixel": SixelImage,
                                      "halfcell": HalfBlocks}
 _TGP_MAX_CELLS = 297  # the Kitty placeholder diacritics textual-image has: rows and columns
 PROTOCOL_VARIABLE = "TRACKER_IMAGE_PROTOCOL"
+CACHED_DRAWINGS = 16  # images kept drawn at their current size
 
 
 def detect_protocol() -> str:
@@ -91,8 +93,9 @@ class ImageView(Widget):
         self.cell_size = cell_size or tuple(get_cell_size())
         self.image: EncodedImage | None = None
         self.step: int | None = None
-        self._pixels: Any = None  # the decoded image (PIL)
         self._shown: tuple[int, int] | None = None  # (columns, rows) drawn last
+        # the last images drawn, ready to show again (a slider going back and forth)
+        self._drawings: OrderedDict[tuple[bytes, int, int], Any] = OrderedDict()
 
     def compose(self) -> ComposeResult:
         yield Static(id="image-caption", markup=False)
@@ -102,23 +105,13 @@ class ImageView(Widget):
         yield Static(id="image-step", markup=False)
 
     def show(self, image: EncodedImage | None, *, step: int | None = None) -> None:
-        """Show ``image`` (None: nothing) logged at ``step``; decoded here (a few ms for 512x512)."""
-        self.image, self.step = image, step
-        self._pixels, problem = None, None
-        if image is not None:
-            try:
-                self._pixels = decode(image)
-            except ImageError as exc:
-                problem = f"cannot show this image: {exc.reason}"
-        self._shown = None
+        """Show ``image`` (None: nothing) logged at ``step``. A 512x512 PNG is decoded and
+        scaled here, in a few ms; the last ``CACHED_DRAWINGS`` drawn are kept."""
+        self.image, self.step, self._shown = image, step, None
         caption = self.query_one("#image-caption", Static)
         caption.update(literal(image.caption if image is not None and image.caption else ""))
         caption.display = bool(image is not None and image.caption)
         self.query_one("#image-step", Static).update(self._step_line(image))
-        empty = self.query_one("#image-empty", Static)
-        empty.update(Text(problem or self.EMPTY))
-        empty.display = self._pixels is None
-        self.query_one(".image-picture").display = self._pixels is not None
         self._draw()
 
     def _step_line(self, image: EncodedImage | None) -> Text:
@@ -132,50 +125,83 @@ class ImageView(Widget):
         self.call_after_refresh(self._draw)
 
     def _draw(self) -> None:
-        """Scale the decoded image to the canvas and hand it to the picture widget."""
-        picture = self.query_one(".image-picture")
-        if self._pixels is None:
-            self._hand_over(picture, None)
+        """Fit the image to the canvas and hand its drawing to the picture widget."""
+        image = self.image
+        if image is None:
+            self._say(self.EMPTY)
             return
         canvas = self.query_one("#image-canvas").content_size
-        cols, rows = fit(self._pixels.width, self._pixels.height, canvas.width, canvas.height,
-                         self.cell_size)
+        cols, rows = fit(image.width, image.height, canvas.width, canvas.height, self.cell_size)
         if self.protocol == "kitty":
             cols, rows = min(cols, _TGP_MAX_CELLS), min(rows, _TGP_MAX_CELLS)
         if cols < 1 or rows < 1 or (cols, rows) == self._shown:
             return
+        key = (image.data, cols, rows)
+        drawing = self._drawings.get(key)
+        if drawing is None:
+            try:
+                pixels = decode(image)
+                if pixels.size != (image.width, image.height):
+                    raise ImageError("image", f"it declares {image.width}x{image.height} pixels "
+                                     f"but holds {pixels.width}x{pixels.height}")
+            except ImageError as exc:
+                self._say(f"cannot show this image: {exc.reason}")
+                return
+            drawing = self._drawing(pixels, cols, rows)
+            self._drawings[key] = drawing
+            if len(self._drawings) > CACHED_DRAWINGS:
+                self._drawings.popitem(last=False)
+        else:
+            self._drawings.move_to_end(key)
         self._shown = (cols, rows)
+        self.query_one("#image-empty").display = False
+        picture = self.query_one(".image-picture")
+        picture.display = True
         picture.styles.width, picture.styles.height = cols, rows
-        self._hand_over(picture, self._scaled(cols, rows))
+        if isinstance(picture, HalfBlocks):
+            picture.set_strips(drawing)
+        else:
+            picture.image = drawing  # type: ignore[attr-defined]  # textual-image takes PIL
 
-    def _hand_over(self, picture: Any, image: Any) -> None:
-        if not isinstance(picture, HalfBlocks):
-            picture.image = image  # textual-image's widgets take the PIL image
-            return
-        if image is None:
-            picture.set_pixels(None)
-            return
-        if image.mode in ("RGBA", "LA"):  # transparent pixels show the view's background
+    def _say(self, message: str) -> None:
+        """Show ``message`` where the image goes, and no image."""
+        empty = self.query_one("#image-empty", Static)
+        empty.update(Text(message))
+        empty.display = True
+        picture = self.query_one(".image-picture")
+        picture.display = False
+        if isinstance(picture, HalfBlocks):
+            picture.set_strips(None)
+        else:
+            picture.image = None  # type: ignore[attr-defined]
+
+    def _drawing(self, pixels: Any, cols: int, rows: int) -> Any:
+        """What the picture widget draws ``cols`` x ``rows`` cells from: half-block strips, or
+        for Kitty and Sixel the image at the cells' own pixel size."""
+        if self.protocol != "halfcell":
+            return _resized(pixels, (cols * self.cell_size[0], rows * self.cell_size[1]))
+        image = _resized(pixels, (cols, rows * 2))  # two pixels a cell
+        picture = self.query_one(".image-picture")
+        if not isinstance(picture, HalfBlocks):  # textual-image's half blocks (benchmarks)
+            return image
+        if image.mode in ("RGBA", "LA") or "transparency" in image.info:
+            # transparent pixels show the view's background
             background = self.background_colors[1]
             under = PILImage.new("RGBA", image.size, (background.r, background.g, background.b, 255))
             image = PILImage.alpha_composite(under, image.convert("RGBA"))
         if image.mode != "RGB":
             image = image.convert("RGB")
-        picture.set_pixels(np.asarray(image))
+        return picture.strips(np.asarray(image))
 
-    def _scaled(self, cols: int, rows: int) -> Any:
-        """The image at the pixel size the protocol draws ``cols`` x ``rows`` cells with: two
-        pixels a cell for half blocks, the cells' own pixels for Kitty and Sixel."""
-        if self.protocol == "halfcell":
-            size = (cols, rows * 2)
-        else:
-            size = (cols * self.cell_size[0], rows * self.cell_size[1])
-        image = self._pixels
-        if image.mode not in ("RGB", "RGBA", "L"):
-            image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info
-                                  else "RGB")
-        if size == image.size:
-            return image
-        shrink = size[0] < image.width or size[1] < image.height
-        resample = PILImage.Resampling.LANCZOS if shrink else PILImage.Resampling.NEAREST
-        return image.resize(size, resample)
+
+def _resized(image: Any, size: tuple[int, int]) -> Any:
+    """``image`` at ``size``: down with Lanczos (after a cheap box reduction), up with nearest
+    neighbours (each logged pixel a sharp block)."""
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info
+                              else "RGB")
+    if size == image.size:
+        return image
+    if size[0] < image.width or size[1] < image.height:
+        return image.resize(size, PILImage.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, PILImage.Resampling.NEAREST)
