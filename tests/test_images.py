@@ -371,3 +371,13 @@ def test_importing_the_module_loads_no_pil_matplotlib_or_framework() -> None:
              "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_keras_variable_logs_its_backend_tensor() -> None:
+    import keras
+
+    array = _rgb(3, 5)
+    variable = keras.Variable(array.astype("float32") / 255)
+    pending = prepare("kv", variable)
+    variable.assign(np.zeros((3, 5, 3), "float32"))  # after logging: does not show
+    assert np.array_equal(_pixels(encode(pending)), array)

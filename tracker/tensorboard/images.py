@@ -24,7 +24,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.text import summary_v2 as text_v2
 
-from ..images import MAX_PIXELS, EncodedImage, ImageError, grid_size, tile, verify
+from ..images import MAX_PIXELS, MAX_SIDE, EncodedImage, ImageError, grid_size, tile, verify
 from .records import RecordProblem
 
 PLUGIN = image_metadata.PLUGIN_NAME  # "images"
@@ -91,10 +91,10 @@ def _tensor(tensor: Any) -> EncodedImage | None:
     count = held - 2
     if count == 0:
         return None  # an empty batch: nothing to show
-    if width * height > MAX_PIXELS or grid_size(count, width, height)[0] * \
-            grid_size(count, width, height)[1] > MAX_PIXELS:
+    grid_width, grid_height = grid_size(count, width, height)  # checked before any decoding
+    if width > MAX_SIDE or height > MAX_SIDE or grid_width * grid_height > MAX_PIXELS:
         raise ValueError(f"{count} image(s) of {width}x{height} pixels; at most "
-                         f"{MAX_PIXELS:,} pixels are read")
+                         f"{MAX_PIXELS:,} pixels and {MAX_SIDE:,} a side are read")
     found = [verify(data, "image") for data in tensor.string_val[2:]]
     for image in found:
         _same_size(image, width, height)

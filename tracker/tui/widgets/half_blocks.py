@@ -2,10 +2,10 @@
 
 The top pixel is the cell's foreground colour and the bottom one its background, which every
 truecolor terminal shows (tmux and SSH included). textual-image draws the same cells through Rich
-renderables, one ``Style`` built per cell and every line cropped again by Rich: 130-200 ms for
-a 120x38 cell image on the 2-core development machine, where stepping through images needs
-<= 50 ms (benchmarks/bench_images.py). Here the strips are built once per image from numpy: runs
-of equal cells share one segment, and styles are reused from a bounded cache across images.
+renderables, a ``Style`` built per cell and every line cropped again by Rich: stepping through
+512x512 images in a 120x40 terminal took 60 ms of CPU a step against 34 ms here
+(benchmarks/bench_images.py; the target is <= 50 ms). Here the strips are built once per image
+from numpy: runs of equal cells share one segment, and styles are reused across images.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ STYLE_CACHE_SIZE = 1 << 16  # (top, bottom) colour pairs kept between images
 # Colours are drawn to 6 bits a channel (64 levels, 0 and 255 kept; at most 2/255 off): no
 # terminal cell shows the difference, and images (consecutive steps above all) then share most
 # of their colour and style objects, which are what drawing costs. Measured on 512x512 samples
-# in a 120x40 terminal: 17 -> 7 ms to build the strips, 40 -> 29 ms of CPU a step in all.
+# in a 120x40 terminal (a busy machine): 17 -> 7 ms to build the strips, 40 -> 29 ms of CPU a
+# step in all.
 LEVELS = 64
 _ROUND = np.round(np.round(np.arange(256) * (LEVELS - 1) / 255) * 255 / (LEVELS - 1)).astype(np.uint8)
 

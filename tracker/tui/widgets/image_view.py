@@ -2,11 +2,11 @@
 
 Kitty's graphics protocol or Sixel draw through textual-image where the terminal answers that it
 speaks one; everywhere else (tmux, a terminal that does not answer, a pipe) coloured half blocks,
-two pixels a cell, drawn by ``half_blocks`` (textual-image's own half blocks were 3-4x too slow
-to step through images: see that module). textual-image asks the terminal when it is imported, and
-that works only before the app starts reading the keyboard: this module imports it at its own
-import, so import it before ``App.run()`` (the app's modules do, at import time). The
-``TRACKER_IMAGE_PROTOCOL`` variable (``kitty``, ``sixel`` or ``halfcell``) overrides the answer.
+two pixels a cell, drawn by ``half_blocks`` (textual-image's own half blocks took 1.8x the CPU
+a step and missed the 50 ms target: see that module). textual-image asks the terminal when it
+is imported, and that works only before the app starts reading the keyboard: this module imports
+it at its own import, so import it before ``App.run()`` (the app's modules do, at import time).
+The ``TRACKER_IMAGE_PROTOCOL`` variable (``kitty``, ``sixel`` or ``halfcell``) overrides it.
 
 The image is scaled to fit the view with its aspect kept (cell shape included), larger images
 down with Lanczos, smaller ones up with nearest neighbours so each logged pixel stays a sharp
