@@ -3,8 +3,8 @@
 No TensorFlow and no EventAccumulator: records come from ``records.read_records`` and each Event is
 parsed once with the protobuf class, except the bulk of scalar-only events, which
 ``fastscalars`` decodes without protobuf once their layout is known. Every value is sorted into
-scalars, histograms, texts, hparams and graphs. Unsupported summaries (images, audio...) are
-counted, not kept.
+scalars, histograms, texts, hparams and graphs, and images when asked (``images=True``; checked
+and decoded by ``images``). Unsupported summaries (audio...) are counted, not kept.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, graph_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from ..images import EncodedImage
 from ..records import Histogram
 from .fastscalars import FastScalars
+from .images import caption_tags, is_image, read_image, with_caption
 from .records import RecordProblem, read_records
 from .tensors import to_ndarray
 
@@ -40,6 +42,8 @@ class RunData:
     hparams: dict[str, Any] = field(default_factory=dict)
     graphs: list[tuple[float, bytes, str]] = field(default_factory=list)  # wall, GraphDef, name
     keras_models: list[tuple[float, str]] = field(default_factory=list)  # (wall, model JSON)
+    images: dict[str, list[tuple[int, float, EncodedImage]]] = field(default_factory=dict)
+    read_images: bool = False  # False: images are counted in ``skipped``, not decoded
     skipped: dict[str, int] = field(default_factory=dict)  # plugin or kind -> values left out
     offsets: dict[str, int] = field(default_factory=dict)  # file name -> bytes read
     plugins: dict[str, str] = field(default_factory=dict)  # tag -> plugin (met once per tag)
@@ -54,7 +58,7 @@ class RunData:
     @property
     def has_values(self) -> bool:
         """True when something besides graphs was read (scalars, histograms, texts, hparams)."""
-        return bool(self.scalars or self.histograms or self.texts or self.hparams)
+        return bool(self.scalars or self.histograms or self.texts or self.hparams or self.images)
 
     def adopt(self, child: RunData, name: str) -> None:
         """Take in what a sub-folder holding only graphs read (its graphs named after it)."""
@@ -111,6 +115,7 @@ def read_run(
     problems: list[RecordProblem],
     plugins: dict[str, str] | None = None,
     names: list[str] | None = None,
+    images: bool = False,
 ) -> RunData:
     """Read the events of one run's files, each from the offset an earlier import stopped at.
 
@@ -118,9 +123,10 @@ def read_run(
     names its plugin only on a tag's first value. ``names`` are the keys of the files in
     ``offsets`` (default: the file names). A value that cannot be read (a tensor whose declared
     size its bytes do not back, a histogram whose buckets do not add up) is reported in
-    ``problems`` and skipped; the rest of its record is read.
+    ``problems`` and skipped; the rest of its record is read. ``images`` decodes image
+    summaries into ``RunData.images`` (otherwise they are counted as skipped).
     """
-    data = RunData(offsets=dict(offsets), plugins=dict(plugins or {}))
+    data = RunData(offsets=dict(offsets), plugins=dict(plugins or {}), read_images=images)
     plugins = data.plugins
     slow: dict[str, tuple[list, list, list, list]] = {}  # tag -> seqs, steps, values, walls
     fast = FastScalars()
@@ -203,9 +209,14 @@ def _event(
     if event.HasField("summary"):
         _seen(data, wall)
         whole = True
-        for value in event.summary.value:
+        values = event.summary.value
+        captions = _captions(values, data) if data.read_images and len(values) > 1 else {}
+        caption_names = {caption.tag for caption in captions.values()}
+        for value in values:
+            if value.tag in caption_names:
+                continue  # an image's caption, read with the image
             try:
-                _value(value, seq, event.step, wall, data, slow)
+                _value(value, seq, event.step, wall, data, slow, captions.get(value.tag))
             except (ValueError, TypeError, OverflowError) as exc:  # DamagedTensor included
                 problems.append(RecordProblem(*where, f"value {value.tag[:80]!r}: {exc}: skipped"))
                 whole = False
@@ -229,8 +240,15 @@ def _seen(data: RunData, wall: float) -> None:
         data.last_wall = wall
 
 
+def _captions(values: Any, data: RunData) -> dict[str, Any]:
+    """Image tag -> the text value of its caption, written beside it in the same Event."""
+    by_tag = {value.tag: value for value in values}
+    return {image: by_tag[text] for image, text in caption_tags(values, data.plugins).items()}
+
+
 def _value(
-    value: Any, seq: int, step: int, wall: float, data: RunData, slow: dict[str, Any]
+    value: Any, seq: int, step: int, wall: float, data: RunData, slow: dict[str, Any],
+    caption: Any = None,
 ) -> None:
     which = value.WhichOneof("value")
     tag = value.tag
@@ -249,12 +267,19 @@ def _value(
         series[2].append(number)
         series[3].append(wall)
     else:
-        _other(value, which, plugin, step, wall, data)
+        _other(value, which, plugin, step, wall, data, caption)
 
 
-def _other(value: Any, which: str, plugin: str, step: int, wall: float, data: RunData) -> None:
+def _other(value: Any, which: str, plugin: str, step: int, wall: float, data: RunData,
+           caption: Any = None) -> None:
     tag = value.tag
-    if which == "histo":
+    if data.read_images and is_image(value, which, plugin):
+        image = read_image(value, which)
+        if image is not None:
+            if caption is not None:
+                image = with_caption(image, _text(caption.tensor))
+            data.images.setdefault(tag, []).append((step, wall, image))
+    elif which == "histo":
         data.histograms.setdefault(tag, []).append((step, wall, _legacy_histogram(value.histo)))
     elif which == "tensor" and plugin == "histograms":
         data.histograms.setdefault(tag, []).append((step, wall, _tensor_histogram(value.tensor)))
