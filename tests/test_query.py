@@ -128,9 +128,9 @@ def test_resolve_edit_and_delete(db_path):
         assert [r.id for r in store.runs(tag="y")] == [runs[0].id]
         assert store.delete_runs([runs[1].id, runs[2].id]) == 2
         assert [r.id for r in store.runs()] == [runs[0].id]
-        tables = ("points", "point_chunks", "point_blocks", "histograms", "texts", "series")
+        tables = ("point_chunks", "point_blocks", "histograms", "texts", "series")
         left = [store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
-        assert left == [1, 1, 5, 1, 1, 3]  # only the remaining run's rows (5 block levels, 3 keys)
+        assert left == [1, 5, 1, 1, 3]  # only the remaining run's rows (5 block levels, 3 keys)
 
 
 def test_graphs_and_profiles_round_trip(db_path):

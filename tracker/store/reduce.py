@@ -15,68 +15,10 @@ import sqlite3
 import numpy as np
 
 from ..records import ReducedSeries
-from .schema import BLOCK_SIZES
-from .series_writes import CHUNK_POINTS
+from .chunks import read_points, read_seqs, unpack_steps
+from .series_writes import BLOCK_SIZES
 
 RAW_POINTS_PER_BUCKET = 16  # below this many points per bucket, reading raw points is cheap enough
-
-
-def read_points(
-    conn: sqlite3.Connection, sid: int, start: int | None, end: int | None, walls: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All points of a series in [start, end] as (steps, values, walls), in step order.
-
-    Reads the packed chunks (one row per flush) rather than one row per point: 1M points in a few
-    tens of milliseconds.
-    """
-    lo = -(2**63) if start is None else start
-    hi = 2**63 - 1 if end is None else end
-    rows = conn.execute(
-        f"SELECT steps, vals{', walls' if walls else ''} FROM point_chunks"
-        " WHERE series_id = ? AND step_hi >= ? AND step_lo <= ? ORDER BY seq0",
-        (sid, lo, hi),
-    ).fetchall()
-    if not rows:
-        return _no_points()
-    steps, values = _unpack(rows, 0, "<i8"), _unpack(rows, 1, "<f8")
-    wall = _unpack(rows, 2, "<f8") if walls else np.empty(0)
-    if len(steps) > 1 and np.any(steps[1:] < steps[:-1]):
-        order = np.argsort(steps, kind="stable")  # chunks are in seq order: ties keep it
-        steps, values = steps[order], values[order]
-        wall = wall[order] if walls else wall
-    if start is not None or end is not None:
-        keep = (steps >= lo) & (steps <= hi)
-        if not keep.all():
-            steps, values = steps[keep], values[keep]
-            wall = wall[keep] if walls else wall
-    return steps, values, wall
-
-
-def read_points_after(
-    conn: sqlite3.Connection, sid: int, count: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points with seq >= count (logged after the first ``count``), in logging order.
-
-    Reads only the last chunks: an index seek on (series_id, seq0), not a scan of the series.
-    """
-    rows = conn.execute(
-        "SELECT seq0, steps, vals, walls FROM point_chunks"
-        " WHERE series_id = ? AND seq0 > ? AND seq0 + n > ? ORDER BY seq0",
-        (sid, count - CHUNK_POINTS - 1, count),
-    ).fetchall()
-    if not rows:
-        return _no_points()
-    skip = max(0, count - rows[0][0])
-    return tuple(_unpack(rows, col, dtype)[skip:] for col, dtype in ((1, "<i8"), (2, "<f8"), (3, "<f8")))
-
-
-def _unpack(rows: list[tuple], column: int, dtype: str) -> np.ndarray:
-    """Concatenate one packed column of chunk rows into a native-endian array."""
-    return np.frombuffer(b"".join(r[column] for r in rows), dtype=dtype).astype(dtype[1:])
-
-
-def _no_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
 
 
 def reduce_series(
@@ -137,19 +79,28 @@ def _pick_level(
 
 
 def _count_between(conn: sqlite3.Connection, sid: int, lo: int, hi: int) -> int:
-    """Points with step in [lo, hi] of a monotone series, from the seq at both ends (two seeks)."""
+    """Points with step in [lo, hi] of a monotone series: the seq of the first point at or after
+    lo and of the last at or before hi, each from one chunk (chunk step ranges follow seq)."""
     first = conn.execute(
-        "SELECT seq FROM points WHERE series_id = ? AND step >= ? ORDER BY step, seq LIMIT 1",
+        "SELECT seq0, n, step_lo, step_hi, steps FROM point_chunks WHERE series_id = ?"
+        " AND step_hi >= ? ORDER BY seq0 LIMIT 1",
         (sid, lo),
     ).fetchone()
     last = conn.execute(
-        "SELECT seq FROM points WHERE series_id = ? AND step <= ? ORDER BY step DESC, seq DESC"
-        " LIMIT 1",
+        "SELECT seq0, n, step_lo, step_hi, steps FROM point_chunks WHERE series_id = ?"
+        " AND step_lo <= ? ORDER BY seq0 DESC LIMIT 1",
         (sid, hi),
     ).fetchone()
     if first is None or last is None:
         return 0
-    return max(0, last[0] - first[0] + 1)
+    first_seq = first[0] + int(np.searchsorted(_chunk_steps(first), lo, "left"))
+    last_seq = last[0] + int(np.searchsorted(_chunk_steps(last), hi, "right")) - 1
+    return max(0, last_seq - first_seq + 1)
+
+
+def _chunk_steps(row: tuple) -> np.ndarray:
+    _, n, step_lo, step_hi, blob = row
+    return unpack_steps(blob, n, step_lo, step_hi)
 
 
 def _add_from_blocks(
@@ -177,17 +128,16 @@ def _add_from_blocks(
         return
     arr = np.array([r[1:7] for r in full], dtype=np.float64)
     acc.add_blocks(arr[:, 0], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5])
+    # The points outside those blocks: those of the block before (which straddles lo) and after
+    # (which straddles hi, or is the open last block), by seq.
     seq_lo, seq_hi = first_block * size, (last_block + 1) * size
-    for where, args in (
-        ("step >= ? AND step <= ? AND seq < ?", (lo, int(arr[0, 0]), seq_lo)),
-        ("step >= ? AND step <= ? AND seq >= ?", (int(arr[-1, 1]), hi, seq_hi)),
+    for seq_a, seq_b, step_a, step_b in (
+        (seq_lo - size, seq_lo, lo, full[0][1]),
+        (seq_hi, seq_hi + size, full[-1][2], hi),
     ):
-        edge = conn.execute(
-            f"SELECT step, value FROM points WHERE series_id = ? AND {where}", (sid, *args)
-        ).fetchall()
-        if edge:
-            e = np.array(edge, dtype=np.float64)
-            acc.add_points(e[:, 0], e[:, 1])
+        steps, values, _ = read_seqs(conn, sid, seq_a, seq_b, walls=False)
+        keep = (steps >= step_a) & (steps <= step_b)
+        acc.add_points(steps[keep].astype(np.float64), values[keep])
 
 
 class _Accumulator:
