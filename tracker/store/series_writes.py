@@ -15,6 +15,7 @@ from .chunks import write_chunks
 # Points are grouped into blocks of BLOCK_SIZES[level] consecutive points (by seq, per series);
 # the writer keeps each block's step range and min/max/sum so charts reduce 1M points in a few ms.
 BLOCK_SIZES = (16, 64, 256, 1024, 4096)
+SMALL_APPEND = 16  # up to this many points, block aggregates are computed without numpy
 
 _UPDATE_SERIES = """
 UPDATE series SET
@@ -105,6 +106,8 @@ def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> lis
     NaN aggregates (a block of NaN points) bind as NULL, which the upsert treats as "no value".
     """
     n = len(steps)
+    if n <= SMALL_APPEND:
+        return _block_rows_small(sid, seq0, steps.tolist(), vals.tolist())
     nan = np.isnan(vals)
     valid = (~nan).astype(np.int64)
     zeroed = np.where(nan, 0.0, vals)
@@ -133,6 +136,29 @@ def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> lis
                 sums.tolist(),
             )
         )
+    return rows
+
+
+def _block_rows_small(sid: int, seq0: int, steps: list[int], vals: list[float]) -> list[tuple]:
+    """``_block_rows`` for a few points, in plain Python: a slowly logged series appends one or
+    two points per flush, where numpy's per-call cost was most of the flush."""
+    nan = float("nan")
+    rows: list[tuple] = []
+    for level, size in enumerate(BLOCK_SIZES):
+        a = 0
+        while a < len(steps):
+            block = (seq0 + a) // size
+            b = min(len(steps), (block + 1) * size - seq0)
+            valid = [v for v in vals[a:b] if v == v]
+            total = nan
+            if valid:
+                total = valid[0]
+                for v in valid[1:]:
+                    total += v  # may overflow to +-inf or become NaN: see _block_rows
+            part = steps[a:b]
+            rows.append((sid, level, block, b - a, len(valid), min(part), max(part),
+                         min(valid, default=nan), max(valid, default=nan), total))
+            a = b
     return rows
 
 
