@@ -133,22 +133,30 @@ def test_points_deleted_in_the_sqlite3_shell_stay_deleted(v1_store):
         assert tail.steps.tolist() == [30, 15]
 
 
-def test_a_migrated_series_takes_new_points(v1_store):
+def test_migrated_series_take_new_points(v1_store):
+    """Repacked (acc), kept as version 1 wrote it (train/loss: one big chunk), and a small last
+    chunk that grows in place (eval/loss)."""
     upgrade(v1_store)
     conn = connect(v1_store)
-    sid = conn.execute(
-        "SELECT s.id FROM series s JOIN runs r ON r.id = s.run_id WHERE s.key = 'acc'"
-        " AND r.name = 'v1-run'"
-    ).fetchone()[0]
+    sids = dict(conn.execute(
+        "SELECT s.key, s.id FROM series s JOIN runs r ON r.id = s.run_id WHERE r.name = 'v1-run'"
+    ))
     for i in range(3):  # one point per flush, as a slow series logs
         with transaction(conn):
-            append_scalars(conn, sid, np.array([3000 + i]), np.array([1.8e9]), np.array([i / 2]))
+            for key in ("acc", "train/loss", "eval/loss"):
+                append_scalars(conn, sids[key], np.array([5000 + i]), np.array([1.8e9]),
+                               np.array([i / 2]))
     conn.close()
-    want = expected()["v1-run"]["series acc"]
     with tracker.open_store(v1_store) as store:
         run = store.run("v1-run")
-        series = store.series(run.id, "acc")
-        assert series.steps.tolist() == want["steps"] + [3000, 3001, 3002]
-        assert json.dumps(series.values.tolist()) == json.dumps(want["values"] + [0.0, 0.5, 1.0])
-        assert store.points_after(run.id, "acc", 301).steps.tolist() == [3001, 3002]
-    assert chunk_rows(v1_store, "acc") == 1  # the repacked chunk grows (300 points < GROW_CAP)
+        for key in ("acc", "train/loss", "eval/loss"):
+            want = expected()["v1-run"][f"series {key}"]
+            series = store.series(run.id, key)
+            assert series.steps.tolist() == want["steps"] + [5000, 5001, 5002]
+            assert json.dumps(series.values.tolist()) == json.dumps(
+                want["values"] + [0.0, 0.5, 1.0])
+            count = len(want["steps"]) + 1
+            assert store.points_after(run.id, key, count).steps.tolist() == [5001, 5002]
+    # the repacked chunk of acc grows (300 points < GROW_CAP); train/loss's 3,000 do not
+    assert (chunk_rows(v1_store, "acc"), chunk_rows(v1_store, "train/loss")) == (1, 2)
+    assert chunk_rows(v1_store, "eval/loss") == 2

@@ -62,9 +62,14 @@ _LAST_CHUNK = (
     " FROM point_chunks WHERE series_id = :sid ORDER BY seq0 DESC LIMIT 1"
 )
 _INSERT_CHUNK = (
-    "INSERT INTO point_chunks (series_id, seq0, n, step_lo, step_hi, steps, walls, vals)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO point_chunks (rowid, series_id, seq0, n, step_lo, step_hi, steps, walls, vals)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A series' chunks get rowids from series_id << 32 up, so they lie together in the table's pages:
+# while a chunk grows its row is kept whole in a leaf page; with the rows of every slowly logged
+# series interleaved (rowids in order of creation), those pages stayed nearly empty once the rows
+# moved to overflow pages (measured: 29 B a point for 100 slow series, 24 B with this).
+_ROWIDS_PER_SERIES = 1 << 32
 _REWRITE_CHUNK = (
     "UPDATE point_chunks SET n = ?, step_lo = ?, step_hi = ?, steps = ?, walls = ?, vals = ?"
     " WHERE rowid = ?"
@@ -102,10 +107,14 @@ def write_chunks(
                 rowid,
             ),
         )
+    first_rowid = sid * _ROWIDS_PER_SERIES
+    if last is not None and last[0] >= first_rowid:  # (a version-1 store's rows lie below)
+        first_rowid = last[0] + 1
     conn.executemany(
         _INSERT_CHUNK,
         [
             (
+                first_rowid + i,
                 sid,
                 seq0 + a,
                 len(part),
@@ -115,7 +124,7 @@ def write_chunks(
                 pack_floats(walls[a : a + CHUNK_POINTS]),
                 pack_floats(values[a : a + CHUNK_POINTS]),
             )
-            for a in range(taken, len(steps), CHUNK_POINTS)
+            for i, a in enumerate(range(taken, len(steps), CHUNK_POINTS))
             for part in (steps[a : a + CHUNK_POINTS],)
         ],
     )

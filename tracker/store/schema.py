@@ -232,7 +232,8 @@ def _chunks_only(conn: sqlite3.Connection) -> None:
     not hold exactly its ``points`` rows (seq 0 .. count - 1, contiguous; a user may have edited
     ``points`` in the sqlite3 shell) is written anew from those rows, the source of truth in
     version 1. A series with many small chunks (logged a few points per flush: one row per flush
-    in version 1) is repacked into chunks of up to CHUNK_POINTS points.
+    in version 1) is repacked into chunks of up to CHUNK_POINTS points. Blocks of 16 points
+    (level 0) and the index of blocks by step go.
     """
     points = {
         sid: (count, seq_min, seq_max)
@@ -262,6 +263,8 @@ def _chunks_only(conn: sqlite3.Connection) -> None:
             steps, values, walls = read_seqs(conn, sid, 0, None)
             conn.execute("DELETE FROM point_chunks WHERE series_id = ?", (sid,))
             write_chunks(conn, sid, 0, steps, walls, values)
+    conn.execute("DELETE FROM point_blocks WHERE level = 0")  # see series_writes.BLOCK_SIZES
+    conn.execute("DROP INDEX point_blocks_steps")  # reductions find blocks by number (reduce.py)
     conn.execute("DROP VIEW IF EXISTS metrics")
     conn.execute("DROP TABLE points")
 
