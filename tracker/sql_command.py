@@ -79,12 +79,15 @@ def _is_number(text: str) -> bool:
 
 
 def _write_csv(columns: list[str], rows: Iterable[tuple], out: TextIO) -> None:
-    # Text from runs goes out as it is, unless a terminal would act on its control characters.
-    safe = shown if out.isatty() else str
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([safe(c) for c in columns])
-    for row in rows:
-        writer.writerow([safe(_cell(v)) for v in row])
+    if out.isatty():  # text from runs as it is, unless a terminal would act on its escapes
+        writer.writerow([shown(c) for c in columns])
+        writer.writerows([shown(_cell(v)) for v in row] for row in rows)
+        return
+    writer.writerow(columns)  # None is written empty, floats exactly (repr)
+    writer.writerows(
+        row if bytes not in map(type, row) else [_cell(v) for v in row] for row in rows
+    )
 
 
 def _write_json(columns: list[str], rows: Iterable[tuple], out: TextIO) -> None:
