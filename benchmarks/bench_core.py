@@ -2,11 +2,12 @@
 torch.utils.tensorboard and trackio, measured in the same run, printed as medians and ratios.
 
     .venv/bin/pip install -c constraints.txt -e '.[all,bench]'
-    .venv/bin/python benchmarks/bench_core.py [--repeat 3] [--quick] [--only W1,W2,W3,MEM]
+    .venv/bin/python benchmarks/bench_core.py [--repeat 3] [--quick] [--only W1,W2,SLOW,SQL,W3,MEM]
 
 Every measurement runs in a fresh process (imports excluded from the timings, as in
 shared/notes/peers-benchmark.md). --quick measures the slow peers (TensorBoard writers, trackio) on
-W2 with 200k points instead of 1M and reports per-point figures for them.
+W2 with 200k points instead of 1M and reports per-point figures for them. Disk per point is the
+file size once the WAL is checkpointed (SQLite stores) or the event files' size (TensorBoard).
 """
 
 from __future__ import annotations
@@ -60,12 +61,62 @@ def w2_write(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
         log(handle, {"loss": values[i]}, i)
     close(handle)
     t1 = time.perf_counter()
-    return {"write_s": t1 - t0, "write_us_per_point": (t1 - t0) / n * 1e6}
+    return {"write_s": t1 - t0, "write_us_per_point": (t1 - t0) / n * 1e6,
+            **DISK[tracker_name](work, n)}
+
+
+def slow(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
+    """100 keys logged one point per flush, n steps (a long run logging many metrics slowly):
+    the cost of a flush, disk per point, and reading all 100 series back."""
+    import tracker
+    import tracker.run  # noqa: F401
+
+    keys = [f"metric/{j}" for j in range(100)]
+    run = tracker.init("bench", name="slow", db=work / "tracker.db")
+    flush_s = []
+    for i in range(n):
+        run.log({k: (i * 7 + j) * 0.001 for j, k in enumerate(keys)}, step=i)
+        t0 = time.perf_counter()
+        run.flush()
+        flush_s.append(time.perf_counter() - t0)
+    run.finish()
+    disk = DISK["tracker"](work, n * len(keys))
+    t0 = time.perf_counter()
+    with tracker.open_store(work / "tracker.db") as store:
+        rid = store.runs(last_values=False)[0].id
+        assert all(len(store.series(rid, k)) == n for k in keys)
+    return {"flush_ms": statistics.median(flush_s) * 1e3, **disk,
+            "read_all_ms": (time.perf_counter() - t0) * 1e3}
 
 
 def w2_read(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
     """Read back the series written by w2_write (fresh process, warm page cache)."""
     return READERS[tracker_name](work, n)
+
+
+def sql(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
+    """`tracker sql` over one series of n points: every point as CSV (a whole process), and
+    the same rows fetched in-process."""
+    import numpy as np
+
+    import tracker
+    import tracker.run  # noqa: F401
+    from tracker.store.user_sql import open_for_sql, run_query
+
+    with tracker.init("bench", name="sql", db=work / "tracker.db") as run:
+        run.log_series("loss", np.arange(n), np.arange(n) * 0.001)
+    query = "SELECT step, value FROM metrics WHERE run = 'sql' AND key = 'loss'"
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "tracker.cli", "sql", "--csv", query, "--db",
+                          str(work / "tracker.db")], capture_output=True, check=True)
+    t1 = time.perf_counter()
+    assert out.stdout.count(b"\n") == n + 1
+    conn = open_for_sql(work / "tracker.db")
+    t2 = time.perf_counter()
+    rows = list(run_query(conn, query, work / "tracker.db")[1])
+    t3 = time.perf_counter()
+    assert len(rows) == n
+    return {"csv_process_s": t1 - t0, "fetch_s": t3 - t2}
 
 
 def w3(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
@@ -267,6 +318,41 @@ def _read_tb(module: str) -> Any:
 READERS = {"tracker": _read_ours, "floor": _read_floor, "tbx": _read_tb("tbx")}
 
 
+def _checkpointed_size(path: Path) -> int:
+    """The SQLite file's size once its WAL is folded in (what it takes at rest)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _disk_ours(work: Path, n: int) -> dict[str, Any]:
+    """Our store's bytes per point, and those of TensorBoard's event file for the same points
+    (written by `tracker export tensorboard`: float32 simple_value, as TensorBoard's writers)."""
+    from tracker.store import pool
+    from tracker.tensorboard.export import export_tensorboard
+
+    pool.close_all()
+    size = _checkpointed_size(work / "tracker.db")
+    export_tensorboard(work / "tb-export", db=work / "tracker.db")
+    return {"bytes_per_point": size / n, "tb_bytes_per_point": _tree_size(work / "tb-export") / n}
+
+
+DISK = {
+    "tracker": _disk_ours,
+    "floor": lambda work, n: {"bytes_per_point": _checkpointed_size(work / "floor.db") / n},
+    "tbx": lambda work, n: {"bytes_per_point": _tree_size(work / "tbx") / n},
+    "torch-tb": lambda work, n: {"bytes_per_point": _tree_size(work / "torch") / n},
+    "trackio": lambda work, n: {"bytes_per_point": _tree_size(work / "trackio") / n},
+}
+
+
 def _list_ours(work: Path) -> dict[str, Any]:
     import tracker
     import tracker.query  # noqa: F401
@@ -294,8 +380,8 @@ def _list_floor(work: Path) -> dict[str, Any]:
 
 
 LISTERS = {"tracker": _list_ours, "floor": _list_floor}
-WORKLOADS = {"w1": w1, "w2_write": w2_write, "w2_read": w2_read, "w3": w3, "w3_list": w3_list,
-             "mem": mem}
+WORKLOADS = {"w1": w1, "w2_write": w2_write, "w2_read": w2_read, "slow": slow, "sql": sql,
+             "w3": w3, "w3_list": w3_list, "mem": mem}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +436,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="W1,W2,W3,MEM")
+    parser.add_argument("--only", default="W1,W2,SLOW,SQL,W3,MEM")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -376,20 +462,39 @@ def main() -> None:
     if "W2" in only:
         n = 1_000_000
         print("## W2: one series of 1,000,000 points\n")
-        print("| tracker | points | write s | µs/point | read all s | 1,000 buckets (all) ms |"
-              " 1,000 buckets (sub-range) ms |")
-        print("|---|---|---|---|---|---|---|")
+        print("| tracker | points | write s | µs/point | disk B/point | read all s |"
+              " 1,000 buckets (all) ms | 1,000 buckets (sub-range) ms |")
+        print("|---|---|---|---|---|---|---|---|")
+        tb_export = None
         for name in ["tracker", *peers]:
             size = 200_000 if args.quick and name in ("tbx", "torch-tb", "trackio") else n
             reps = 1 if name in ("tbx", "torch-tb", "trackio") else args.repeat
             w = median_of(reps, "w2_write", name, size)
             r = (median_of(args.repeat, "w2_read", name, size, prepare="w2_write")
                  if name in READERS else {})
+            tb_export = w.get("tb_bytes_per_point", tb_export)
             print(f"| {'**tracker**' if name == 'tracker' else name} | {size:,} |"
                   f" {fmt(w.get('write_s', w.get('error')))} | {fmt(w.get('write_us_per_point'))} |"
+                  f" {fmt(w.get('bytes_per_point'))} |"
                   f" {fmt(r.get('read_s', r.get('error')))} | {fmt(r.get('reduce_full_ms'))} |"
                   f" {fmt(r.get('reduce_sub_ms'))} |")
-        print()
+        print(f"\nTensorBoard's event file for the same 1,000,000 points (`tracker export"
+              f" tensorboard`, float32 as TensorBoard's writers): {fmt(tb_export)} B/point\n")
+    if "SLOW" in only:
+        steps = 2_000 if args.quick else 10_000
+        r = median_of(args.repeat, "slow", "tracker", steps)
+        print(f"## Many slow series: 100 keys x {steps:,} steps, one point per key per flush\n")
+        print("| tracker | flush ms (100 keys) | disk B/point | read all 100 series ms |"
+              " TensorBoard B/point (same points) |")
+        print("|---|---|---|---|---|")
+        print(f"| **tracker** | {fmt(r.get('flush_ms', r.get('error')))} |"
+              f" {fmt(r.get('bytes_per_point'))} | {fmt(r.get('read_all_ms'))} |"
+              f" {fmt(r.get('tb_bytes_per_point'))} |\n")
+    if "SQL" in only:
+        r = median_of(args.repeat, "sql", "tracker", 100_000)
+        print(f"## `tracker sql` over a 100,000-point series (SELECT step, value FROM metrics)\n\n"
+              f"every point as CSV, whole process: {fmt(r.get('csv_process_s', r.get('error')))} s;"
+              f" the rows fetched in-process: {fmt(r.get('fetch_s'))} s\n")
     if "W3" in only:
         print("## W3: 200 runs x 3 keys x 100 steps\n")
         print("| tracker | write s | list runs + last values ms |")

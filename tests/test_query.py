@@ -65,6 +65,19 @@ def test_reduced_matches_brute_force_up_to_one_bucket(big_store, start, end, buc
         assert np.nanmin(red.mins[window]) <= mins[b]
 
 
+@pytest.mark.parametrize(("start", "end", "buckets"), [(1000, 60_000, 1000), (None, None, 3000)])
+def test_reduced_is_exact_below_128_points_per_bucket(big_store, start, end, buckets):
+    """There, reading the points beats reading block rows, and gives exact buckets."""
+    path, run_id, steps, values = big_store
+    with tracker.open_store(path) as store:
+        red = store.reduced(run_id, "loss", buckets, start, end)
+    lo, hi = red.start, red.end
+    sel = (steps >= lo) & (steps <= hi)
+    mins, maxs = brute_force(steps[sel], values[sel], buckets, lo, hi)
+    np.testing.assert_array_equal(red.mins, mins)
+    np.testing.assert_array_equal(red.maxs, maxs)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     points=st.lists(
@@ -128,9 +141,9 @@ def test_resolve_edit_and_delete(db_path):
         assert [r.id for r in store.runs(tag="y")] == [runs[0].id]
         assert store.delete_runs([runs[1].id, runs[2].id]) == 2
         assert [r.id for r in store.runs()] == [runs[0].id]
-        tables = ("points", "point_chunks", "point_blocks", "histograms", "texts", "series")
+        tables = ("point_chunks", "point_blocks", "histograms", "texts", "series")
         left = [store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
-        assert left == [1, 1, 5, 1, 1, 3]  # only the remaining run's rows (5 block levels, 3 keys)
+        assert left == [1, 4, 1, 1, 3]  # only the remaining run's rows (4 block levels, 3 keys)
 
 
 def test_graphs_and_profiles_round_trip(db_path):

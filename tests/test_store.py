@@ -24,20 +24,23 @@ def test_new_store_is_wal_with_the_current_schema(db_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"runs", "series", "points", "histograms", "texts", "graphs", "profiles"} <= tables
-    # points are typed rows a user can query directly, through the metrics view too
-    assert conn.execute("SELECT count(*) FROM metrics").fetchone()[0] == 0
+    assert {"runs", "series", "point_chunks", "point_blocks", "histograms", "texts", "graphs",
+            "profiles"} <= tables
+    # points live packed in point_chunks only (tracker sql reads them as rows: test_sql.py)
+    assert "points" not in tables
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'view'").fetchone()[0] == 0
 
 
-def test_metrics_view_answers_questions_in_sql(db_path):
+def test_runs_and_series_answer_questions_in_the_sqlite3_shell(db_path):
     with tracker.init("p", "baseline", db=db_path) as run:
         for i in range(10):
             run.log({"loss": 10.0 - i})
     conn = sqlite3.connect(db_path)
     rows = conn.execute(
-        "SELECT run, step, value FROM metrics WHERE key = 'loss' ORDER BY value LIMIT 2"
+        "SELECT r.name, s.count, s.last_step, s.last_value, s.min FROM series s"
+        " JOIN runs r ON r.id = s.run_id WHERE s.key = 'loss'"
     ).fetchall()
-    assert rows == [("baseline", 9, 1.0), ("baseline", 8, 2.0)]
+    assert rows == [("baseline", 10, 9, 1.0, 1.0)]
 
 
 def test_newer_schema_is_refused(db_path):

@@ -1,5 +1,5 @@
 """The ``tracker`` command: list, show and delete runs; open the app; migrate a store;
-export/import TensorBoard.
+export/import TensorBoard; read-only SQL.
 
 Every user error (missing, corrupt, foreign, locked, older or newer store; unknown run) is one line
 on stderr and exit status 2, never a traceback. Text that came from runs is printed literally (no
@@ -319,6 +319,16 @@ def _register_tensorboard_commands() -> None:
 
 
 _register_tensorboard_commands()
+
+
+def _register_sql_command() -> None:
+    """Add `sql` (its module is light: click only; the store loads on use)."""
+    from .sql_command import sql_command
+
+    main.add_command(sql_command, "sql")
+
+
+_register_sql_command()
 
 if __name__ == "__main__":
     main()

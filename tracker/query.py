@@ -27,7 +27,8 @@ from .query_edits import RunEdits
 from .records import INTERNAL_SUMMARY_KEY, KeyInfo, ReducedSeries, RunInfo, Series
 from .refs import check_run_ref
 from .store import connect_readonly, describe_error
-from .store.reduce import read_points, read_points_after, reduce_series
+from .store.chunks import read_points, read_points_after
+from .store.reduce import reduce_series
 
 __all__ = ["GraphInfo", "ProfileInfo", "Store", "common_keys", "open_store"]
 

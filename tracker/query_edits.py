@@ -77,7 +77,7 @@ class RunEdits:
         graphs = f"SELECT id FROM graphs WHERE run_id IN ({marks})"
         profiles = f"SELECT id FROM profiles WHERE run_id IN ({marks})"
         with self._writing() as conn:
-            for table in ("points", "point_blocks", "point_chunks", "histograms", "texts"):
+            for table in ("point_blocks", "point_chunks", "histograms", "texts"):
                 conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series})", ids)
             for table in ("graph_nodes", "graph_edges"):
                 conn.execute(f"DELETE FROM {table} WHERE graph_id IN ({graphs})", ids)

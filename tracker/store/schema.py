@@ -1,8 +1,9 @@
 """The store's schema, its version (``PRAGMA user_version``) and the migrations between versions.
 
-Every table is typed and readable with the ``sqlite3`` shell; the ``metrics`` view joins points to
-their run and key. NaN cannot be stored in an SQLite REAL column (SQLite turns it into NULL), so a
-NULL ``value`` means NaN; +-Inf are stored as such.
+Every table is typed and readable with the ``sqlite3`` shell. Scalar points live packed in
+``point_chunks`` (see ``chunks.py``; ``tracker sql`` reads them as the ``metrics`` view). NaN
+cannot be stored in an SQLite REAL column (SQLite turns it into NULL), so a NULL summary value
+means NaN; +-Inf are stored as such.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+import numpy as np
 
-# Points are grouped into blocks of BLOCK_SIZES[level] consecutive points (by seq, per series);
-# the writer keeps each block's step range and min/max/sum so charts reduce 1M points in a few ms.
-BLOCK_SIZES = (16, 64, 256, 1024, 4096)
+from .chunks import GROW_CAP, read_seqs, write_chunks
+from .series_writes import append_scalars
 
+SCHEMA_VERSION = 2
+
+# Version 1, as released: every point was stored twice, as a row of ``points`` (the source of
+# truth, read by the ``metrics`` view) and packed in ``point_chunks`` (one row per flush).
 _V1 = """
 CREATE TABLE runs (
     id          TEXT PRIMARY KEY,
@@ -205,7 +209,6 @@ CREATE VIEW metrics AS
 """
 
 
-
 def run_script(conn: sqlite3.Connection, script: str) -> None:
     """Execute a multi-statement script inside the caller's open transaction.
 
@@ -221,8 +224,84 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
         conn.execute(statement)
 
 
+def _chunks_only(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: ``point_chunks`` becomes the one home of points (``points`` and the
+    ``metrics`` view go).
+
+    Every version-1 flush wrote both in one transaction; this checks it. A series whose chunks do
+    not hold exactly its ``points`` rows (seq 0 .. count - 1, contiguous; a user may have edited
+    ``points`` in the sqlite3 shell) is written anew from those rows, the source of truth in
+    version 1. A series with many small chunks (logged a few points per flush: one row per flush
+    in version 1) is repacked into chunks of up to CHUNK_POINTS points. Blocks of 16 points
+    (level 0) and the index of blocks by step go.
+    """
+    points = {
+        sid: (count, seq_min, seq_max)
+        for sid, count, seq_min, seq_max in conn.execute(
+            "SELECT series_id, count(*), min(seq), max(seq) FROM points GROUP BY series_id"
+        )
+    }
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for sid, seq0, n in conn.execute(
+        "SELECT series_id, seq0, n FROM point_chunks ORDER BY series_id, seq0"
+    ):
+        spans.setdefault(sid, []).append((seq0, n))
+    counts = dict(conn.execute("SELECT id, count FROM series WHERE kind = 'scalar'"))
+    for sid in sorted(set(points) | set(spans)):
+        count, seq_min, seq_max = points.get(sid, (0, None, None))
+        have = spans.get(sid, [])
+        ends = [seq0 + n for seq0, n in have]
+        covered = (
+            counts.get(sid) == count > 0
+            and (seq_min, seq_max) == (0, count - 1)
+            and [seq0 for seq0, _ in have] == [0, *ends[:-1]]
+            and ends[-1] == count
+        )
+        if not covered:
+            _rewrite_from_points(conn, sid, sid in counts)
+        elif sum(1 for _, n in have[:-1] if n < GROW_CAP) > 1:
+            steps, values, walls = read_seqs(conn, sid, 0, None)
+            conn.execute("DELETE FROM point_chunks WHERE series_id = ?", (sid,))
+            write_chunks(conn, sid, 0, steps, walls, values)
+    conn.execute("DELETE FROM point_blocks WHERE level = 0")  # see series_writes.BLOCK_SIZES
+    conn.execute("DROP INDEX point_blocks_steps")  # reductions find blocks by number (reduce.py)
+    conn.execute("DROP VIEW IF EXISTS metrics")
+    conn.execute("DROP TABLE points")
+
+
+_REWRITE_BATCH = 1 << 20  # points read from ``points`` at a time
+
+
+def _rewrite_from_points(conn: sqlite3.Connection, sid: int, is_scalar_series: bool) -> None:
+    """A series' chunks, blocks and summary written anew from its ``points`` rows in seq order
+    (renumbered from 0; a NULL value is NaN). Rows of no scalar series are dropped."""
+    for table in ("point_chunks", "point_blocks"):
+        conn.execute(f"DELETE FROM {table} WHERE series_id = ?", (sid,))
+    if not is_scalar_series:
+        return
+    conn.execute(
+        "UPDATE series SET count = 0, first_step = NULL, last_step = NULL, min_step = NULL,"
+        " max_step = NULL, last_value = NULL, last_wall = NULL, min = NULL, max = NULL,"
+        " monotone = 1 WHERE id = ?",
+        (sid,),
+    )
+    rows = conn.execute(
+        "SELECT step, wall, value FROM points WHERE series_id = ? ORDER BY seq", (sid,)
+    )
+    while batch := rows.fetchmany(_REWRITE_BATCH):
+        columns = list(zip(*batch))
+        append_scalars(
+            conn,
+            sid,
+            np.array(columns[0], dtype=np.int64),
+            np.array(columns[1], dtype=np.float64),
+            np.array(columns[2], dtype=np.float64),  # None -> NaN
+        )
+
+
 # MIGRATIONS[v] upgrades a store at version v to v + 1, inside one transaction. Version 0 is empty.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda conn: run_script(conn, _V1),
+    1: _chunks_only,
 }
 assert len(MIGRATIONS) == SCHEMA_VERSION
