@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..format import sparklines
 from ..graph import Graph
 from ..profile import Profile
 from ..query import GraphInfo, ProfileInfo, Store
 from ..records import HistogramPoint, KeyInfo, RunInfo, TextPoint
-from .format import sparklines
 
 FULL_READ_LIMIT = 200_000  # above this many points a chart reads min/max buckets, not points
 SPARK_BUCKETS = 32

@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from ...config import flatten
+from ...format import clean, number
 from ...records import KeyInfo, RunInfo
-from ..format import clean, number
 from ..messages import Loaded
 from ..widgets.chart import PALETTE
 from ..widgets.charts_panel import ChartsPanel, RunRef

@@ -10,9 +10,9 @@ from textual.timer import Timer
 from textual.widgets import Header, Select, Static, TabbedContent, TabPane
 
 from ...errors import TrackerError
+from ...format import clean, duration, status_mark, status_style, when
 from ...records import RunInfo
 from .. import loader
-from ..format import clean, duration, when
 from ..messages import Loaded
 from ..widgets.charts_panel import ChartsPanel, RunRef
 from ..widgets.config_view import ConfigView
@@ -20,7 +20,6 @@ from ..widgets.footer import TrackerFooter
 from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
-from ..widgets.runs_table import STATUS_MARK, STATUS_STYLE
 from ..widgets.text_view import TextView
 from .base import BaseScreen
 
@@ -31,8 +30,7 @@ HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, ste
 def run_header(run: RunInfo, now: float) -> Text:
     """Status, project/name, group, tags, start, duration, step and notes on one or two lines."""
     text = Text()
-    text.append(f"{STATUS_MARK.get(run.status, '?')} {run.status}  ",
-                style=STATUS_STYLE.get(run.status, ""))
+    text.append(f"{status_mark(run.status)} {run.status}  ", style=status_style(run.status))
     text.append(clean(run.project) + " / ", style="dim")
     text.append(clean(run.name), style="bold")
     text.append(f"  {run.id}", style="dim")

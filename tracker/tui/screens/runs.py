@@ -14,9 +14,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input, Static
 
 from ...errors import StoreError
+from ...format import clean
 from ...records import RunInfo
 from ..filters import FilterError, FilterRow, Predicate, compile_filter, match_all
-from ..format import clean
 from ..loader import spark_texts
 from ..messages import RunsLoaded, SparksLoaded
 from ..widgets.footer import TrackerFooter
