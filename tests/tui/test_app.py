@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Static, Tree
 import tracker
 from tracker.records import RunInfo
 from tracker.tui.app import make_app
-from tracker.tui.demo import RUNS, seed_demo
+from tracker.demo import RUNS, seed_demo
 from tracker.tui.screens.compare import CompareScreen
 from tracker.tui.screens.dialogs import ConfirmScreen, HelpScreen, PromptScreen
 from tracker.tui.screens.run import RunScreen

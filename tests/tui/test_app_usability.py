@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Markdown, Static, TextArea, Tree
 
 import tracker
 from tracker.tui.app import make_app
-from tracker.tui.demo import RUNS, seed_demo
+from tracker.demo import RUNS, seed_demo
 from tracker.tui.screens.compare import CompareScreen
 from tracker.tui.screens.dialogs import HelpScreen
 from tracker.tui.screens.run import RunScreen

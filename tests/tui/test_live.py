@@ -163,7 +163,7 @@ async def test_the_app_opens_on_a_store_that_does_not_exist_yet(tmp_path: Path) 
         await wait_for(pilot, lambda: "No store at" in str(hint.render()), "the hint")
         text = str(hint.render())
         assert "tracker.init(" in text and f"db={str(path)!r}" in text  # how to log a first run
-        assert "python -m tracker.tui.demo" in text
+        assert "python -m tracker.demo" in text
         assert not path.exists() and not path.parent.exists()  # the app never creates it
         seen = len(loads)
         await wait_for(pilot, lambda: len(loads) >= seen + 2, "two more reloads")

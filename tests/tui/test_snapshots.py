@@ -12,7 +12,7 @@ import pytest
 import tracker.run
 import tracker.run_rows
 from tracker.tui.app import make_app
-from tracker.tui.demo import BASE_WALL, seed_demo
+from tracker.demo import BASE_WALL, seed_demo
 from tracker.tui.screens.runs import RunsScreen
 from tracker.tui.widgets.chart import LineChart
 from tracker.tui.widgets.runs_table import RunsTable

@@ -52,7 +52,7 @@ def empty_hint(loaded: RunsLoaded, path: Path, explicit: bool, live: bool) -> Te
                       f"    run.log({{\"train/loss\": 0.5}}, step=0)\n"
                       f"    run.finish()\n", multiline=True), style="bold")
     text.append("\nor write a small demo store: ")
-    text.append(f"python -m tracker.tui.demo {where}\n", style="bold")
+    text.append(f"python -m tracker.demo {where}\n", style="bold")
     if live:
         text.append("\nRuns show up here as they are logged.", style="dim")
     else:

@@ -1,6 +1,6 @@
 """Provides a small, fully deterministic demo store (for trying the app, for tests and snapshots).
 
-Run ``python -m tracker.tui.demo demo.db`` and then ``tracker --db demo.db``.
+Run ``python -m tracker.demo demo.db`` and then ``tracker --db demo.db``.
 """
 
 from __future__ import annotations
@@ -104,5 +104,5 @@ def demo_profile(seed: int) -> object:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m tracker.tui.demo FILE.db")
+        sys.exit("usage: python -m tracker.demo FILE.db")
     print("\n".join(seed_demo(sys.argv[1])))
