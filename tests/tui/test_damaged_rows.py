@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import tracker
 from tracker.store import pool
 from tracker.tui.app import make_app
-from tracker.tui.screens.run import RunScreen
-from tracker.tui.screens.runs import RunsScreen
-from tracker.tui.widgets.runs_table import RunsTable
 
 NAMES = ("good", "deep", "not-json", "text-started", "text-last", "good-too")
 
@@ -36,24 +32,15 @@ def damaged_store(db: Path) -> dict[str, str]:
     return ids
 
 
-async def test_the_app_lists_every_run_when_some_rows_are_damaged(db_path: Path) -> None:
+async def test_the_app_lists_every_run_when_some_rows_are_damaged(db_path: Path, ui) -> None:
     damaged_store(db_path)
     app = make_app(db_path, live=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        deadline = time.monotonic() + 60
-        while not (isinstance(app.screen, RunsScreen) and app.screen.loaded):
-            assert time.monotonic() < deadline, "the runs never loaded"
-            await pilot.pause(0.02)
-        table = app.screen.query_one(RunsTable)
-        shown = sorted(table.get_cell(row.key, "name").plain for row in table.ordered_rows)
-        assert shown == sorted(NAMES)
+        table = await ui.runs_ready(pilot)
+        assert sorted(ui.names(table)) == sorted(NAMES)
         # the run with the 100,000-deep config opens too (its config reads as empty)
-        row = next(i for i, r in enumerate(table.ordered_rows)
-                   if table.get_cell(r.key, "name").plain == "deep")
-        table.move_cursor(row=row)
-        await pilot.press("enter")
-        while not isinstance(app.screen, RunScreen):
-            assert time.monotonic() < deadline, "the run screen never opened"
-            await pilot.pause(0.02)
+        await ui.open_run(pilot, "deep")
+        await pilot.press("2")  # its config tab
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.is_running
