@@ -12,8 +12,16 @@ from textual.widgets import Header, Select, Static, TabbedContent, TabPane
 from ...errors import TrackerError
 from ...format import clean, duration, status_mark, status_style, when
 from ...records import RunInfo
-from .. import loader
-from ..messages import Loaded
+from .. import reads
+from ..messages import (
+    GraphLoaded,
+    HistogramsLoaded,
+    ProfileLoaded,
+    RunDetailLoaded,
+    RunHeaderLoaded,
+    TextsLoaded,
+)
+from ..results import RunDetail
 from ..widgets.charts_panel import ChartsPanel, RunRef
 from ..widgets.config_view import ConfigView
 from ..widgets.footer import TrackerFooter
@@ -21,7 +29,7 @@ from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
 from ..widgets.text_view import TextView
-from .base import BaseScreen
+from .charts import ChartsScreen
 
 TABS = ("charts", "config", "histograms", "text", "graph", "profile")
 HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
@@ -46,7 +54,7 @@ def run_header(run: RunInfo, now: float) -> Text:
     return text
 
 
-class RunScreen(BaseScreen):
+class RunScreen(ChartsScreen):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -61,8 +69,11 @@ class RunScreen(BaseScreen):
         super().__init__()
         self.run_id = run_id
         self.run_info = run
-        self.detail: loader.RunDetail | None = None
+        self.detail: RunDetail | None = None
         self.loaded_tabs: set[str] = set()
+        # What each tab asked for last (a histogram or text key, a graph or profile id): a
+        # result for anything else came too late and is dropped.
+        self.wanted: dict[str, object] = {}
         self._header_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -91,11 +102,12 @@ class RunScreen(BaseScreen):
     def on_mount(self) -> None:
         self.load_detail()
 
+    # -- reads (thread workers, one Store each) ----------------------------------------------
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load_detail(self) -> None:
         with self.tracker.open_store() as store:
-            detail = loader.run_detail(store, self.run_id)
-        self.post_message(Loaded("detail", detail))
+            detail = reads.run_detail(store, self.run_id)
+        self.post_message(RunDetailLoaded(detail))
 
     @work(thread=True, exclusive=True, group="header", exit_on_error=False)
     def reload_header(self) -> None:
@@ -105,40 +117,60 @@ class RunScreen(BaseScreen):
                 run: RunInfo | None = store.run(self.run_id)
         except TrackerError:  # deleted meanwhile, or the store went away: stop asking
             run = None
-        self.post_message(Loaded("header", run))
+        self.post_message(RunHeaderLoaded(run))
 
-    @work(thread=True, group="tab-read", exit_on_error=False)
-    def read(self, what: str, arg: object, token: object = None) -> None:
+    @work(thread=True, exclusive=True, group="histograms", exit_on_error=False)
+    def read_histograms(self, key: str) -> None:
         with self.tracker.open_store() as store:
-            if what == "histograms":
-                data: object = loader.histograms(store, self.run_id, str(arg))
-            elif what == "texts":
-                data = loader.texts(store, self.run_id, str(arg))
-            elif what == "graph":
-                data = loader.graph(store, int(str(arg)))
-            else:
-                data = loader.profile(store, int(str(arg)))
-        self.post_message(Loaded(what, data, token=arg))
+            points = reads.histograms(store, self.run_id, key)
+        self.post_message(HistogramsLoaded(key, points))
 
-    def on_loaded(self, message: Loaded) -> None:
-        if message.what == "detail":
-            self._detail_loaded(message.data)
-        elif message.what == "header":
-            self._header_loaded(message.data)
-        elif message.what == "histograms":
-            self.query_one(HistogramView).show(str(message.token), message.data)
-        elif message.what == "texts":
-            self.query_one(TextView).show(str(message.token), message.data)
-        elif message.what == "graph":
-            self.query_one(GraphView).show(message.data)
-        elif message.what == "profile":
-            self.query_one(ProfileView).show(message.data)
+    @work(thread=True, exclusive=True, group="texts", exit_on_error=False)
+    def read_texts(self, key: str) -> None:
+        with self.tracker.open_store() as store:
+            points = reads.texts(store, self.run_id, key)
+        self.post_message(TextsLoaded(key, points))
+
+    @work(thread=True, exclusive=True, group="graph", exit_on_error=False)
+    def read_graph(self, graph_id: int) -> None:
+        with self.tracker.open_store() as store:
+            graph = reads.graph(store, graph_id)
+        self.post_message(GraphLoaded(graph_id, graph))
+
+    @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
+    def read_profile(self, profile_id: int) -> None:
+        with self.tracker.open_store() as store:
+            profile = reads.profile(store, profile_id)
+        self.post_message(ProfileLoaded(profile_id, profile))
+
+    # -- results ------------------------------------------------------------------------------
+    def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
+        self._detail_loaded(message.detail)
+
+    def on_run_header_loaded(self, message: RunHeaderLoaded) -> None:
+        self._header_loaded(message.run)
+
+    def on_histograms_loaded(self, message: HistogramsLoaded) -> None:
+        if self.wanted.get("histograms") == message.key:
+            self.query_one(HistogramView).show(message.key, message.points)
+
+    def on_texts_loaded(self, message: TextsLoaded) -> None:
+        if self.wanted.get("texts") == message.key:
+            self.query_one(TextView).show(message.key, message.points)
+
+    def on_graph_loaded(self, message: GraphLoaded) -> None:
+        if self.wanted.get("graph") == message.graph_id:
+            self.query_one(GraphView).show(message.graph)
+
+    def on_profile_loaded(self, message: ProfileLoaded) -> None:
+        if self.wanted.get("profile") == message.profile_id:
+            self.query_one(ProfileView).show(message.profile)
 
     @staticmethod
     def _charts(run: RunInfo) -> ChartsPanel:
         return ChartsPanel([RunRef(run.id, run.name, 0, run.status == "running")])
 
-    def _detail_loaded(self, detail: loader.RunDetail) -> None:
+    def _detail_loaded(self, detail: RunDetail) -> None:
         self.detail = detail
         run = detail.run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
@@ -163,8 +195,7 @@ class RunScreen(BaseScreen):
         if run.status != "running" and self._header_timer is not None:
             self._header_timer.stop()  # it ended: one last read of its curves, then no more
             self._header_timer = None
-            for panel in self.query(ChartsPanel):
-                panel.set_running(run.id, False)
+            self.run_stopped(run.id)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:
@@ -207,16 +238,22 @@ class RunScreen(BaseScreen):
             select.value = options[-1][1]  # the newest capture
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK or event.value is None:
+        if not isinstance(event.value, int):  # blank
             return
-        what = "graph" if event.select.id == "graph-select" else "profile"
-        self.read(what, event.value)
+        if event.select.id == "graph-select":
+            self.wanted["graph"] = event.value
+            self.read_graph(event.value)
+        else:
+            self.wanted["profile"] = event.value
+            self.read_profile(event.value)
 
     def on_histogram_view_key_chosen(self, event: HistogramView.KeyChosen) -> None:
-        self.read("histograms", event.key)
+        self.wanted["histograms"] = event.key
+        self.read_histograms(event.key)
 
     def on_text_view_key_chosen(self, event: TextView.KeyChosen) -> None:
-        self.read("texts", event.key)
+        self.wanted["texts"] = event.key
+        self.read_texts(event.key)
 
     def action_tab(self, tab: str) -> None:
         self.show_tab(tab)

@@ -17,8 +17,8 @@ from ...errors import StoreError
 from ...format import clean
 from ...records import RunInfo
 from ..filters import FilterError, FilterRow, Predicate, compile_filter, match_all
-from ..loader import spark_texts
 from ..messages import RunsLoaded, SparksLoaded
+from ..reads import spark_texts
 from ..widgets.footer import TrackerFooter
 from ..widgets.runs_table import RunsTable
 from .base import BaseScreen, one_line
