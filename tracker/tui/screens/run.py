@@ -10,7 +10,7 @@ from textual.timer import Timer
 from textual.widgets import Header, Select, Static, TabbedContent, TabPane
 
 from ...errors import TrackerError
-from ...format import clean, duration, status_mark, status_style, when
+from ...format import clean, duration, status_mark, status_style, status_text, when
 from ...records import RunInfo
 from .. import reads
 from ..messages import (
@@ -36,9 +36,11 @@ HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, ste
 
 
 def run_header(run: RunInfo, now: float) -> Text:
-    """Status, project/name, group, tags, start, duration, step and notes on one or two lines."""
+    """Status, project/name, group, tags, start, duration and step; what is damaged in the stored
+    row and the notes on the lines below."""
     text = Text()
-    text.append(f"{status_mark(run.status)} {run.status}  ", style=status_style(run.status))
+    text.append(f"{status_mark(run.status, run.damaged)} {status_text(run.status, run.damaged)}  ",
+                style=status_style(run.status, run.damaged))
     text.append(clean(run.project) + " / ", style="dim")
     text.append(clean(run.name), style="bold")
     text.append(f"  {run.id}", style="dim")
@@ -49,6 +51,8 @@ def run_header(run: RunInfo, now: float) -> Text:
     text.append(f"  started {when(run.started, now)}  {duration(run.duration)}")
     if run.last_step is not None:
         text.append(f"  step {run.last_step}")
+    if run.damaged:  # what the read left empty, and why (the same note `tracker ls` prints)
+        text.append("\ndamaged: " + clean(run.damaged), style=status_style(run.status, run.damaged))
     if run.notes:
         text.append("\n" + clean(run.notes), style="italic")
     return text
@@ -212,6 +216,8 @@ class RunScreen(ChartsScreen):
             info = {"id": run.id, "project": run.project, "name": run.name, "group": run.group,
                     "status": run.status, "tags": run.tags, "notes": run.notes, "host": run.host,
                     "pid": run.pid, "rank": run.rank, "world_size": run.world_size}
+            if run.damaged:
+                info["damaged"] = run.damaged
             self.query_one(ConfigView).show({"config": run.config, "summary": run.summary,
                                              "run": info})
         elif tab == "histograms":

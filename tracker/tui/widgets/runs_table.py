@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from ...config import flatten
-from ...format import clean, duration, number, status_mark, status_style, when
+from ...format import clean, duration, number, status_mark, status_style, status_text, when
 from ...records import RunInfo
 from .cells import Cell, cell, flip
 
@@ -179,8 +179,10 @@ class RunsTable(DataTable):
                 out.append(cell(SELECTED_MARK if run.id in self.selected else " ",
                                 run.id in self.selected, style="bold"))
             elif kind == "status":
-                out.append(cell(f"{status_mark(run.status)} {run.status}", run.status,
-                                style=status_style(run.status)))
+                damaged = run.damaged
+                out.append(cell(f"{status_mark(run.status, damaged)} "
+                                f"{status_text(run.status, damaged)}", run.status,
+                                style=status_style(run.status, damaged)))
             elif kind in ("project", "name", "group"):
                 out.append(cell(getattr(run, kind) or ""))
             elif kind == "tags":
