@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from .graph import Graph
+    from .profile import Profile
+
 BASE_WALL = 1_767_225_600.0  # 2026-01-01 00:00 UTC: walls are fixed, so curves look the same
 
-RUNS = [
+RUNS: list[tuple[str, str, str | None, list[str], str, dict[str, Any]]] = [
     # project, name, group, tags, status, config
     ("mnist", "baseline", None, ["baseline"], "finished",
      {"lr": 1e-3, "batch_size": 64, "optim": {"name": "adam", "beta1": 0.9}, "layers": [128, 64]}),
@@ -63,7 +68,7 @@ def seed_demo(db: str | os.PathLike[str]) -> list[str]:
     return ids
 
 
-def demo_graph() -> object:
+def demo_graph() -> Graph:
     """A small MLP graph with module scopes."""
     import tracker
 
@@ -87,7 +92,7 @@ def demo_graph() -> object:
     return graph
 
 
-def demo_profile(seed: int) -> object:
+def demo_profile(seed: int) -> Profile:
     """A small torch-like profile: a few ops and step times."""
     import tracker
 
