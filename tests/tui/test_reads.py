@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import numpy as np
 
 import tracker
-import tracker.tui.widgets as widgets
 from tracker.tui import reads
 from tracker.tui.app import make_app
 from tracker.tui.messages import (
@@ -23,20 +21,6 @@ from tracker.tui.widgets.charts_panel import ChartsPanel
 from tracker.tui.widgets.histogram_view import HistogramView
 
 SIZE = (120, 36)
-READERS = {"reads", "query", "store", "loader"}  # modules whose import means reading
-
-
-def test_no_widget_reads_the_store_or_runs_a_worker() -> None:
-    for path in sorted(Path(widgets.__file__).parent.rglob("*.py")):
-        tree = ast.parse(path.read_text(), str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                parts = set((node.module or "").split("."))
-                names = {alias.name for alias in node.names}
-                assert not parts & READERS, f"{path.name} imports {node.module}"
-                assert "work" not in names and "open_store" not in names, path.name
-            elif isinstance(node, ast.Attribute):
-                assert node.attr not in ("open_store", "run_worker"), path.name
 
 
 def test_a_newer_result_of_the_same_read_replaces_a_queued_one() -> None:
