@@ -72,9 +72,8 @@ async def test_curves_read_for_an_earlier_request_are_dropped(demo_db: Path, ui)
                           and panel.chart_for("train/loss").series_names == ["baseline"],
                           "the first chart")
         await pilot.press("p", "enter", "enter")  # the picker's first key, lr: a second chart
-        await ui.wait_for(pilot, lambda: "lr" in panel.charts, "the second chart")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await ui.wait_for(pilot, lambda: "lr" in panel.charts
+                          and screen.run_id in panel.charts["lr"].curves, "the second chart")
         state = panel.charts["lr"]
         shown = state.curves[screen.run_id]
         assert state.generation == 1 and shown.count == 400
