@@ -1,8 +1,9 @@
 """Provides the base of the screens that show a charts panel: they read its keys, curves and tails.
 
-The panel asks (``KeysWanted``, ``CurvesWanted``); the screen reads in thread workers, each on
-its own Store, and hands the typed results back to the panel. While a charted run is going, a
-timer reads the points logged since the last read, about 4 times a second.
+The screen reads the runs' keys as it creates the panel, and the curves the panel asks for
+(``CurvesWanted``), in thread workers that each open their own Store; it hands the typed
+results to the panel. While a charted run is going, a timer reads the points logged since the
+last read, about 4 times a second.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from textual.timer import Timer
 from ..messages import ChartKeysLoaded, CurvesLoaded, TailsLoaded
 from ..reads import chart_keys, curves, tails
 from ..results import TailMark
-from ..widgets.charts_panel import ChartsPanel, chart_buckets
+from ..widgets.charts_panel import ChartsPanel, RunRef, chart_buckets
 from .base import BaseScreen
 
 LIVE_INTERVAL = 0.25  # 4 Hz
@@ -31,11 +32,16 @@ class ChartsScreen(BaseScreen):
         return panels.first() if panels else None
 
     # -- requests -----------------------------------------------------------------------------
-    def on_charts_panel_keys_wanted(self, message: ChartsPanel.KeysWanted) -> None:
-        message.stop()
-        self.read_chart_keys(message.run_ids, chart_buckets(self.app.size.width))
-        if self.tracker.live and message.panel.live and self._live_timer is None:
+    def charts_panel_for(self, runs: list[RunRef]) -> ChartsPanel:
+        """A charts panel of ``runs`` whose keys and first curves are being read already.
+
+        Call it where the panel is composed or mounted: the read runs while the screen is laid
+        out, and its result is handled once the screen (and so the panel) is mounted.
+        """
+        self.read_chart_keys([r.id for r in runs], chart_buckets(self.app.size.width))
+        if self.tracker.live and any(r.running for r in runs) and self._live_timer is None:
             self._live_timer = self.set_interval(LIVE_INTERVAL, self.live_tick)
+        return ChartsPanel(runs)
 
     def on_charts_panel_curves_wanted(self, message: ChartsPanel.CurvesWanted) -> None:
         message.stop()

@@ -16,7 +16,7 @@ from ...records import KeyInfo, RunInfo
 from ..messages import CompareLoaded
 from ..reads import compared_runs
 from ..widgets.chart import PALETTE
-from ..widgets.charts_panel import ChartsPanel, RunRef
+from ..widgets.charts_panel import RunRef
 from ..widgets.footer import TrackerFooter
 from .charts import ChartsScreen
 
@@ -62,7 +62,7 @@ class CompareScreen(ChartsScreen):
         yield Static(classes="run-header", id="compare-header")
         with TabbedContent(id="compare-tabs"):
             with TabPane("Charts", id="compare-charts"):
-                yield ChartsPanel(self.refs)
+                yield self.charts_panel_for(self.refs)
             with TabPane("Config diff", id="compare-config"):
                 yield DataTable(id="config-diff", zebra_stripes=True, cursor_type="row")
             with TabPane("Metrics", id="compare-metrics"):

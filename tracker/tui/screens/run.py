@@ -148,8 +148,8 @@ class RunScreen(ChartsScreen):
         self.post_message(ProfileLoaded(profile_id, profile))
 
     # -- results ------------------------------------------------------------------------------
-    def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
-        self._detail_loaded(message.detail)
+    async def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
+        await self._detail_loaded(message.detail)
 
     def on_run_header_loaded(self, message: RunHeaderLoaded) -> None:
         self._header_loaded(message.run)
@@ -170,11 +170,10 @@ class RunScreen(ChartsScreen):
         if self.wanted.get("profile") == message.profile_id:
             self.query_one(ProfileView).show(message.profile)
 
-    @staticmethod
-    def _charts(run: RunInfo) -> ChartsPanel:
-        return ChartsPanel([RunRef(run.id, run.name, 0, run.status == "running")])
+    def _charts(self, run: RunInfo) -> ChartsPanel:
+        return self.charts_panel_for([RunRef(run.id, run.name, 0, run.status == "running")])
 
-    def _detail_loaded(self, detail: RunDetail) -> None:
+    async def _detail_loaded(self, detail: RunDetail) -> None:
         self.detail = detail
         run = detail.run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
@@ -182,7 +181,9 @@ class RunScreen(ChartsScreen):
         if self.run_info is None:
             pane = self.query_one("#charts", TabPane)
             pane.query("#charts-wait").remove()
-            pane.mount(self._charts(run))
+            # Awaited: the screen handles the panel's keys read (started here) only after this
+            # handler returns, so the panel is mounted by then.
+            await pane.mount(self._charts(run))
         self._tab_shown(self.query_one(TabbedContent).active)
         if self.tracker.live and run.status == "running" and self._header_timer is None:
             self._header_timer = self.set_interval(HEADER_INTERVAL, self.reload_header)

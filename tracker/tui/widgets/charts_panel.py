@@ -1,8 +1,9 @@
 """Provides the charts panel: a metric picker and one line chart per chosen metric, for 1+ runs.
 
-The panel reads nothing: it asks its screen with ``KeysWanted`` and ``CurvesWanted`` messages and
-is handed what was read (``show_keys``, ``show_curves``, ``add_tails``). It keeps what it was given,
-so that switching the x axis needs no new read and a live tick asks only for newer points.
+The panel reads nothing: its screen reads the runs' keys when it creates the panel, the panel asks
+for the curves of each chart the user opens or zooms (``CurvesWanted``), and it is handed what was
+read (``show_keys``, ``show_curves``, ``add_tails``). It keeps what it was given, so that
+switching the x axis needs no new read and a live tick asks only for newer points.
 """
 
 from __future__ import annotations
@@ -62,18 +63,6 @@ class ChartsPanel(Horizontal):
                 tooltip="Search the metrics (enter goes to the first match)"),
     ]
 
-    class KeysWanted(Message):
-        """The panel is mounted: it wants its runs' scalar keys and the first chart's curves."""
-
-        def __init__(self, panel: ChartsPanel, run_ids: list[str]) -> None:
-            super().__init__()
-            self.panel = panel
-            self.run_ids = run_ids
-
-        @property
-        def control(self) -> ChartsPanel:
-            return self.panel
-
     class CurvesWanted(Message):
         """The user asked for a chart, or zoomed one: read ``key``'s curves over ``window``."""
 
@@ -109,9 +98,6 @@ class ChartsPanel(Horizontal):
             chart = LineChart(id="chart-first")
             chart.title = "loading…"
             yield chart
-
-    def on_mount(self) -> None:
-        self.post_message(self.KeysWanted(self, [r.id for r in self.runs]))
 
     @property
     def live(self) -> bool:
@@ -213,8 +199,10 @@ class ChartsPanel(Horizontal):
         self._generation += 1
         state.generation = self._generation
         counts = {r.id: self.counts[(r.id, key)] for r in self.runs if (r.id, key) in self.counts}
-        self.post_message(self.CurvesWanted(self, key, counts, self._buckets(), window,
-                                            state.generation))
+        # Straight to the screen, which reads: bubbling up through the tabs' containers costs an
+        # event-loop turn per level before the read starts.
+        self.screen.post_message(self.CurvesWanted(self, key, counts, self._buckets(), window,
+                                                   state.generation))
 
     def hide_chart(self, key: str) -> None:
         """Remove the chart of ``key``."""
