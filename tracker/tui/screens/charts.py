@@ -24,12 +24,12 @@ class ChartsScreen(BaseScreen):
     """A screen with one ``ChartsPanel``, whose reads it makes."""
 
     _live_timer: Timer | None = None
+    _panel: ChartsPanel | None = None
 
     @property
     def charts_panel(self) -> ChartsPanel | None:
-        """The panel, once it is mounted."""
-        panels = self.query(ChartsPanel)
-        return panels.first() if panels else None
+        """The panel (kept, not queried: a live tick asks for it 4 times a second)."""
+        return self._panel
 
     # -- requests -----------------------------------------------------------------------------
     def charts_panel_for(self, runs: list[RunRef]) -> ChartsPanel:
@@ -41,7 +41,8 @@ class ChartsScreen(BaseScreen):
         self.read_chart_keys([r.id for r in runs], chart_buckets(self.app.size.width))
         if self.tracker.live and any(r.running for r in runs) and self._live_timer is None:
             self._live_timer = self.set_interval(LIVE_INTERVAL, self.live_tick)
-        return ChartsPanel(runs)
+        self._panel = ChartsPanel(runs)
+        return self._panel
 
     def on_charts_panel_curves_wanted(self, message: ChartsPanel.CurvesWanted) -> None:
         message.stop()
