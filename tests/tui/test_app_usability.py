@@ -308,8 +308,8 @@ async def test_profile_shows_what_tells_rows_of_one_op_apart(db_path: Path, ui) 
         rows = [[c.plain for c in ops.get_row_at(i)][:2] for i in range(3)]
         assert ["aten::addmm", "[[64, 784], [784, 128]]"] in rows
         assert ["aten::addmm", "[[64, 128], [128, 10]]"] in rows
-        await pilot.pause()
-        assert "[bold]x" in ui.screen_text(app)
+        # shown literally once the tab is laid out (the table can be drawn a frame before that)
+        await ui.wait_for(pilot, lambda: "[bold]x" in ui.screen_text(app), "the op's name")
         screen.query_one("#profile-filter").focus()
         await pilot.press(*"784")
         assert ops.row_count == 1

@@ -164,7 +164,7 @@ async def test_the_app_opens_on_a_store_that_does_not_exist_yet(tmp_path: Path, 
         await ui.wait_for(pilot, lambda: table.row_count == 1, "the first run")
         assert not hint.display and table.display
         assert "metric.train/loss" in [str(c.label) for c in table.columns.values()]
-        assert app.focused is table
+        await ui.wait_for(pilot, lambda: app.focused is table, "the table to take the focus")
 
 
 async def test_an_empty_store_file_is_shown_as_empty_and_left_untouched(tmp_path: Path, ui) -> None:
