@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tracker  # noqa: E402
 from tracker.tui.widgets.chart import ChartSeries, LineChart  # noqa: E402
-from tracker.tui.widgets.chart_raster import reduce_columns  # noqa: E402
+from tracker.tui.widgets.chart.raster import reduce_columns  # noqa: E402
 
 RUNS, POINTS, TICK_POINTS, TICKS, REPEATS = 5, 1_000_000, 100, 40, 5
 SIZE = (120, 40)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from typing import Any
 
 import click
 
 from .cli_options import db_option
 from .errors import TrackerError
+from .format import duration, number, status_style, status_text, timestamp
 from .literal import shown
 
 EXIT_USER_ERROR = 2
@@ -109,16 +109,15 @@ def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
         table.add_column(Text(metric_label(key)), no_wrap=True, justify="right",
                          overflow="ellipsis")
     for r in runs:
-        status = r.status + (" (damaged)" if r.damaged else "")
         table.add_row(
             Text(shown(r.id)),
             Text(shown(r.project)),
             Text(shown(r.name)),
-            Text(status, style="red" if r.damaged else _STATUS_STYLE.get(r.status, "")),
-            _when(r.started),
-            _duration(r.duration),
+            Text(status_text(r.status, r.damaged), style=status_style(r.status, r.damaged)),
+            timestamp(r.started),
+            duration(r.duration),
             "" if r.last_step is None else str(r.last_step),
-            *(_num(r.last.get(k)) for k in keys),
+            *(number(r.last.get(k)) for k in keys),
         )
     _console().print(table)
     for r in runs:
@@ -165,7 +164,7 @@ def show(run: str, as_json: bool, db: str | None) -> None:
     for label, value in (
         ("id", info.id), ("project", info.project), ("name", info.name),
         ("status", info.status), ("group", info.group or ""), ("tags", ", ".join(info.tags)),
-        ("started", _when(info.started)), ("duration", _duration(info.duration)),
+        ("started", timestamp(info.started)), ("duration", duration(info.duration)),
         ("host", f"{info.host or ''} pid {info.pid or ''}"),
         ("rank", "" if info.rank is None else f"{info.rank} of {info.world_size}"),
         ("notes", info.notes or ""), ("damaged", info.damaged or ""),
@@ -187,7 +186,7 @@ def show(run: str, as_json: bool, db: str | None) -> None:
         for k in keys:
             steps = "" if k.first_step is None else f"{k.first_step}..{k.last_step}"
             table.add_row(Text(shown(k.key)), Text(shown(k.kind)), str(k.count), steps,
-                          _num(k.last_value), _num(k.min), _num(k.max))
+                          number(k.last_value), number(k.min), number(k.max))
         console.print()
         console.print(table)
 
@@ -242,43 +241,13 @@ def migrate(db: str | None) -> None:
         click.echo(f"upgraded {shown(path)} from schema version {before} to {after}")
 
 
-# -- formatting ---------------------------------------------------------------------------------
-_STATUS_STYLE = {"running": "green", "finished": "", "failed": "red", "crashed": "red",
-                 "killed": "yellow"}
-
-
+# -- output ---------------------------------------------------------------------------------------
 def _console() -> Any:
     from rich.console import Console
 
     # Piped output gets a wide virtual terminal so ids and names are never cut.
     width = None if sys.stdout.isatty() else 240
     return Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=width)
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return ""
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    return f"{value:.4g}"
-
-
-def _when(ts: float) -> str:
-    try:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
-    except (OverflowError, OSError, ValueError):  # a damaged time far outside the calendar
-        return "?"
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _json_ready(value: Any) -> Any:

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.tui.widgets import chart_axes as axes
-from tracker.tui.widgets.chart_data import ChartSeries, SeriesData
-from tracker.tui.widgets.chart_raster import (
+from tracker.tui.widgets.chart import axes
+from tracker.tui.widgets.chart.data import ChartSeries, SeriesData
+from tracker.tui.widgets.chart.raster import (
     braille_bits,
     braille_row,
     dot_mask,
     nearest_index,
     reduce_columns,
 )
-from tracker.tui.widgets.chart_smooth import ema, ema_reference
+from tracker.tui.widgets.chart.smooth import ema, ema_reference
 
 NO_GAPS = np.zeros(0, dtype=np.int64)
 

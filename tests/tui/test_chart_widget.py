@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -56,13 +55,6 @@ def braille_cells(chart: LineChart) -> int:
     return sum(1 for line in lines(chart) for ch in line if 0x2801 <= ord(ch) <= 0x28FF)
 
 
-async def wait_for(pilot, condition, timeout: float = 60.0) -> None:  # generous: loaded CI
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
-
-
 async def test_empty_chart_shows_a_hint() -> None:
     app = ChartApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -97,14 +89,14 @@ async def test_names_are_shown_literally() -> None:
         assert "[bold red]x␛[2J" in legend and "\x1b" not in "".join(lines(chart))
 
 
-async def test_keys_zoom_pan_reset_and_post_view_changed() -> None:
+async def test_keys_zoom_pan_reset_and_post_view_changed(ui) -> None:
     app = ChartApp(curves())
     async with app.run_test(size=SIZE) as pilot:
         chart = app.query_one(LineChart)
         await pilot.press("plus")
         x0, x1 = chart.view
         assert x1 - x0 == pytest.approx(999 / 2) and (x0 + x1) / 2 == pytest.approx(499.5)
-        await wait_for(pilot, lambda: app.views)
+        await ui.wait_for(pilot, lambda: app.views)
         assert (app.views[-1].x_min, app.views[-1].x_max) == (x0, x1)
         assert app.views[-1].control is chart
         await pilot.press("right_square_bracket")
@@ -117,16 +109,16 @@ async def test_keys_zoom_pan_reset_and_post_view_changed() -> None:
         assert chart.view is None  # zoomed back out to everything
         await pilot.press("plus", "plus", "0")
         assert chart.view is None
-        await wait_for(pilot, lambda: app.views[-1].x_max == 999.0)
+        await ui.wait_for(pilot, lambda: app.views[-1].x_max == 999.0)
 
 
-async def test_view_changes_are_debounced() -> None:
+async def test_view_changes_are_debounced(ui) -> None:
     app = ChartApp(curves(), debounce=0.1)
     async with app.run_test(size=SIZE) as pilot:
         chart = app.query_one(LineChart)
         for _ in range(3):  # a burst, like a flick of the mouse wheel
             chart.zoom(2.0)
-        await wait_for(pilot, lambda: app.views)
+        await ui.wait_for(pilot, lambda: app.views)
         assert len(app.views) == 1 and app.views[0].x_max - app.views[0].x_min == pytest.approx(
             999 / 8)
         assert chart.window() == (app.views[0].x_min, app.views[0].x_max)

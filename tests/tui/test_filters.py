@@ -1,17 +1,15 @@
-"""The runs filter language and the display helpers, on plain records (no app needed)."""
+"""The runs filter language, on plain records (no app needed)."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tracker.records import RunInfo
 from tracker.tui.filters import MAX_DEPTH, FilterError, FilterRow, compile_filter
-from tracker.tui.format import clean, literal, sparklines
 
 
 def run(**kw) -> RunInfo:
@@ -123,23 +121,3 @@ def test_any_text_compiles_or_raises_filter_error(source: str) -> None:
     except FilterError:
         return
     assert pred(FilterRow.of(run())) in (True, False)
-
-
-def test_clean_removes_every_terminal_control() -> None:
-    hostile = "[bold red]x\x1b[2J\x07\x9b31m\r\nend"
-    shown = clean(hostile)
-    assert "[bold red]x" in shown and "end" in shown
-    assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in shown)
-    assert clean("a\nb\tc", multiline=True) == "a\nb\tc"
-    text = literal("[bold]x[/bold]")
-    assert text.plain == "[bold]x[/bold]" and not text.spans
-
-
-def test_sparklines_scale_each_row_and_keep_shape() -> None:
-    decay = np.exp(-np.arange(100) / 10.0)  # spans decades: drawn on log10
-    rising = np.linspace(0, 1, 100)
-    lines = sparklines([decay, rising, np.array([np.nan]), np.array([5.0, 5.0])], width=8)
-    assert lines[0][0] == "█" and lines[0][-1] == "▁"
-    assert lines[1] == "▁▂▃▄▄▅▆█" or (lines[1][0] == "▁" and lines[1][-1] == "█")
-    assert lines[2] == ""
-    assert lines[3] == "▁▁"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,17 +37,7 @@ print("done", flush=True)
 """
 
 
-async def wait_for(pilot, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    # Generous: the runs screen waits 10x its last read's wall time (up to 10 s) before the next
-    # live reload, and a loaded machine can stall the app and the trainer for seconds as well.
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-async def test_new_runs_and_points_appear_while_training(db_path: Path) -> None:
+async def test_new_runs_and_points_appear_while_training(db_path: Path, ui) -> None:
     with tracker.init("live", "earlier", db=db_path) as run:
         run.log({"loss": 2.0})
     proc = await asyncio.create_subprocess_exec(
@@ -65,8 +53,8 @@ async def test_new_runs_and_points_appear_while_training(db_path: Path) -> None:
     try:
         app = make_app(db_path, live=True)
         async with app.run_test(size=(120, 30)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
-                           and app.screen.loaded, "the runs")
+            await ui.wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                              and app.screen.loaded, "the runs")
             table = app.screen.query_one(RunsTable)
             assert table.row_count == 1
             assert await train() == "10"
@@ -75,29 +63,29 @@ async def test_new_runs_and_points_appear_while_training(db_path: Path) -> None:
                 return next((str(r.key.value) for r in table.ordered_rows
                              if table.get_cell(r.key, "name").plain == name), None)
 
-            await wait_for(pilot, lambda: row_of("live-run") is not None, "the new run")
+            await ui.wait_for(pilot, lambda: row_of("live-run") is not None, "the new run")
             live_id = row_of("live-run")
             assert table.get_cell(live_id, "status").plain == "● running"
             assert await train() == "20"
-            await wait_for(pilot, lambda: table.get_cell(live_id, "step").plain == "19",
-                           "the step to move on")
+            await ui.wait_for(pilot, lambda: table.get_cell(live_id, "step").plain == "19",
+                              "the step to move on")
 
             table.move_cursor(row=table.get_row_index(live_id))
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen)
-                           and len(app.screen.query(LineChart)) == 1, "the chart")
+            await ui.wait_for(pilot, lambda: isinstance(app.screen, RunScreen)
+                              and len(app.screen.query(LineChart)) == 1, "the chart")
             chart = app.screen.query_one(LineChart)
-            await wait_for(pilot, lambda: chart.series_names == ["live-run"], "the curve")
+            await ui.wait_for(pilot, lambda: chart.series_names == ["live-run"], "the curve")
             assert np.isclose(chart.values_at(19)["live-run"], 1 / 20)
             assert await train() == "30"
-            await wait_for(pilot, lambda: np.isclose(chart.values_at(29)["live-run"], 1 / 30),
-                           "new points on the open chart")
+            await ui.wait_for(pilot, lambda: np.isclose(chart.values_at(29)["live-run"], 1 / 30),
+                              "new points on the open chart")
             assert chart.values_at(25)["live-run"] == 1 / 26  # appended, not rebuilt wrong
 
             await pilot.press("escape")
             assert await train("finish") == "done"
-            await wait_for(pilot, lambda: table.get_cell(live_id, "status").plain == "✓ finished",
-                           "the run to finish")
+            await ui.wait_for(pilot, lambda: table.get_cell(live_id, "status").plain
+                              == "✓ finished", "the run to finish")
             assert table.get_cell(live_id, "step").plain == "29"
     finally:
         if proc.returncode is None:
@@ -121,7 +109,7 @@ def run_header_text(app) -> str:
     return str(app.screen.query_one("#run-header").render())
 
 
-async def test_the_run_header_follows_a_live_run_until_it_finishes(db_path: Path) -> None:
+async def test_the_run_header_follows_a_live_run_until_it_finishes(db_path: Path, ui) -> None:
     run = tracker.init("live", "header", db=db_path)
     try:
         for step in range(10):
@@ -129,25 +117,25 @@ async def test_the_run_header_follows_a_live_run_until_it_finishes(db_path: Path
         run.flush()
         app = make_app(db_path, live=True)
         async with app.run_test(size=(120, 30)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
-                           and app.screen.loaded and app.screen.query_one(RunsTable).row_count,
-                           "the runs")
+            await ui.wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                              and app.screen.loaded and app.screen.query_one(RunsTable).row_count,
+                              "the runs")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen)
-                           and "step 9" in run_header_text(app), "the header")
+            await ui.wait_for(pilot, lambda: isinstance(app.screen, RunScreen)
+                              and "step 9" in run_header_text(app), "the header")
             assert "● running" in run_header_text(app)
             for step in range(10, 435):
                 run.log({"loss": 1.0 / (step + 1)}, step=step)
             run.flush()
-            await wait_for(pilot, lambda: "step 434" in run_header_text(app), "the new step")
+            await ui.wait_for(pilot, lambda: "step 434" in run_header_text(app), "the new step")
             run.finish()
-            await wait_for(pilot, lambda: "✓ finished" in run_header_text(app), "the end")
+            await ui.wait_for(pilot, lambda: "✓ finished" in run_header_text(app), "the end")
             assert "running" not in run_header_text(app) and "step 434" in run_header_text(app)
     finally:
         run.finish()
 
 
-async def test_the_app_opens_on_a_store_that_does_not_exist_yet(tmp_path: Path) -> None:
+async def test_the_app_opens_on_a_store_that_does_not_exist_yet(tmp_path: Path, ui) -> None:
     path = tmp_path / "later" / "new.db"  # not even its folder exists
     loads: list[RunsLoaded] = []
 
@@ -157,41 +145,41 @@ async def test_the_app_opens_on_a_store_that_does_not_exist_yet(tmp_path: Path) 
 
     app = make_app(path, live=True)
     async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
-                       "the empty screen")
+        await ui.wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
+                          "the empty screen")
         hint = app.screen.query_one("#runs-empty")
-        await wait_for(pilot, lambda: "No store at" in str(hint.render()), "the hint")
+        await ui.wait_for(pilot, lambda: "No store at" in str(hint.render()), "the hint")
         text = str(hint.render())
         assert "tracker.init(" in text and f"db={str(path)!r}" in text  # how to log a first run
-        assert "python -m tracker.tui.demo" in text
+        assert "python -m tracker.demo" in text
         assert not path.exists() and not path.parent.exists()  # the app never creates it
         seen = len(loads)
-        await wait_for(pilot, lambda: len(loads) >= seen + 2, "two more reloads")
+        await ui.wait_for(pilot, lambda: len(loads) >= seen + 2, "two more reloads")
         assert all(m.missing and not m.runs for m in loads)  # they found nothing...
         assert not path.parent.exists() and app.is_running  # ...and changed nothing
 
         with tracker.init("first", "first-run", db=path) as run:  # the file appears now
             run.log({"train/loss": 0.5}, step=0)
         table = app.screen.query_one(RunsTable)
-        await wait_for(pilot, lambda: table.row_count == 1, "the first run")
+        await ui.wait_for(pilot, lambda: table.row_count == 1, "the first run")
         assert not hint.display and table.display
         assert "metric.train/loss" in [str(c.label) for c in table.columns.values()]
-        assert app.focused is table
+        await ui.wait_for(pilot, lambda: app.focused is table, "the table to take the focus")
 
 
-async def test_an_empty_store_file_is_shown_as_empty_and_left_untouched(tmp_path: Path) -> None:
+async def test_an_empty_store_file_is_shown_as_empty_and_left_untouched(tmp_path: Path, ui) -> None:
     path = tmp_path / "empty.db"
     path.touch()
     app = make_app(path, live=False)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
-                       "the empty screen")
+        await ui.wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
+                          "the empty screen")
         assert "No runs in" in str(app.screen.query_one("#runs-empty").render())
         assert "open the app again" in str(app.screen.query_one("#runs-empty").render())
     assert path.stat().st_size == 0 and not Path(f"{path}-wal").exists()
 
 
-async def test_a_failed_reload_keeps_the_runs_shown_and_says_why(db_path: Path) -> None:
+async def test_a_failed_reload_keeps_the_runs_shown_and_says_why(db_path: Path, ui) -> None:
     with tracker.init("live", "kept", db=db_path) as run:
         run.log({"loss": 1.0})
     from tracker.store import pool
@@ -199,14 +187,14 @@ async def test_a_failed_reload_keeps_the_runs_shown_and_says_why(db_path: Path) 
     pool.close_all()
     app = make_app(db_path, live=True)
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
-                       "the runs")
+        await ui.wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded,
+                          "the runs")
         table = app.screen.query_one(RunsTable)
-        await wait_for(pilot, lambda: table.row_count == 1, "the run")
+        await ui.wait_for(pilot, lambda: table.row_count == 1, "the run")
         for suffix in ("-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         db_path.write_bytes(b"this is not a database " * 200)  # replaced under the app
         status = app.screen.query_one("#runs-status")
-        await wait_for(pilot, lambda: "not updating" in str(status.render()), "the message")
+        await ui.wait_for(pilot, lambda: "not updating" in str(status.render()), "the message")
         assert table.row_count == 1 and table.display  # what was shown stays
         assert "not a tracker store" in str(status.render())

@@ -11,9 +11,8 @@ import pytest
 
 import tracker.run
 import tracker.run_rows
+from tracker.demo import BASE_WALL, seed_demo
 from tracker.tui.app import make_app
-from tracker.tui.demo import BASE_WALL, seed_demo
-from tracker.tui.screens.runs import RunsScreen
 from tracker.tui.widgets.chart import LineChart
 from tracker.tui.widgets.runs_table import RunsTable
 
@@ -54,32 +53,6 @@ def app_on(db: Path):
     return app
 
 
-def steps(*actions: str | Callable[[object], bool]):
-    """A run_before that presses keys and waits for conditions on the app, in order.
-
-    It starts by waiting for the runs to load; it ends when every worker is done.
-    """
-
-    async def run_before(pilot) -> None:
-        deadline = time.monotonic() + 60  # generous: workers read in threads on a loaded CI
-        for action in (_runs_loaded, *actions):
-            if isinstance(action, str):
-                await pilot.press(action)
-                continue
-            while not action(pilot.app):
-                assert time.monotonic() < deadline, f"the app did not settle ({action})"
-                await pilot.pause(0.02)
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-    return run_before
-
-
-def _runs_loaded(app) -> bool:
-    screen = app.screen_stack[1] if len(app.screen_stack) > 1 else None
-    return isinstance(screen, RunsScreen) and screen.loaded
-
-
 def _charts_drawn(count: int = 1) -> Callable[[object], bool]:
     def check(app) -> bool:
         charts = list(app.screen.query(LineChart))
@@ -106,82 +79,80 @@ SPARKS = _sparks_loaded
 BASELINE = ("s", "s", "down")  # sorted by name, the cursor on "baseline"
 
 
-def test_runs_screen(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(SPARKS))
+def test_runs_screen(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(SPARKS))
 
 
-def test_runs_screen_small_terminal(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=(80, 24), run_before=steps(SPARKS))
+def test_runs_screen_small_terminal(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=(80, 24), run_before=ui.steps(SPARKS))
 
 
-def test_runs_screen_light_filtered_selected(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_runs_screen_light_filtered_selected(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         SPARKS, "slash", *"project == mnist", "enter", *BASELINE, "space", "ctrl+t", SPARKS))
 
 
-def test_run_charts(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_run_charts(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "enter", _charts_drawn()))
 
 
-def test_run_config(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_run_config(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "enter", _charts_drawn(), "2", _text_shown("best_acc")))
 
 
-def test_run_histograms(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_run_histograms(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "enter", _charts_drawn(), "3", _text_shown("(8 steps)")))
 
 
-def test_run_graph(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_run_graph(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "enter", _charts_drawn(), "5", _text_shown("7 nodes"), "down", "enter",
         "down", "enter", _text_shown("block0")))
 
 
-def test_run_profile(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_run_profile(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "enter", _charts_drawn(), "6", _text_shown("aten::addmm")))
 
 
-def test_compare_charts(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_compare_charts(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "space", "space", "c", _charts_drawn()))
 
 
-def test_compare_config_diff(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_compare_config_diff(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "space", "space", "space", "c", _charts_drawn(), "2",
         _text_shown("batch_size")))
 
 
-def test_help_screen(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps("question_mark"))
+def test_help_screen(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps("question_mark"))
 
 
-def test_delete_confirmation(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(*BASELINE, "d"))
+def test_delete_confirmation(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(*BASELINE, "d"))
 
 
-def test_runs_screen_grouped(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_runs_screen_grouped(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         SPARKS, *BASELINE, "g", SPARKS))
 
 
-def test_run_text_markdown(snap_compare, snap_db: Path) -> None:
-    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=steps(
+def test_run_text_markdown(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "enter", _charts_drawn(), "4", _text_shown("confidence 0.85"),
         _text_at_newest))
 
 
-def test_empty_store(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_empty_store(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ui) -> None:
     monkeypatch.chdir(tmp_path)  # the hint names the path as given: "new.db"
 
     async def run_before(pilot) -> None:
-        deadline = time.monotonic() + 60
-        while not _text_shown("No store at new.db")(pilot.app):
-            assert time.monotonic() < deadline, "the empty screen did not show"
-            await pilot.pause(0.02)
+        await ui.wait_for(pilot, lambda: _text_shown("No store at new.db")(pilot.app),
+                          "the empty screen")
 
     assert snap_compare(app_on(Path("new.db")), terminal_size=(80, 24), run_before=run_before)

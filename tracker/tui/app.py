@@ -12,9 +12,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from ..format import clean
 from ..paths import resolve_db_path
 from ..query import Store, open_store
-from .format import clean
 
 DARK, LIGHT = "textual-dark", "textual-light"
 

@@ -83,11 +83,13 @@ class FilterRow:
         return None
 
     def text(self) -> str:
-        """What free text matches: id, name, project, group, status, tags and notes."""
+        """What free text matches: id, name, project, group, status (with 'damaged' when the
+        stored row is, as the status column says), tags and notes."""
         if self._text is None:  # once per run: a filter may hold many free-text terms
             run = self.run
             self._text = " ".join([run.id, run.name, run.project, run.group or "", run.status,
-                                   *run.tags, run.notes or ""]).lower()
+                                   "damaged" if run.damaged else "", *run.tags,
+                                   run.notes or ""]).lower()
         return self._text
 
 

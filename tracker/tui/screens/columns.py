@@ -11,9 +11,9 @@ from textual.widgets import Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from ...config import flatten
+from ...format import clean
 from ...query import common_keys
 from ...records import RunInfo
-from ..format import clean
 
 MAX_METRICS = 3
 MAX_CONFIG = 3

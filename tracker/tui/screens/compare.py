@@ -11,13 +11,14 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from ...config import flatten
+from ...format import clean, number
 from ...records import KeyInfo, RunInfo
-from ..format import clean, number
-from ..messages import Loaded
+from ..messages import CompareLoaded
+from ..reads import compared_runs
 from ..widgets.chart import PALETTE
-from ..widgets.charts_panel import ChartsPanel, RunRef
+from ..widgets.charts_panel import RunRef
 from ..widgets.footer import TrackerFooter
-from .base import BaseScreen
+from .charts import ChartsScreen
 
 
 def config_diff(runs: list[RunInfo]) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -40,7 +41,7 @@ def _value(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-class CompareScreen(BaseScreen):
+class CompareScreen(ChartsScreen):
     """Several runs: shared charts with one colour per run, config diff, last/min/max."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -61,7 +62,7 @@ class CompareScreen(BaseScreen):
         yield Static(classes="run-header", id="compare-header")
         with TabbedContent(id="compare-tabs"):
             with TabPane("Charts", id="compare-charts"):
-                yield ChartsPanel(self.refs)
+                yield self.charts_panel_for(self.refs)
             with TabPane("Config diff", id="compare-config"):
                 yield DataTable(id="config-diff", zebra_stripes=True, cursor_type="row")
             with TabPane("Metrics", id="compare-metrics"):
@@ -78,14 +79,11 @@ class CompareScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def load(self) -> None:
         with self.tracker.open_store() as store:
-            runs = store.runs(ids=self.run_ids)
-            keys = {r.id: store.keys(r.id, "scalar") for r in runs}
-        order = {run_id: i for i, run_id in enumerate(self.run_ids)}
-        runs.sort(key=lambda r: order.get(r.id, len(order)))
-        self.post_message(Loaded("compare", (runs, keys)))
+            runs, keys = compared_runs(store, self.run_ids)
+        self.post_message(CompareLoaded(runs, keys))
 
-    def on_loaded(self, message: Loaded) -> None:
-        runs, keys = message.data
+    def on_compare_loaded(self, message: CompareLoaded) -> None:
+        runs, keys = message.runs, message.keys
         refs = [next(r for r in self.refs if r.id == run.id) for run in runs]
         self._fill_diff(runs, refs)
         self._fill_stats(runs, refs, keys)
@@ -126,7 +124,6 @@ class CompareScreen(BaseScreen):
 
     def action_tab(self, tab: str) -> None:
         self.show_tab(tab)
-
 
 
 def _refs(runs: list[RunInfo]) -> list[RunRef]:

@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar, Static
 
-from ..format import clean
+from ...format import clean
 from .base import one_line
 
 if TYPE_CHECKING:

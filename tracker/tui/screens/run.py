@@ -10,29 +10,37 @@ from textual.timer import Timer
 from textual.widgets import Header, Select, Static, TabbedContent, TabPane
 
 from ...errors import TrackerError
+from ...format import clean, duration, status_mark, status_style, status_text, when
 from ...records import RunInfo
-from .. import loader
-from ..format import clean, duration, when
-from ..messages import Loaded
+from .. import reads
+from ..messages import (
+    GraphLoaded,
+    HistogramsLoaded,
+    ProfileLoaded,
+    RunDetailLoaded,
+    RunHeaderLoaded,
+    TextsLoaded,
+)
+from ..results import RunDetail
 from ..widgets.charts_panel import ChartsPanel, RunRef
 from ..widgets.config_view import ConfigView
 from ..widgets.footer import TrackerFooter
 from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
-from ..widgets.runs_table import STATUS_MARK, STATUS_STYLE
 from ..widgets.text_view import TextView
-from .base import BaseScreen
+from .charts import ChartsScreen
 
 TABS = ("charts", "config", "histograms", "text", "graph", "profile")
 HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
 
 
 def run_header(run: RunInfo, now: float) -> Text:
-    """Status, project/name, group, tags, start, duration, step and notes on one or two lines."""
+    """Status, project/name, group, tags, start, duration and step; what is damaged in the stored
+    row and the notes on the lines below."""
     text = Text()
-    text.append(f"{STATUS_MARK.get(run.status, '?')} {run.status}  ",
-                style=STATUS_STYLE.get(run.status, ""))
+    text.append(f"{status_mark(run.status, run.damaged)} {status_text(run.status, run.damaged)}  ",
+                style=status_style(run.status, run.damaged))
     text.append(clean(run.project) + " / ", style="dim")
     text.append(clean(run.name), style="bold")
     text.append(f"  {run.id}", style="dim")
@@ -43,12 +51,14 @@ def run_header(run: RunInfo, now: float) -> Text:
     text.append(f"  started {when(run.started, now)}  {duration(run.duration)}")
     if run.last_step is not None:
         text.append(f"  step {run.last_step}")
+    if run.damaged:  # what the read left empty, and why (the same note `tracker ls` prints)
+        text.append("\ndamaged: " + clean(run.damaged), style=status_style(run.status, run.damaged))
     if run.notes:
         text.append("\n" + clean(run.notes), style="italic")
     return text
 
 
-class RunScreen(BaseScreen):
+class RunScreen(ChartsScreen):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -63,8 +73,11 @@ class RunScreen(BaseScreen):
         super().__init__()
         self.run_id = run_id
         self.run_info = run
-        self.detail: loader.RunDetail | None = None
+        self.detail: RunDetail | None = None
         self.loaded_tabs: set[str] = set()
+        # What each tab asked for last (a histogram or text key, a graph or profile id): a
+        # result for anything else came too late and is dropped.
+        self.wanted: dict[str, object] = {}
         self._header_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -93,11 +106,12 @@ class RunScreen(BaseScreen):
     def on_mount(self) -> None:
         self.load_detail()
 
+    # -- reads (thread workers, one Store each) ----------------------------------------------
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load_detail(self) -> None:
         with self.tracker.open_store() as store:
-            detail = loader.run_detail(store, self.run_id)
-        self.post_message(Loaded("detail", detail))
+            detail = reads.run_detail(store, self.run_id)
+        self.post_message(RunDetailLoaded(detail))
 
     @work(thread=True, exclusive=True, group="header", exit_on_error=False)
     def reload_header(self) -> None:
@@ -107,40 +121,59 @@ class RunScreen(BaseScreen):
                 run: RunInfo | None = store.run(self.run_id)
         except TrackerError:  # deleted meanwhile, or the store went away: stop asking
             run = None
-        self.post_message(Loaded("header", run))
+        self.post_message(RunHeaderLoaded(run))
 
-    @work(thread=True, group="tab-read", exit_on_error=False)
-    def read(self, what: str, arg: object, token: object = None) -> None:
+    @work(thread=True, exclusive=True, group="histograms", exit_on_error=False)
+    def read_histograms(self, key: str) -> None:
         with self.tracker.open_store() as store:
-            if what == "histograms":
-                data: object = loader.histograms(store, self.run_id, str(arg))
-            elif what == "texts":
-                data = loader.texts(store, self.run_id, str(arg))
-            elif what == "graph":
-                data = loader.graph(store, int(str(arg)))
-            else:
-                data = loader.profile(store, int(str(arg)))
-        self.post_message(Loaded(what, data, token=arg))
+            points = reads.histograms(store, self.run_id, key)
+        self.post_message(HistogramsLoaded(key, points))
 
-    def on_loaded(self, message: Loaded) -> None:
-        if message.what == "detail":
-            self._detail_loaded(message.data)
-        elif message.what == "header":
-            self._header_loaded(message.data)
-        elif message.what == "histograms":
-            self.query_one(HistogramView).show(str(message.token), message.data)
-        elif message.what == "texts":
-            self.query_one(TextView).show(str(message.token), message.data)
-        elif message.what == "graph":
-            self.query_one(GraphView).show(message.data)
-        elif message.what == "profile":
-            self.query_one(ProfileView).show(message.data)
+    @work(thread=True, exclusive=True, group="texts", exit_on_error=False)
+    def read_texts(self, key: str) -> None:
+        with self.tracker.open_store() as store:
+            points = reads.texts(store, self.run_id, key)
+        self.post_message(TextsLoaded(key, points))
 
-    @staticmethod
-    def _charts(run: RunInfo) -> ChartsPanel:
-        return ChartsPanel([RunRef(run.id, run.name, 0, run.status == "running")])
+    @work(thread=True, exclusive=True, group="graph", exit_on_error=False)
+    def read_graph(self, graph_id: int) -> None:
+        with self.tracker.open_store() as store:
+            graph = reads.graph(store, graph_id)
+        self.post_message(GraphLoaded(graph_id, graph))
 
-    def _detail_loaded(self, detail: loader.RunDetail) -> None:
+    @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
+    def read_profile(self, profile_id: int) -> None:
+        with self.tracker.open_store() as store:
+            profile = reads.profile(store, profile_id)
+        self.post_message(ProfileLoaded(profile_id, profile))
+
+    # -- results ------------------------------------------------------------------------------
+    async def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
+        await self._detail_loaded(message.detail)
+
+    def on_run_header_loaded(self, message: RunHeaderLoaded) -> None:
+        self._header_loaded(message.run)
+
+    def on_histograms_loaded(self, message: HistogramsLoaded) -> None:
+        if self.wanted.get("histograms") == message.key:
+            self.query_one(HistogramView).show(message.key, message.points)
+
+    def on_texts_loaded(self, message: TextsLoaded) -> None:
+        if self.wanted.get("texts") == message.key:
+            self.query_one(TextView).show(message.key, message.points)
+
+    def on_graph_loaded(self, message: GraphLoaded) -> None:
+        if self.wanted.get("graph") == message.graph_id:
+            self.query_one(GraphView).show(message.graph)
+
+    def on_profile_loaded(self, message: ProfileLoaded) -> None:
+        if self.wanted.get("profile") == message.profile_id:
+            self.query_one(ProfileView).show(message.profile)
+
+    def _charts(self, run: RunInfo) -> ChartsPanel:
+        return self.charts_panel_for([RunRef(run.id, run.name, 0, run.status == "running")])
+
+    async def _detail_loaded(self, detail: RunDetail) -> None:
         self.detail = detail
         run = detail.run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
@@ -148,7 +181,9 @@ class RunScreen(BaseScreen):
         if self.run_info is None:
             pane = self.query_one("#charts", TabPane)
             pane.query("#charts-wait").remove()
-            pane.mount(self._charts(run))
+            # Awaited: the screen handles the panel's keys read (started here) only after this
+            # handler returns, so the panel is mounted by then.
+            await pane.mount(self._charts(run))
         self._tab_shown(self.query_one(TabbedContent).active)
         if self.tracker.live and run.status == "running" and self._header_timer is None:
             self._header_timer = self.set_interval(HEADER_INTERVAL, self.reload_header)
@@ -165,8 +200,7 @@ class RunScreen(BaseScreen):
         if run.status != "running" and self._header_timer is not None:
             self._header_timer.stop()  # it ended: one last read of its curves, then no more
             self._header_timer = None
-            for panel in self.query(ChartsPanel):
-                panel.set_running(run.id, False)
+            self.run_stopped(run.id)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:
@@ -183,6 +217,8 @@ class RunScreen(BaseScreen):
             info = {"id": run.id, "project": run.project, "name": run.name, "group": run.group,
                     "status": run.status, "tags": run.tags, "notes": run.notes, "host": run.host,
                     "pid": run.pid, "rank": run.rank, "world_size": run.world_size}
+            if run.damaged:
+                info["damaged"] = run.damaged
             self.query_one(ConfigView).show({"config": run.config, "summary": run.summary,
                                              "run": info})
         elif tab == "histograms":
@@ -209,16 +245,22 @@ class RunScreen(BaseScreen):
             select.value = options[-1][1]  # the newest capture
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK or event.value is None:
+        if not isinstance(event.value, int):  # blank
             return
-        what = "graph" if event.select.id == "graph-select" else "profile"
-        self.read(what, event.value)
+        if event.select.id == "graph-select":
+            self.wanted["graph"] = event.value
+            self.read_graph(event.value)
+        else:
+            self.wanted["profile"] = event.value
+            self.read_profile(event.value)
 
     def on_histogram_view_key_chosen(self, event: HistogramView.KeyChosen) -> None:
-        self.read("histograms", event.key)
+        self.wanted["histograms"] = event.key
+        self.read_histograms(event.key)
 
     def on_text_view_key_chosen(self, event: TextView.KeyChosen) -> None:
-        self.read("texts", event.key)
+        self.wanted["texts"] = event.key
+        self.read_texts(event.key)
 
     def action_tab(self, tab: str) -> None:
         self.show_tab(tab)

@@ -14,11 +14,11 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input, Static
 
 from ...errors import StoreError
+from ...format import clean
 from ...records import RunInfo
 from ..filters import FilterError, FilterRow, Predicate, compile_filter, match_all
-from ..format import clean
-from ..loader import spark_texts
 from ..messages import RunsLoaded, SparksLoaded
+from ..reads import spark_texts
 from ..widgets.footer import TrackerFooter
 from ..widgets.runs_table import RunsTable
 from .base import BaseScreen, one_line
@@ -52,7 +52,7 @@ def empty_hint(loaded: RunsLoaded, path: Path, explicit: bool, live: bool) -> Te
                       f"    run.log({{\"train/loss\": 0.5}}, step=0)\n"
                       f"    run.finish()\n", multiline=True), style="bold")
     text.append("\nor write a small demo store: ")
-    text.append(f"python -m tracker.tui.demo {where}\n", style="bold")
+    text.append(f"python -m tracker.demo {where}\n", style="bold")
     if live:
         text.append("\nRuns show up here as they are logged.", style="dim")
     else:
@@ -177,13 +177,13 @@ class RunsScreen(RunEditsMixin, BaseScreen):
             self._columns_from_runs = bool(message.runs)
             table.loading = False
             table.set_columns(*default_columns(message.runs))
-            table.fill(self.visible(message.runs))
+            table.fill(self.filtered(message.runs))
             if message.runs and (first or self.focused is None):
                 table.focus()
             elif first:
                 self.set_focus(None)  # nothing to browse: keys go to the screen, not the filter
         else:
-            shown = self.visible(message.runs)
+            shown = self.filtered(message.runs)
             keep = {r.id for r in shown}
             table.remove_runs([i for i in table.runs_by_id if i not in keep])
             table.update_runs(shown)
@@ -241,7 +241,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
             self.load_sparks(wanted)
 
     # -- filtering --------------------------------------------------------------------------------
-    def visible(self, runs: list[RunInfo]) -> list[RunInfo]:
+    def filtered(self, runs: list[RunInfo]) -> list[RunInfo]:
         """The runs that pass the filter."""
         pred = self.predicate
         if pred is match_all:
@@ -287,7 +287,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
             return
         self.query_one("#filter", Input).remove_class("-invalid")
         if self.loaded:
-            self.table.fill(self.visible(self.all_runs))
+            self.table.fill(self.filtered(self.all_runs))
             self.request_sparks()
         self.show_status()
 
@@ -389,7 +389,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
     def action_group(self) -> None:
         table = self.table
         table.group_by = GROUPS[(GROUPS.index(table.group_by) + 1) % len(GROUPS)]
-        table.fill(self.visible(self.all_runs))
+        table.fill(self.filtered(self.all_runs))
         self.show_status()
 
     def action_columns(self) -> None:
@@ -398,7 +398,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         def chosen(result: tuple[list[str], list[str]] | None) -> None:
             if result is not None:
                 table.set_columns(*result)
-                table.fill(self.visible(self.all_runs))
+                table.fill(self.filtered(self.all_runs))
                 self.request_sparks()
 
         current = ([c.arg for c in table.columns_spec if c.kind == "metric"],

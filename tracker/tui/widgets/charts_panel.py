@@ -1,69 +1,31 @@
 """Provides the charts panel: a metric picker and one line chart per chosen metric, for 1+ runs.
 
-Reads happen in thread workers (keys, curves, live tails); the panel keeps what it read so that
-switching the x axis needs no new read, and a live tick asks only for points after those.
+The panel reads nothing: its screen reads the runs' keys when it creates the panel, the panel asks
+for the curves of each chart the user opens or zooms (``CurvesWanted``), and it is handed what was
+read (``show_keys``, ``show_curves``, ``add_tails``). It keeps what it was given, so that
+switching the x axis needs no new read and a live tick asks only for newer points.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.timer import Timer
+from textual.message import Message
 from textual.widgets import Static
 
-from ...query import common_keys
-from ...records import KeyInfo, RunInfo
-from ..loader import CurveData, curve, scalar_keys, tail
-from ..messages import Loaded
+from ..metric_order import preferred_keys
+from ..results import ChartKeys, CurveData, TailMark
 from .chart import ChartSeries, LineChart
 from .metric_picker import MetricPicker
 
-if TYPE_CHECKING:
-    from ..app import TrackerApp
-
 X_MODES = ("step", "wall", "relative")
-LIVE_INTERVAL = 0.25  # 4 Hz
 GRID_DEFAULT = 4  # charts shown at first in grid mode
-
-
-@dataclass
-class _LoggedKeys:
-    """What ``query.common_keys`` reads of a run: the keys it logged."""
-
-    last: dict[str, float]
-
-
-# The first part of the keys the framework hooks log about the model itself (activation stats,
-# gradient and weight norms): charts of the user's own metrics open before them.
-HOOK_PREFIXES = ("act_", "grad_norm", "weight_norm", "update_ratio", "grads", "weights")
-
-
-def is_hook_key(key: str) -> bool:
-    """Whether ``key`` is a diagnostic a hook logged (``act_mean/fc1``, ``grad_norm/w``)."""
-    return key.split("/", 1)[0].startswith(HOOK_PREFIXES)
-
-
-def preferred_keys(keys_by_run: dict[str, list[KeyInfo]]) -> list[str]:
-    """Keys in the order charts open by default, ranked as ``query.common_keys`` ranks the runs
-    table's columns (logged by the most runs first, then losses, then accuracies, then the
-    shallowest), with the hooks' diagnostics after the user's own metrics: a key only one
-    compared run has, or an all-zero activation stat, does not open first.
-    """
-    runs = [_LoggedKeys({k.key: 0.0 for k in infos}) for infos in keys_by_run.values()]
-    return sorted(common_keys(cast("list[RunInfo]", runs)), key=is_hook_key)
-
-
-def first_key(keys_by_run: dict[str, list[KeyInfo]]) -> str | None:
-    """The key whose chart opens first."""
-    keys = preferred_keys(keys_by_run)
-    return keys[0] if keys else None
 
 
 def chart_buckets(screen_width: int) -> int:
@@ -88,6 +50,7 @@ class ChartState:
     key: str
     curves: dict[str, CurveData] = field(default_factory=dict)
     window: tuple[float, float] | None = None  # the x range the reduced curves were read for
+    generation: int = 0  # the last read asked for: an older result is stale
 
 
 class ChartsPanel(Horizontal):
@@ -100,6 +63,23 @@ class ChartsPanel(Horizontal):
                 tooltip="Search the metrics (enter goes to the first match)"),
     ]
 
+    class CurvesWanted(Message):
+        """The user asked for a chart, or zoomed one: read ``key``'s curves over ``window``."""
+
+        def __init__(self, panel: ChartsPanel, key: str, counts: dict[str, int], buckets: int,
+                     window: tuple[float, float] | None, generation: int) -> None:
+            super().__init__()
+            self.panel = panel
+            self.key = key
+            self.counts = counts  # run id -> points stored, for each run that logged the key
+            self.buckets = buckets
+            self.window = window
+            self.generation = generation
+
+        @property
+        def control(self) -> ChartsPanel:
+            return self.panel
+
     def __init__(self, runs: list[RunRef], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runs = runs
@@ -109,11 +89,7 @@ class ChartsPanel(Horizontal):
         self.x_mode = "step"
         self.grid = False
         self.counts: dict[tuple[str, str], int] = {}
-        self._live_timer: Timer | None = None
-
-    @property
-    def tracker(self) -> TrackerApp:
-        return cast("TrackerApp", self.app)
+        self._generation = 0  # counts curve requests, so that a stale result can be told
 
     def compose(self) -> ComposeResult:
         yield MetricPicker()
@@ -123,74 +99,32 @@ class ChartsPanel(Horizontal):
             chart.title = "loading…"
             yield chart
 
-    def on_mount(self) -> None:
-        self.load_keys()
-        if self.tracker.live and any(r.running for r in self.runs):
-            self._live_timer = self.set_interval(LIVE_INTERVAL, self.live_tick)
+    @property
+    def live(self) -> bool:
+        """Whether any charted run is still going (its curves grow)."""
+        return any(r.running for r in self.runs)
 
     def set_running(self, run_id: str, running: bool) -> None:
-        """A run started or stopped going: a stopped one gets one last tail, then no more."""
-        if not running:
-            self.live_tick()  # the points it logged since the last tick
+        """A run started or stopped going (a stopped one is no longer tailed)."""
         for ref in self.runs:
             if ref.id == run_id:
                 ref.running = running
-        if self._live_timer is not None and not any(r.running for r in self.runs):
-            self._live_timer.stop()
-            self._live_timer = None
 
-    # -- reading ----------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="chart-keys", exit_on_error=False)
-    def load_keys(self) -> None:
-        # The keys and the first chart's curves in one read: one trip through the event loop.
-        with self.tracker.open_store() as store:
-            keys = scalar_keys(store, [r.id for r in self.runs])
-            key = first_key(keys)
-            counts = {(r, k.key): k.count for r, infos in keys.items() for k in infos}
-            buckets = chart_buckets(self.app.size.width)
-            curves = [curve(store, r.id, key, buckets, count=counts.get((r.id, key)))
-                      for r in self.runs if (r.id, key) in counts] if key else []
-        self.post_message(Loaded("keys", (keys, curves)))
-
-    @work(thread=True, group="chart-curves", exit_on_error=False)
-    def load_curves(self, key: str, buckets: int, window: tuple[float, float] | None) -> None:
-        start, end = (None, None) if window is None else (int(window[0]), int(np.ceil(window[1])))
-        with self.tracker.open_store() as store:
-            curves = [curve(store, r.id, key, buckets, start, end, self.counts.get((r.id, key)))
-                      for r in self.runs if (r.id, key) in self.counts]
-        self.post_message(Loaded("curves", curves, token=(key, window)))
-
-    @work(thread=True, exclusive=True, group="chart-tail", exit_on_error=False)
-    def load_tails(self, wanted: list[tuple[str, str, float]]) -> None:
-        with self.tracker.open_store() as store:
-            tails = [tail(store, run_id, key, after) for run_id, key, after in wanted]
-        self.post_message(Loaded("tails", [t for t in tails if len(t.steps)]))
-
-    def live_tick(self) -> None:
-        wanted = []
+    # -- data in ----------------------------------------------------------------------------------
+    def tail_marks(self) -> list[TailMark]:
+        """Where each shown curve of a running run stands: a live tick reads what came after."""
         running = {r.id for r in self.runs if r.running}
-        for state in self.charts.values():
-            for run_id, data in state.curves.items():
-                if run_id in running:
-                    wanted.append((run_id, state.key, data.last_step))
-        if wanted:
-            self.load_tails(wanted)
+        return [TailMark(run_id, state.key, data.last_step)
+                for state in self.charts.values()
+                for run_id, data in state.curves.items() if run_id in running]
 
-    def on_loaded(self, message: Loaded) -> None:
-        message.stop()
-        if message.what == "keys":
-            self._keys_loaded(*message.data)
-        elif message.what == "curves":
-            self._curves_loaded(message.token, message.data)
-        elif message.what == "tails":
-            self._tails_loaded(message.data)
-
-    def _keys_loaded(self, keys_by_run: dict[str, list[Any]], curves: list[CurveData]) -> None:
-        for run_id, infos in keys_by_run.items():
+    def show_keys(self, read: ChartKeys) -> None:
+        """The runs' scalar keys came, with the first chart's curves: fill the picker, draw."""
+        for run_id, infos in read.keys.items():
             for info in infos:
                 self.counts[(run_id, info.key)] = info.count
         self.keys = sorted({k for _, k in self.counts})
-        self.ranked = preferred_keys(keys_by_run)
+        self.ranked = preferred_keys(read.keys)
         first = self.ranked[: GRID_DEFAULT if self.grid else 1]
         self.query_one(MetricPicker).set_keys(self.keys, set(first))
         placeholder = self.query_one("#chart-first", LineChart)
@@ -201,12 +135,46 @@ class ChartsPanel(Horizontal):
             return
         self.charts[first[0]] = ChartState(first[0])
         self._label(placeholder, first[0])
-        self._curves_loaded((first[0], None), curves)
+        self.show_curves(first[0], None, 0, read.curves)  # the reader ranks keys as above
         for key in first[1:]:
             self.show_chart(key)
         focused = self.screen.focused
         if focused is None or self in focused.ancestors:
             placeholder.focus()  # arrows move the crosshair right away (unless the user moved on)
+
+    def show_curves(self, key: str, window: tuple[float, float] | None, generation: int,
+                    curves: list[CurveData]) -> None:
+        """Curves read for the chart of ``key`` (dropped if the chart is gone or asked again)."""
+        state = self.charts.get(key)
+        chart = self.chart_for(key)
+        if state is None or chart is None or generation != state.generation:
+            return
+        for data in curves:
+            old = state.curves.get(data.run_id)
+            if old is not None and data.reduced and not old.reduced:
+                continue
+            state.curves[data.run_id] = data
+        chart.set_series(self._series(state), keep_view=window is not None)
+
+    def add_tails(self, tails: list[tuple[TailMark, CurveData]]) -> None:
+        """New points of live curves; a tail read after a mark the curve has left is dropped."""
+        for mark, new in tails:
+            state = self.charts.get(new.key)
+            data = state.curves.get(new.run_id) if state else None
+            chart = self.chart_for(new.key)
+            if data is None or chart is None or data.last_step != mark.after:
+                continue
+            data.steps = np.concatenate([data.steps, new.steps])
+            data.values = np.concatenate([data.values, new.values])
+            if data.walls is not None and new.walls is not None:
+                data.walls = np.concatenate([data.walls, new.walls])
+            if data.mins is not None and data.maxs is not None:
+                data.mins = np.concatenate([data.mins, new.values])
+                data.maxs = np.concatenate([data.maxs, new.values])
+            data.count += new.count
+            data.last_step = max(data.last_step, new.last_step)
+            x = self._x(data)[-len(new.steps):]
+            chart.append_points(self._legend_name(new.run_id), x, new.values)
 
     def _label(self, chart: LineChart, key: str) -> None:
         chart.title = key
@@ -224,7 +192,17 @@ class ChartsPanel(Horizontal):
         chart = LineChart(id=f"chart-{len(self.charts)}-{abs(hash(key)) % 10**8}")
         self._label(chart, key)
         area.mount(chart)
-        self.load_curves(key, self._buckets(), None)
+        self._want_curves(key, None)
+
+    def _want_curves(self, key: str, window: tuple[float, float] | None) -> None:
+        state = self.charts[key]
+        self._generation += 1
+        state.generation = self._generation
+        counts = {r.id: self.counts[(r.id, key)] for r in self.runs if (r.id, key) in self.counts}
+        # Straight to the screen, which reads: bubbling up through the tabs' containers costs an
+        # event-loop turn per level before the read starts.
+        self.screen.post_message(self.CurvesWanted(self, key, counts, self._buckets(), window,
+                                                   state.generation))
 
     def hide_chart(self, key: str) -> None:
         """Remove the chart of ``key``."""
@@ -241,38 +219,6 @@ class ChartsPanel(Horizontal):
 
     def _buckets(self) -> int:
         return chart_buckets(self.query_one("#chart-area").size.width or self.app.size.width)
-
-    def _curves_loaded(self, token: tuple[str, Any], curves: list[CurveData]) -> None:
-        key, window = token
-        state = self.charts.get(key)
-        chart = self.chart_for(key)
-        if state is None or chart is None:
-            return
-        for data in curves:
-            old = state.curves.get(data.run_id)
-            if old is not None and data.reduced and not old.reduced:
-                continue
-            state.curves[data.run_id] = data
-        chart.set_series(self._series(state), keep_view=window is not None)
-
-    def _tails_loaded(self, tails: list[CurveData]) -> None:
-        for new in tails:
-            state = self.charts.get(new.key)
-            data = state.curves.get(new.run_id) if state else None
-            chart = self.chart_for(new.key)
-            if data is None or chart is None:
-                continue
-            data.steps = np.concatenate([data.steps, new.steps])
-            data.values = np.concatenate([data.values, new.values])
-            if data.walls is not None:
-                data.walls = np.concatenate([data.walls, new.walls])
-            if data.mins is not None:
-                data.mins = np.concatenate([data.mins, new.values])
-                data.maxs = np.concatenate([data.maxs, new.values])
-            data.count += new.count
-            data.last_step = max(data.last_step, new.last_step)
-            x = self._x(data)[-len(new.steps):]
-            chart.append_points(self._legend_name(new.run_id), x, new.values)
 
     def _legend_name(self, run_id: str) -> str:
         return next(r.name for r in self.runs if r.id == run_id)
@@ -314,7 +260,7 @@ class ChartsPanel(Horizontal):
         if any(d.reduced for d in state.curves.values()):
             window = None if event.chart.view is None else (event.x_min, event.x_max)
             state.window = window
-            self.load_curves(state.key, self._buckets(), window)
+            self._want_curves(state.key, window)
 
     def on_metric_picker_toggled(self, event: MetricPicker.Toggled) -> None:
         if event.key in self.charts:

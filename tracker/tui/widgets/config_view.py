@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
-from ..format import clean, number
+from ...format import clean, number
 
 
 def _value_text(value: Any) -> str:

@@ -19,8 +19,8 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static, TextArea, Tree
 from textual.widgets.tree import TreeNode
 
+from ...format import clean, count
 from ...graph import Graph, GraphNode
-from ..format import clean, count
 
 MAX_MATCHES = 500
 RAW_NAMES = {"stablehlo": "StableHLO", "keras_json": "Keras JSON", "graphdef": "GraphDef"}

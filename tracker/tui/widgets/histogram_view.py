@@ -9,8 +9,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import OptionList, Static
 
+from ...format import clean, number
 from ...records import HistogramPoint
-from ..format import clean, number
 from .keyed_view import KeyedView
 
 SHADES = np.array(list(" ·░▒▓█"))

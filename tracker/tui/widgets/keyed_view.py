@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..format import clean
+from ...format import clean
 
 
 class KeyedView(Horizontal):

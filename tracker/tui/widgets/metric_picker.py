@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Input, Tree
 from textual.widgets.tree import TreeNode
 
-from ..format import clean
+from ...format import clean
 
 SHOWN_MARK = "● "
 

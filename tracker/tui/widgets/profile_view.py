@@ -12,9 +12,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
+from ...format import clean, count, nanos, nbytes
 from ...profile import Profile, ProfileOp
-from ..format import clean, count, nanos, nbytes
-from .runs_table import cell
+from .cells import cell
 
 # (column key, label, value of an op, formatter)
 COLUMNS: list[tuple[str, str, Any, Any]] = [

@@ -2,74 +2,26 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from rich.cells import cell_len
-from rich.measure import Measurement
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from ...config import flatten
+from ...format import clean, duration, number, status_mark, status_style, status_text, when
 from ...records import RunInfo
-from ..format import clean, duration, number, when
+from .cells import Cell, cell, flip
 
-STATUS_STYLE = {"running": "bold green", "finished": "", "failed": "red", "crashed": "bold red",
-                "killed": "yellow"}
-STATUS_MARK = {"running": "●", "finished": "✓", "failed": "✗", "crashed": "✗", "killed": "■"}
 SELECTED_MARK = "◆"
 GROUP_KEY = "\x00group:"  # the row key of a group's header row starts so (never a run id)
 GROUP_LABELS = {"project": "project", "group": "group"}
 FIRST_ROWS = 300  # rows added before the first paint (a 200-line terminal shows them all)
 ROWS_PER_CHUNK = 1000  # rows added per repaint after that
-
-
-class Cell(Text):
-    """A table cell that carries the value it sorts by (numbers before text, missing last)."""
-
-    sort_key: tuple
-    is_header = False  # a group's header row, which sorts before the group's runs
-
-    def __rich_measure__(self, console: Any, options: Any) -> Measurement:
-        # One line, no wrapping: its width is its length. Rich's general measure splits the
-        # text into words, and the table measures every cell of every run on first paint.
-        width = cell_len(self.plain)
-        return Measurement(width, width)
-
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        # A one-line cell that fits needs no wrapping: its segments, right-aligned if asked.
-        # Rich's general path wraps word by word; the table renders every cell in view again
-        # after each sort.
-        plain = self.plain
-        width = cell_len(plain)
-        if "\n" in plain or width > options.max_width:
-            yield from super().__rich_console__(console, options)
-            return
-        base = console.get_style(self.style, default=Style.null()) if self.style else None
-        if (self.justify or options.justify) == "right" and width < options.max_width:
-            yield Segment(" " * (options.max_width - width), base)
-        yield from Segment.apply_style(self.render(console, ""), base)
-
-
-def cell(text: str, sort: Any = None, style: str = "", justify: str | None = None) -> Cell:
-    out = Cell(clean(text), style=style, justify=justify)  # type: ignore[arg-type]
-    out.sort_key = _sort_key(text if sort is None else sort)
-    return out
-
-
-def _sort_key(value: Any) -> tuple:
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return (1,)
-    if isinstance(value, (int, float)):
-        return (0, 0, float(value), "")
-    return (0, 1, 0.0, str(value).lower())
 
 
 @dataclass(frozen=True)
@@ -227,8 +179,10 @@ class RunsTable(DataTable):
                 out.append(cell(SELECTED_MARK if run.id in self.selected else " ",
                                 run.id in self.selected, style="bold"))
             elif kind == "status":
-                out.append(cell(f"{STATUS_MARK.get(run.status, '?')} {run.status}", run.status,
-                                style=STATUS_STYLE.get(run.status, "")))
+                damaged = run.damaged
+                out.append(cell(f"{status_mark(run.status, damaged)} "
+                                f"{status_text(run.status, damaged)}", run.status,
+                                style=status_style(run.status, damaged)))
             elif kind in ("project", "name", "group"):
                 out.append(cell(getattr(run, kind) or ""))
             elif kind == "tags":
@@ -364,7 +318,7 @@ class RunsTable(DataTable):
                 values = (values,)
             last = values[-1].sort_key
             if reverse:
-                last = _flip(last)  # groups stay in order; missing values stay last
+                last = flip(last)  # groups stay in order; missing values stay last
             if not group:
                 return last
             head, sel = values[0], values[1]
@@ -379,17 +333,3 @@ class RunsTable(DataTable):
         event.stop()
         self.sort_by(str(event.column_key.value))
         self.post_message(self.SortChanged(str(event.column_key.value)))
-
-
-def _flip(key: tuple) -> tuple:
-    return key if len(key) == 1 else (key[0], key[1], -key[2], _Reversed(key[3]))
-
-
-class _Reversed(str):
-    """A string that sorts backwards (descending text inside an ascending tuple sort)."""
-
-    def __lt__(self, other: object) -> bool:
-        return str.__gt__(self, other)  # type: ignore[operator]
-
-    def __gt__(self, other: object) -> bool:
-        return str.__lt__(self, other)  # type: ignore[operator]

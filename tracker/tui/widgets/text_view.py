@@ -15,8 +15,8 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, OptionList, Static
 
+from ...format import clean
 from ...records import TextPoint
-from ..format import clean
 from .keyed_view import KeyedView
 
 MAX_SHOWN = 200  # texts drawn at once in raw mode; the newest are kept

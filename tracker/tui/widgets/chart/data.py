@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .chart_raster import reduce_columns
-from .chart_smooth import EmaState, ema
+from .raster import reduce_columns
+from .smooth import EmaState, ema
 
 
 @dataclass

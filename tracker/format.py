@@ -1,20 +1,49 @@
-"""Turning values from runs into safe display text: literal names, numbers, times, sparklines."""
+"""How values from runs read on screen, for the CLI and the app alike: literal names, status
+marks, numbers, durations, times and sparklines.
+
+Plain strings and style names only: nothing here imports Textual, and Rich and numpy load only
+inside the two functions that need them, so the CLI can import this at start-up for free.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from rich.text import Text
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.text import Text
 
 # C0 controls (ESC, BEL, CR...), DEL and C1 controls: a terminal would act on them, so they never
 # reach the screen. Newlines and tabs are kept only where a widget shows several lines.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-SPARK_GLYPHS = np.array(list("▁▂▃▄▅▆▇█"))
+SPARK_GLYPHS = "▁▂▃▄▅▆▇█"
+UNKNOWN = "?"  # a time or duration that cannot be shown (a damaged row's far-off timestamp)
+
+# A run's status as a mark and a Rich style; a damaged row is marked whatever its status.
+STATUS_MARK = {"running": "●", "finished": "✓", "failed": "✗", "crashed": "✗", "killed": "■"}
+STATUS_STYLE = {"running": "bold green", "finished": "", "failed": "red", "crashed": "bold red",
+                "killed": "yellow"}
+DAMAGED_MARK = "!"
+DAMAGED_STYLE = "red"
+
+
+def status_text(status: str, damaged: str | None = None) -> str:
+    """A run's status in words, '(damaged)' added when its stored row is damaged."""
+    return f"{status} (damaged)" if damaged else status
+
+
+def status_mark(status: str, damaged: str | None = None) -> str:
+    """One glyph for a run's status ('!' for a damaged row, '?' for a status we do not know)."""
+    return DAMAGED_MARK if damaged else STATUS_MARK.get(status, "?")
+
+
+def status_style(status: str, damaged: str | None = None) -> str:
+    """The Rich style a run's status is shown in."""
+    return DAMAGED_STYLE if damaged else STATUS_STYLE.get(status, "")
 
 
 def clean(value: Any, *, multiline: bool = False) -> str:
@@ -29,6 +58,8 @@ def clean(value: Any, *, multiline: bool = False) -> str:
 
 def literal(value: Any, style: str = "", *, multiline: bool = False) -> Text:
     """A Rich Text that shows ``value`` literally: markup and escapes are never interpreted."""
+    from rich.text import Text
+
     return Text(clean(value, multiline=multiline), style=style)
 
 
@@ -48,7 +79,9 @@ def number(value: float | None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """Seconds as '42s', '3m07s' or '5h02m'."""
+    """Seconds as '42s', '3m07s' or '5h02m' ('?' when not finite)."""
+    if not math.isfinite(seconds):
+        return UNKNOWN
     seconds = int(max(0.0, seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -60,12 +93,23 @@ def duration(seconds: float) -> str:
 def when(ts: float, now: float | None = None) -> str:
     """A start time, short: 'HH:MM:SS' today, 'Mon DD HH:MM' this year, else 'YYYY-MM-DD'."""
     now = time.time() if now is None else now
-    then, today = time.localtime(ts), time.localtime(now)
+    try:
+        then, today = time.localtime(ts), time.localtime(now)
+    except (OverflowError, OSError, ValueError):  # a damaged time far outside the calendar
+        return UNKNOWN
     if then[:3] == today[:3]:
         return time.strftime("%H:%M:%S", then)
     if then[0] == today[0]:
         return time.strftime("%b %d %H:%M", then)
     return time.strftime("%Y-%m-%d", then)
+
+
+def timestamp(ts: float) -> str:
+    """A time in full, 'YYYY-MM-DD HH:MM' local time (listings that outlive the day they print)."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+    except (OverflowError, OSError, ValueError):  # a damaged time far outside the calendar
+        return UNKNOWN
 
 
 def count(n: float) -> str:
@@ -102,6 +146,9 @@ def sparklines(rows: list[np.ndarray], width: int = 8) -> list[str]:
     Each row is cut into ``width`` equal slices whose means are scaled between the row's own min and
     max; a row whose values span decades (a loss) is scaled on log10 so its decay shape shows.
     """
+    import numpy as np
+
+    glyphs_table = np.array(list(SPARK_GLYPHS))
     out = []
     mat = np.full((len(rows), width), np.nan)
     for i, values in enumerate(rows):
@@ -126,6 +173,6 @@ def sparklines(rows: list[np.ndarray], width: int = 8) -> list[str]:
         level = np.clip(((mat - lo) / span * 7).round(), 0, 7)
     for i in range(len(rows)):
         row = level[i]
-        glyphs = np.where(np.isnan(row), " ", SPARK_GLYPHS[np.nan_to_num(row).astype(int)])
+        glyphs = np.where(np.isnan(row), " ", glyphs_table[np.nan_to_num(row).astype(int)])
         out.append("".join(glyphs).rstrip())
     return out

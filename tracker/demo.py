@@ -1,18 +1,23 @@
 """Provides a small, fully deterministic demo store (for trying the app, for tests and snapshots).
 
-Run ``python -m tracker.tui.demo demo.db`` and then ``tracker --db demo.db``.
+Run ``python -m tracker.demo demo.db`` and then ``tracker --db demo.db``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from .graph import Graph
+    from .profile import Profile
+
 BASE_WALL = 1_767_225_600.0  # 2026-01-01 00:00 UTC: walls are fixed, so curves look the same
 
-RUNS = [
+RUNS: list[tuple[str, str, str | None, list[str], str, dict[str, Any]]] = [
     # project, name, group, tags, status, config
     ("mnist", "baseline", None, ["baseline"], "finished",
      {"lr": 1e-3, "batch_size": 64, "optim": {"name": "adam", "beta1": 0.9}, "layers": [128, 64]}),
@@ -63,7 +68,7 @@ def seed_demo(db: str | os.PathLike[str]) -> list[str]:
     return ids
 
 
-def demo_graph() -> object:
+def demo_graph() -> Graph:
     """A small MLP graph with module scopes."""
     import tracker
 
@@ -87,7 +92,7 @@ def demo_graph() -> object:
     return graph
 
 
-def demo_profile(seed: int) -> object:
+def demo_profile(seed: int) -> Profile:
     """A small torch-like profile: a few ops and step times."""
     import tracker
 
@@ -104,5 +109,5 @@ def demo_profile(seed: int) -> object:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m tracker.tui.demo FILE.db")
+        sys.exit("usage: python -m tracker.demo FILE.db")
     print("\n".join(seed_demo(sys.argv[1])))

@@ -1,49 +1,23 @@
-"""Reads the app makes, as plain functions of a ``Store`` (called inside thread workers only).
+"""The app's reads, as plain functions of a ``Store`` (called inside the screens' thread workers).
 
 Nothing here imports Textual: each function takes a Store that the calling worker opened on its
-own thread and returns plain data for a message.
+own thread (a Store is never shared between threads) and returns plain data for a message.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from ..format import sparklines
 from ..graph import Graph
 from ..profile import Profile
-from ..query import GraphInfo, ProfileInfo, Store
+from ..query import Store
 from ..records import HistogramPoint, KeyInfo, RunInfo, TextPoint
-from .format import sparklines
+from .metric_order import first_key
+from .results import ChartKeys, CurveData, RunDetail, TailMark
 
 FULL_READ_LIMIT = 200_000  # above this many points a chart reads min/max buckets, not points
 SPARK_BUCKETS = 32
-
-
-@dataclass
-class CurveData:
-    """One run's curve of one key, either every point or min/max/mean buckets."""
-
-    run_id: str
-    key: str
-    steps: np.ndarray  # float64 x in steps (bucket centres when reduced)
-    values: np.ndarray  # values, or bucket means
-    walls: np.ndarray | None  # wall times (None when reduced)
-    mins: np.ndarray | None = None
-    maxs: np.ndarray | None = None
-    count: int = 0  # points stored when read
-    reduced: bool = False
-    last_step: float = float("-inf")  # live tailing asks for the points after this step
-
-
-@dataclass
-class RunDetail:
-    """What the run screen shows besides curves: its keys, graphs and profiles."""
-
-    run: RunInfo
-    keys: list[KeyInfo] = field(default_factory=list)
-    graphs: list[GraphInfo] = field(default_factory=list)
-    profiles: list[ProfileInfo] = field(default_factory=list)
 
 
 def spark_texts(store: Store, run_ids: list[str], key: str, width: int = 8) -> dict[str, str]:
@@ -67,9 +41,28 @@ def run_detail(store: Store, run_id: str) -> RunDetail:
     )
 
 
+def compared_runs(store: Store, run_ids: list[str]) -> tuple[list[RunInfo], dict[str, list[KeyInfo]]]:
+    """Runs in the order given (deleted ones left out) with their scalar keys."""
+    runs = store.runs(ids=run_ids)
+    keys = {r.id: store.keys(r.id, "scalar") for r in runs}
+    order = {run_id: i for i, run_id in enumerate(run_ids)}
+    runs.sort(key=lambda r: order.get(r.id, len(order)))
+    return runs, keys
+
+
 def scalar_keys(store: Store, run_ids: list[str]) -> dict[str, list[KeyInfo]]:
     """The scalar keys of each run."""
     return {run_id: store.keys(run_id, "scalar") for run_id in run_ids}
+
+
+def chart_keys(store: Store, run_ids: list[str], buckets: int) -> ChartKeys:
+    """The runs' scalar keys and the first chart's curves, in one read (one trip to the UI)."""
+    keys = scalar_keys(store, run_ids)
+    key = first_key(keys)
+    counts = {(run_id, k.key): k.count for run_id, infos in keys.items() for k in infos}
+    curves = [curve(store, run_id, key, buckets, count=counts[(run_id, key)])
+              for run_id in run_ids if (run_id, key) in counts] if key else []
+    return ChartKeys(keys, key, curves)
 
 
 def curve(
@@ -100,6 +93,19 @@ def curve(
                      last_step=float(red.end))
 
 
+def curves(
+    store: Store,
+    key: str,
+    counts: dict[str, int],
+    buckets: int,
+    window: tuple[float, float] | None,
+) -> list[CurveData]:
+    """``key``'s curve for each run in ``counts`` (run id -> points stored), over ``window``."""
+    start, end = (None, None) if window is None else (int(window[0]), int(np.ceil(window[1])))
+    return [curve(store, run_id, key, buckets, start, end, count)
+            for run_id, count in counts.items()]
+
+
 def tail(store: Store, run_id: str, key: str, after_step: float) -> CurveData:
     """The points of a curve with a step after ``after_step`` (live tailing).
 
@@ -113,6 +119,12 @@ def tail(store: Store, run_id: str, key: str, after_step: float) -> CurveData:
     last = float(series.steps.max()) if len(series) else after_step
     return CurveData(run_id, key, series.steps.astype(np.float64), series.values, series.walls,
                      count=len(series), last_step=last)
+
+
+def tails(store: Store, marks: list[TailMark]) -> list[tuple[TailMark, CurveData]]:
+    """The new points of each live curve, for the curves that have some."""
+    out = [(mark, tail(store, *mark)) for mark in marks]
+    return [(mark, data) for mark, data in out if len(data.steps)]
 
 
 def histograms(store: Store, run_id: str, key: str) -> list[HistogramPoint]:

@@ -11,9 +11,9 @@ import numpy as np
 from rich.cells import cell_len
 from rich.style import Style
 
-from . import chart_axes as axes
-from .chart_data import SeriesData
-from .chart_raster import nearest_index
+from . import axes
+from .data import SeriesData
+from .raster import nearest_index
 
 Row = list[tuple[str, Style]]
 

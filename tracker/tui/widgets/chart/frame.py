@@ -9,10 +9,10 @@ import numpy as np
 from rich.cells import cell_len
 from rich.style import Style
 
-from . import chart_axes as axes
-from .chart_data import Layer, SeriesData
-from .chart_raster import braille_bits, braille_row, dot_mask
-from .chart_text import (
+from . import axes
+from .data import Layer, SeriesData
+from .raster import braille_bits, braille_row, dot_mask
+from .text import (
     FrameSpec,
     FrameStyles,
     Row,
