@@ -77,12 +77,12 @@ class RunEdits:
         graphs = f"SELECT id FROM graphs WHERE run_id IN ({marks})"
         profiles = f"SELECT id FROM profiles WHERE run_id IN ({marks})"
         with self._writing() as conn:
-            for table in ("point_blocks", "point_chunks", "histograms", "texts"):
+            for table in ("point_blocks", "point_chunks", "histograms", "texts", "images"):
                 conn.execute(f"DELETE FROM {table} WHERE series_id IN ({series})", ids)
             for table in ("graph_nodes", "graph_edges"):
                 conn.execute(f"DELETE FROM {table} WHERE graph_id IN ({graphs})", ids)
             for table in ("profile_ops", "profile_steps"):
                 conn.execute(f"DELETE FROM {table} WHERE profile_id IN ({profiles})", ids)
-            for table in ("series", "graphs", "profiles"):
+            for table in ("series", "graphs", "profiles", "console_lines"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
             return conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids).rowcount

@@ -16,7 +16,7 @@ import numpy as np
 from .chunks import GROW_CAP, read_seqs, write_chunks
 from .series_writes import append_scalars
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Version 1, as released: every point was stored twice, as a row of ``points`` (the source of
 # truth, read by the ``metrics`` view) and packed in ``point_chunks`` (one row per flush).
@@ -46,7 +46,7 @@ CREATE INDEX runs_project_started ON runs(project, started);
 CREATE TABLE series (
     id          INTEGER PRIMARY KEY,
     run_id      TEXT NOT NULL REFERENCES runs(id),
-    kind        TEXT NOT NULL,              -- scalar | histogram | text
+    kind        TEXT NOT NULL,              -- scalar | histogram | text | image (v3)
     key         TEXT NOT NULL,
     count       INTEGER NOT NULL DEFAULT 0, -- points so far; the next point's seq
     first_step  INTEGER,
@@ -298,10 +298,42 @@ def _rewrite_from_points(conn: sqlite3.Connection, sid: int, is_scalar_series: b
             np.array(columns[2], dtype=np.float64),  # None -> NaN
         )
 
+# Version 3: logged images and captured console lines.
+_V3 = """
+-- One row per logged image (series kind 'image'): PNG or JPEG bytes, as encoded by the writer. A
+-- batch is stored as one grid image. A rowid table: the blobs are large, the key index small.
+CREATE TABLE images (
+    series_id   INTEGER NOT NULL,
+    step        INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    wall        REAL NOT NULL,
+    format      TEXT NOT NULL,              -- png | jpeg
+    width       INTEGER NOT NULL,
+    height      INTEGER NOT NULL,
+    caption     TEXT,
+    data        BLOB NOT NULL
+);
+CREATE UNIQUE INDEX images_series ON images(series_id, step, seq);
+
+-- One row per captured console line (its final state: a \\r-rewritten line once), in the order
+-- the lines were read; step is the run's step when the line arrived (NULL before the first log).
+CREATE TABLE console_lines (
+    run_id      TEXT NOT NULL REFERENCES runs(id),
+    seq         INTEGER NOT NULL,
+    stream      TEXT NOT NULL,              -- stdout | stderr
+    wall        REAL NOT NULL,
+    step        INTEGER,
+    text        TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX console_lines_step ON console_lines(run_id, step);
+"""
+
 
 # MIGRATIONS[v] upgrades a store at version v to v + 1, inside one transaction. Version 0 is empty.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda conn: run_script(conn, _V1),
     1: _chunks_only,
+    2: lambda conn: run_script(conn, _V3),
 }
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -33,7 +33,7 @@ from textual_image.renderable import TGPImage as _TGPRenderable
 from textual_image.widget import SixelImage, TGPImage
 
 from ...images import EncodedImage, ImageError, decode
-from ..format import literal
+from ...format import literal
 from .half_blocks import HalfBlocks
 
 PROTOCOLS = ("kitty", "sixel", "halfcell")
