@@ -1,75 +1,80 @@
 """The read API used by the CLI, the app and the exporter: runs, keys, series, histograms, text,
-graphs and profiles, plus the few edits a user makes to runs (rename, tag, note, delete).
+images, console lines, graphs and profiles, plus the few edits a user makes to runs (rename, tag,
+note, delete).
 
-Open it with ``tracker.open_store(db)``; each ``Store`` owns one read-only connection, so give
-every thread its own ``Store``. Reading never changes the file; an edit opens a write connection
-for itself alone.
+Open it with ``tracker.open_store(db)``; each ``Reader`` owns one read handle on the store's
+backend (``tracker.store.open_backend``), so give every thread its own ``Reader``. Reading never
+changes the store; an edit opens a write handle for itself alone. No SQL here: the backend returns
+rows as stored, and this module judges them (damaged fields, crashed runs, ambiguous refs).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from . import query_rows as rows_
+from . import read_rows as rows_
 from .errors import RunNotFoundError
 from .paths import resolve_db_path
-from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo
-from .query_edits import RunEdits
 from .records import INTERNAL_SUMMARY_KEY, KeyInfo, ReducedSeries, RunInfo, Series
 from .refs import check_run_ref
-from .store import connect_readonly, describe_error
-from .store.chunks import read_points, read_points_after
-from .store.reduce import reduce_series
-
-__all__ = ["GraphInfo", "ProfileInfo", "Store", "common_keys", "open_store"]
-
-STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this has crashed
-_RUN_COLUMNS = (
-    "id, project, name, group_name, status, config, tags, notes, host, pid, rank, world_size,"
-    " started, ended, heartbeat, summary"
+from .store import open_backend
+from .store.backend import (
+    ConsoleLine,
+    DamagedBlobError,
+    GraphInfo,
+    ImageInfo,
+    KeyRow,
+    ProfileInfo,
+    RunFilter,
+    RunRow,
+    StoredImage,
+    WriteBackend,
 )
 
+__all__ = [
+    "ConsoleLine", "DamagedBlobError", "GraphInfo", "ImageInfo", "ProfileInfo", "Reader",
+    "StoredImage", "common_keys", "open_store",
+]
 
-def open_store(db: str | os.PathLike[str] | None = None) -> Store:
+STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this has crashed
+
+
+def open_store(db: str | os.PathLike[str] | None = None) -> Reader:
     """Open an existing store for reading (default $TRACKER_DB, else ./tracker.db).
 
-    Nothing about the file changes: a missing, foreign, older or newer file is a one-line
+    Nothing about the store changes: a missing, foreign, older or newer file is a one-line
     StoreError (an older one names ``tracker migrate``); an empty file has no runs.
     """
-    return Store(resolve_db_path(db))
+    return Reader(resolve_db_path(db))
 
 
-class Store(ArtifactReads, RunEdits):
-    """A read handle on one store file (one connection; not shared across threads)."""
+class Reader:
+    """A read handle on one store (one backend handle; not shared across threads)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.conn = connect_readonly(self.path)
+    def __init__(self, location: str | os.PathLike[str]) -> None:
+        self.location = location
+        self.backend = open_backend(location, mode="read")
+
+    @property
+    def path(self) -> Any:
+        """The store's location (a path for a file store)."""
+        return self.location
 
     def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
+        """Let the read handle go."""
+        self.backend.close()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Reader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        try:
-            return self.conn.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise describe_error(exc, self.path) from None
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(
@@ -86,35 +91,15 @@ class Store(ArtifactReads, RunEdits):
 
         ``status`` filters on the shown status, so 'crashed' finds runs whose process died.
         """
-        where, args = [], []
-        if project is not None:
-            where.append("project = ?")
-            args.append(project)
-        if group is not None:
-            where.append("group_name = ?")
-            args.append(group)
-        if tag is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE value = ?)")
-            args.append(tag)
-        if ids is not None:
-            id_list = list(ids)
-            where.append(f"id IN ({','.join('?' * len(id_list))})")
-            args.extend(id_list)
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._query(sql + " ORDER BY started DESC, id", args)
+        where = RunFilter(project=project, group=group, tag=tag,
+                          ids=None if ids is None else tuple(ids))
+        rows = self.backend.runs(where)
         last: dict[str, dict[str, float]] = {}
         steps: dict[str, int] = {}
-        bad = {}
+        bad: dict[str, list[str]] = {}
         if last_values and rows:
-            series_sql = "SELECT run_id, key, last_value, last_step FROM series WHERE kind = 'scalar'"
-            series_args: list[Any] = []
-            if where:
-                series_sql += f" AND run_id IN (SELECT id FROM runs WHERE {' AND '.join(where)})"
-                series_args = args
-            bad: dict[str, list[str]] = {}
-            for run_id, key, value, step in self._query(series_sql, series_args):
+            for row in self.backend.last_values(where):
+                run_id, key, value, step = row.run_id, row.key, row.value, row.step
                 number = rows_.metric_value(value)
                 if number is None or not (step is None or isinstance(step, int)):
                     bad.setdefault(run_id, []).append(rows_.text(key))
@@ -125,7 +110,7 @@ class Store(ArtifactReads, RunEdits):
         now = time.time()
         host = socket.gethostname()
         infos = [
-            _run_info(r, last.get(r[0], {}), steps.get(r[0]), bad.get(r[0]), now, host)
+            _run_info(r, last.get(r.id, {}), steps.get(r.id), bad.get(r.id), now, host)
             for r in rows
         ]
         if status is not None:
@@ -152,54 +137,30 @@ class Store(ArtifactReads, RunEdits):
             check_run_ref(ref)
         except ValueError as exc:
             raise RunNotFoundError(str(exc)) from None
-        if self._query("SELECT 1 FROM runs WHERE id = ?", (ref,)):
+        if self.backend.run_exists(ref):
             return ref
-        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = self._query(
-            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' OR name = ?", (escaped + "%", ref)
-        )
+        matches = self.backend.run_candidates(ref)
         if len(matches) == 1:
-            return matches[0][0]
+            return matches[0]
         if not matches:
             raise RunNotFoundError(f"no run matches {ref!r}; see `tracker ls` for ids")
-        ids = ", ".join(m[0] for m in matches[:5])
+        ids = ", ".join(matches[:5])
         raise RunNotFoundError(f"{ref!r} matches {len(matches)} runs ({ids}); give more of the id")
 
     def projects(self) -> list[str]:
         """Project names, sorted."""
-        return [r[0] for r in self._query("SELECT DISTINCT project FROM runs ORDER BY project")]
+        return self.backend.projects()
 
     # -- keys and series --------------------------------------------------------------------------
     def keys(self, run_id: str, kind: str | None = None) -> list[KeyInfo]:
-        """The keys a run logged (scalar, histogram, text), sorted by key."""
-        sql = (
-            "SELECT key, kind, count, first_step, last_step, last_value, min, max FROM series"
-            " WHERE run_id = ?"
-        )
-        args: list[Any] = [run_id]
-        if kind is not None:
-            sql += " AND kind = ?"
-            args.append(kind)
-        return [_key_info(row) for row in self._query(sql + " ORDER BY key, kind", args)]
-
-    def _sid(self, run_id: str, key: str, kind: str) -> int | None:
-        row = self._query(
-            "SELECT id FROM series WHERE run_id = ? AND kind = ? AND key = ?", (run_id, kind, key)
-        )
-        return row[0][0] if row else None
+        """The keys a run logged (scalar, histogram, text, image), sorted by key."""
+        return [_key_info(row) for row in self.backend.keys(run_id, kind)]
 
     def series(
         self, run_id: str, key: str, start: int | None = None, end: int | None = None
     ) -> Series:
         """Every point of a scalar key with step in [start, end] (an empty Series if none)."""
-        sid = self._sid(run_id, key, "scalar")
-        if sid is None:
-            return Series(key, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
-        try:
-            steps, values, walls = read_points(self.conn, sid, start, end)
-        except sqlite3.Error as exc:
-            raise describe_error(exc, self.path) from None
-        return Series(key, steps, values, walls)
+        return self.backend.series(run_id, key, start, end)
 
     def reduced(
         self,
@@ -210,24 +171,111 @@ class Store(ArtifactReads, RunEdits):
         end: int | None = None,
     ) -> ReducedSeries:
         """A scalar key reduced to ``buckets`` min/max/mean buckets over [start, end]."""
-        sid = self._sid(run_id, key, "scalar")
-        try:
-            if sid is None:
-                return reduce_series(self.conn, -1, key, buckets, start, end)
-            return reduce_series(self.conn, sid, key, buckets, start, end)
-        except sqlite3.Error as exc:
-            raise describe_error(exc, self.path) from None
+        return self.backend.reduced(run_id, key, buckets, start, end)
 
     def points_after(self, run_id: str, key: str, count: int) -> Series:
         """Points logged after the first ``count`` ones (live tailing), in logging order."""
-        sid = self._sid(run_id, key, "scalar")
-        if sid is None:
-            return Series(key, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+        return self.backend.points_after(run_id, key, count)
+
+    # -- histograms, texts, images, console lines, graphs, profiles -------------------------------
+    def histograms(self, run_id: str, key: str, start: int | None = None,
+                   end: int | None = None) -> list[Any]:
+        """The histograms of a key, in step order."""
+        return self.backend.histograms(run_id, key, start, end)
+
+    def histograms_after(self, run_id: str, key: str, count: int) -> list[Any]:
+        """The histograms logged after the first ``count`` ones, in logging order (an
+        incremental reader's next batch: a later one at an earlier step is not missed)."""
+        return self.backend.histograms_after(run_id, key, count)
+
+    def texts(self, run_id: str, key: str) -> list[Any]:
+        """The texts of a key, in step order."""
+        return self.backend.texts(run_id, key)
+
+    def texts_after(self, run_id: str, key: str, count: int) -> list[Any]:
+        """The texts logged after the first ``count`` ones, in logging order."""
+        return self.backend.texts_after(run_id, key, count)
+
+    def images(self, run_id: str, key: str) -> list[ImageInfo]:
+        """The images of a key (without their bytes), in step order."""
+        return self.backend.images(run_id, key)
+
+    def image(self, run_id: str, key: str, step: int, seq: int | None = None) -> StoredImage | None:
+        """One image of a key at a step (the last logged there unless ``seq``); None if none."""
+        return self.backend.image(run_id, key, step, seq)
+
+    def console_lines(self, run_id: str, *, after_seq: int = -1, streams: Sequence[str] = (),
+                      grep: str | None = None, since_step: int | None = None,
+                      limit: int | None = None) -> list[ConsoleLine]:
+        """Captured console lines after ``after_seq``, in order, filtered by stream, text
+        and step."""
+        return self.backend.console_lines(run_id, after_seq=after_seq, streams=streams,
+                                          grep=grep, since_step=since_step, limit=limit)
+
+    def graphs(self, run_id: str) -> list[GraphInfo]:
+        """The graphs stored with a run, oldest first."""
+        return self.backend.graphs(run_id)
+
+    def graph(self, graph_id: int) -> Any:
+        """One graph with its nodes, edges and raw form."""
+        return self.backend.graph(graph_id)
+
+    def profiles(self, run_id: str) -> list[ProfileInfo]:
+        """The profiles stored with a run, oldest first."""
+        return self.backend.profiles(run_id)
+
+    def profile(self, profile_id: int, *, with_trace: bool = True) -> Any:
+        """One profile with its op rows, step times and (optionally) the raw trace."""
+        return self.backend.profile(profile_id, with_trace=with_trace)
+
+    # -- edits: each on a write handle opened for it alone -----------------------------------------
+    @contextmanager
+    def _editing(self) -> Iterator[WriteBackend]:
+        """A write handle for one edit (a StoreError if the store is gone, read-only, older or
+        newer than this tracker: an edit never creates or migrates a store)."""
+        backend = open_backend(self.location, mode="write", for_run=False)
         try:
-            steps, values, walls = read_points_after(self.conn, sid, count)
-        except sqlite3.Error as exc:
-            raise describe_error(exc, self.path) from None
-        return Series(key, steps, values, walls)
+            yield backend
+        finally:
+            backend.close(healthy=False)
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give a run a new name."""
+        if not name.strip():
+            raise ValueError("a run name cannot be empty")
+        with self._editing() as backend:
+            backend.rename_run(run_id, name)
+
+    def set_tags(self, run_id: str, tags: list[str]) -> None:
+        """Replace a run's tags."""
+        with self._editing() as backend:
+            backend.set_tags(run_id, list(tags))
+
+    def set_notes(self, run_id: str, notes: str | None) -> None:
+        """Replace a run's notes."""
+        with self._editing() as backend:
+            backend.set_notes(run_id, notes)
+
+    def set_run_times(
+        self, run_id: str, started: float | None = None, ended: float | None = None
+    ) -> None:
+        """Set a run's start and/or end time (importers take them from the imported events)."""
+        with self._editing() as backend:
+            backend.set_run_times(run_id, started, ended)
+
+    def set_run_host(self, run_id: str, host: str | None) -> None:
+        """Set the host a run ran on and clear its pid (importers: the source's host, or None;
+        no process here is the run's)."""
+        with self._editing() as backend:
+            backend.set_run_host(run_id, host)
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        """Delete runs and everything they logged; return how many runs were deleted."""
+        ids = list(run_ids)
+        if not ids:
+            return 0
+        with self._editing() as backend:
+            return backend.delete_runs(ids)
 
 
 def common_keys(runs: Iterable[RunInfo]) -> list[str]:
@@ -238,7 +286,7 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
         for key in run.last:
             counts[key] = counts.get(key, 0) + 1
 
-    def rank(key: str) -> tuple:
+    def rank(key: str) -> tuple[Any, ...]:
         low = key.lower()
         return (-counts[key], "loss" not in low, "acc" not in low, key.count("/"), key)
 
@@ -246,7 +294,7 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
 
 
 def _run_info(
-    row: tuple,
+    row: RunRow,
     last: dict[str, float],
     last_step: int | None,
     bad_keys: list[str] | None,
@@ -256,7 +304,10 @@ def _run_info(
     """A run's row as a RunInfo; whatever in it is damaged is left empty and named in
     ``damaged`` (the row is never trusted: other programs and old bugs write stores too)."""
     (run_id, project, name, group, status, config, tags, notes, run_host, pid, rank, world_size,
-     started, ended, heartbeat, summary) = row
+     started, ended, heartbeat, summary) = (
+        row.id, row.project, row.name, row.group, row.status, row.config, row.tags, row.notes,
+        row.host, row.pid, row.rank, row.world_size, row.started, row.ended, row.heartbeat,
+        row.summary)
     damage = rows_.Damage()
     started_s = rows_.number(started, "started", damage)
     ended_s = rows_.number(ended, "ended", damage)
@@ -287,9 +338,11 @@ def _run_info(
     return info if notes_ is None else replace(info, damaged=notes_)
 
 
-def _key_info(row: tuple) -> KeyInfo:
+def _key_info(row: KeyRow) -> KeyInfo:
     """A series row as a KeyInfo; a summary value that is not a number reads as missing."""
-    key, kind, count, first, last, value, mn, mx = row
+    key, kind, count, first, last, value, mn, mx = (
+        row.key, row.kind, row.count, row.first_step, row.last_step, row.last_value, row.min,
+        row.max)
     kind = rows_.text(kind)
     ignore = rows_.Damage()
     count_n = rows_.integer(count, "count", ignore) or 0

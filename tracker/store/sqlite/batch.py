@@ -1,10 +1,9 @@
 """Writing one batch of a run's points and records inside an open transaction.
 
-Shared by the run's writer and by spill recovery. A part of the batch the store refuses for what
-it holds (text it cannot encode, a bug in a record) costs only that part: the caller rolls back and
-writes the batch again ``careful``-ly, part by part, each under a savepoint, and what failed is
-returned with the reason. A storage fault (disk full, locked, I/O) is raised: the caller keeps
-the whole batch.
+A part of the batch the store refuses for what it holds (text it cannot encode, a bug in a record)
+costs only that part: the caller rolls back and writes the batch again ``careful``-ly, part by
+part, each under a savepoint, and what failed is returned with the reason. A storage fault (disk
+full, locked, I/O) is raised: the caller keeps the whole batch.
 """
 
 from __future__ import annotations
@@ -14,31 +13,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from ...graph import Graph
+from ...profile import Profile
+from ..backend import (
+    ConfigSet,
+    ConsoleLine,
+    Dropped,
+    HistogramItem,
+    ImageItem,
+    Record,
+    SummaryPatch,
+    TextItem,
+    WriteBatch,
+    record_kind,
+)
+from . import artifacts, runs, series_writes
 
-from . import artifacts, series_writes
-from .buffer import ScalarBatch
-
-
-class RunGone(Exception):
-    """The run's row is not in the store any more (deleted while a process was logging to it)."""
-
-
-@dataclass
-class Dropped:
-    """Part of a batch the store refused: what it was, how many points or records, and why."""
-
-    kind: str  # scalar | histogram | text | graph | profile | summary | config
-    key: str | None
-    count: int
-    reason: str
-
-    def __str__(self) -> str:
-        if self.kind == "scalar":
-            what = f"{self.count:,} points"
-        else:
-            what = f"{self.count:,} {self.kind} record{'s' if self.count != 1 else ''}"
-        return what + (f" of {self.key!r}" if self.key is not None else "")
+# Records stored per series (run, kind, key): consecutive ones of a key are written together.
+_SERIES_RECORDS = (HistogramItem, TextItem, ImageItem)
 
 
 def is_storage_fault(exc: BaseException) -> bool:
@@ -50,23 +42,10 @@ def is_storage_fault(exc: BaseException) -> bool:
         sqlite3.DatabaseError, sqlite3.InternalError)
 
 
-def touch_run(conn: sqlite3.Connection, run_id: str, now: float) -> None:
-    """Beat the run's heartbeat, first thing in every write transaction.
-
-    Raises:
-        RunGone: the run's row was deleted: nothing of this transaction may be written (a series
-            row created for it would be an orphan no command lists or deletes).
-    """
-    if conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (now, run_id)).rowcount == 0:
-        raise RunGone(run_id)
-
-
 def write(
     conn: sqlite3.Connection,
     run_id: str,
-    key_names: list[str],
-    scalars: ScalarBatch | None,
-    records: list[tuple[str, Any]],
+    batch: WriteBatch,
     series_ids: dict[tuple[str, str], int],
     *,
     careful: bool = False,
@@ -78,7 +57,7 @@ def write(
     under a savepoint (which costs a journal of every page it changes, so only then).
     ``series_ids`` caches (kind, key) -> series id; clear it after a rollback.
     """
-    parts = list(_parts(run_id, key_names, scalars, records))
+    parts = list(_parts(run_id, batch))
     if careful:
         return _write_part_by_part(conn, parts, series_ids)
     for part in parts:
@@ -109,7 +88,8 @@ def _write_part_by_part(
 
 @dataclass
 class _Part:
-    """One unit that is written or dropped whole: a key's points, or one kind's records of a key."""
+    """One unit that is written or dropped whole: a key's points, one kind's records of a key,
+    consecutive console lines, or one other record."""
 
     run_id: str
     kind: str
@@ -120,23 +100,26 @@ class _Part:
     def write(self, conn: sqlite3.Connection, series_ids: dict[tuple[str, str], int]) -> None:
         kind, items = self.kind, self.items
         if kind == "scalar":
-            steps, walls, values = items
-            series_writes.append_scalars(conn, self._sid(conn, series_ids), steps, walls, values)
+            series_writes.append_scalars(conn, self._sid(conn, series_ids), items.steps,
+                                         items.walls, items.values)
         elif kind == "histogram":
             series_writes.append_histograms(conn, self._sid(conn, series_ids), items)
         elif kind == "text":
             series_writes.append_texts(conn, self._sid(conn, series_ids), items)
-        elif kind == "graph":
+        elif kind == "image":
+            series_writes.append_images(conn, self._sid(conn, series_ids), items)
+        elif kind == "console":
+            series_writes.append_console_lines(conn, self.run_id, items)
+        elif isinstance(items, Graph):
             artifacts.write_graph(conn, self.run_id, items)
-        elif kind == "profile":
+        elif isinstance(items, Profile):
             artifacts.write_profile(conn, self.run_id, items)
-        elif kind == "summary":
-            conn.execute("UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
-                         (items, self.run_id))
-        elif kind == "config":
-            conn.execute("UPDATE runs SET config = ? WHERE id = ?", (items, self.run_id))
+        elif isinstance(items, SummaryPatch):
+            runs.patch_summary(conn, self.run_id, items.values)
+        elif isinstance(items, ConfigSet):
+            runs.set_config(conn, self.run_id, items.config)
         else:
-            raise ValueError(f"unknown record kind {kind!r}")
+            raise ValueError(f"unknown record {type(items).__name__}")
 
     def _sid(self, conn: sqlite3.Connection, series_ids: dict[tuple[str, str], int]) -> int:
         assert self.key is not None
@@ -147,25 +130,28 @@ class _Part:
         return sid
 
 
-def _parts(
-    run_id: str, key_names: list[str], scalars: ScalarBatch | None, records: list[tuple[str, Any]]
-) -> Iterator[_Part]:
-    if scalars is not None and len(scalars):
-        order = np.argsort(scalars.key_ids, kind="stable")  # per key, logging order kept
-        cuts = np.flatnonzero(np.diff(scalars.key_ids[order])) + 1
-        for idx in np.split(order, cuts):
-            key = key_names[int(scalars.key_ids[idx[0]])]
-            yield _Part(run_id, "scalar", key,
-                        (scalars.steps[idx], scalars.walls[idx], scalars.values[idx]), len(idx))
-    by_key: dict[tuple[str, str], list] = {}
-    for kind, payload in records:
-        if kind in ("histogram", "text"):
-            key, step, wall, obj = payload
-            by_key.setdefault((kind, key), []).append((step, wall, obj))
+def _parts(run_id: str, batch: WriteBatch) -> Iterator[_Part]:
+    for points in batch.points:
+        if len(points):
+            yield _Part(run_id, "scalar", points.key, points, len(points))
+    by_key: dict[tuple[str, str], list[Any]] = {}
+    console: list[ConsoleLine] = []
+    for record in batch.records:
+        if isinstance(record, _SERIES_RECORDS):
+            by_key.setdefault((record_kind(record), record.key), []).append(record)
             continue
-        for (k, key), items in by_key.items():  # what came before, in order
-            yield _Part(run_id, k, key, items, len(items))
-        by_key = {}
-        yield _Part(run_id, kind, getattr(payload, "name", None), payload, 1)
+        if isinstance(record, ConsoleLine):
+            console.append(record)
+            continue
+        yield from _grouped(run_id, by_key, console)  # what came before, in order
+        by_key, console = {}, []
+        yield _Part(run_id, record_kind(record), getattr(record, "name", None), record, 1)
+    yield from _grouped(run_id, by_key, console)
+
+
+def _grouped(run_id: str, by_key: dict[tuple[str, str], list[Record]],
+             console: list[ConsoleLine]) -> Iterator[_Part]:
     for (kind, key), items in by_key.items():
         yield _Part(run_id, kind, key, items, len(items))
+    if console:
+        yield _Part(run_id, "console", None, console, len(console))

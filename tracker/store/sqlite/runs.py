@@ -1,147 +1,105 @@
-"""Creating, resuming and attaching to a run's row in the ``runs`` table."""
+"""SQL of the ``runs`` table's rows a writer makes: create, load, resume, recreate; the final status."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .config import to_config
-from .errors import RunNotFoundError
-from .names import new_run_id, readable_name
-from .store import transaction
-from .values import check_utf8
-
-_now = time.time  # a module attribute so tests can freeze the clock
+from ...names import readable_name
+from ..backend import NewRun, RunStart
+from .connection import transaction
 
 
-@dataclass
-class RunRow:
-    """What a ``Run`` needs to know about its row."""
-
-    id: str
-    project: str
-    name: str
-    group: str | None
-    config: dict[str, Any]
-    tags: list[str]
-    next_step: int
-    notes: str | None = None
-    started: float | None = None
-
-
-def create(
-    conn: sqlite3.Connection,
-    project: str,
-    name: str | None,
-    config: Any,
-    tags: Any,
-    group: str | None,
-    notes: str | None,
-) -> RunRow:
-    """Insert a new running run (name defaults to a readable one numbered within the project)."""
-    if not isinstance(project, str) or not project.strip():
-        raise ValueError(f"project must be a non-empty string, not {project!r}")
-    check_utf8(project, f"project {project!r}")
-    if name is not None:
-        check_utf8(str(name), "run name")
-    if group is not None:
-        check_utf8(str(group), "group")
-    row = RunRow(new_run_id(), project, "", group, to_config(config), check_tags(tags), 0, notes)
-    env = os.environ
+def create(conn: sqlite3.Connection, new: NewRun) -> RunStart:
+    """Insert a new running run (a name None becomes a readable one numbered within the project,
+    counted in the same transaction)."""
     with transaction(conn):
+        name = new.name
         if name is None:
-            count = conn.execute("SELECT count(*) FROM runs WHERE project = ?", (project,))
+            count = conn.execute("SELECT count(*) FROM runs WHERE project = ?", (new.project,))
             name = readable_name(count.fetchone()[0] + 1)
-        row.name = str(name)
-        now = row.started = _now()
         conn.execute(
             "INSERT INTO runs (id, project, name, group_name, status, config, tags, notes, host,"
             " pid, rank, local_rank, world_size, started, heartbeat)"
             " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                row.id, project, row.name, group, json.dumps(row.config), json.dumps(row.tags),
-                notes, socket.gethostname(), os.getpid(), _env_int(env, "RANK"),
-                _env_int(env, "LOCAL_RANK"), _env_int(env, "WORLD_SIZE"), now, now,
+                new.id, new.project, name, new.group, json.dumps(new.config),
+                json.dumps(new.tags), new.notes, new.host, new.pid, new.rank, new.local_rank,
+                new.world_size, new.started, new.started,
             ),
         )
-    return row
+    return RunStart(new.id, new.project, name, new.group, new.config, list(new.tags), 0,
+                    new.notes, new.started)
 
 
-def load(conn: sqlite3.Connection, run_id: str, action: str, db_path: Path) -> RunRow:
-    """An existing run's row (to attach to it, or as the start of a resume)."""
+def load(conn: sqlite3.Connection, run_id: str) -> RunStart | None:
+    """An existing run's row; None when there is none."""
     found = conn.execute(
         "SELECT id, project, name, group_name, config, tags, notes, started FROM runs WHERE id = ?",
         (run_id,),
     ).fetchone()
     if found is None:
-        raise RunNotFoundError(f"cannot {action}: no run with id {run_id!r} in {db_path}")
-    return RunRow(found[0], found[1], found[2], found[3], json.loads(found[4]),
-                  json.loads(found[5]), 0, found[6], found[7])
+        return None
+    return RunStart(found[0], found[1], found[2], found[3], json.loads(found[4]),
+                    json.loads(found[5]), 0, found[6], found[7])
 
 
-def resume(
-    conn: sqlite3.Connection,
-    run_id: str,
-    config: Any,
-    tags: Any,
-    notes: str | None,
-    db_path: Path,
-) -> RunRow:
-    """Mark a run running again in this process; steps continue after its last scalar step."""
-    row = load(conn, run_id, "resume", db_path)
-    row.config.update(to_config(config))
-    row.tags += [t for t in check_tags(tags) if t not in row.tags]
+def next_step(conn: sqlite3.Connection, run_id: str) -> int:
+    """One past the run's highest scalar step (0 when it has none)."""
     last = conn.execute(
-        "SELECT max(last_step) FROM series WHERE run_id = ? AND kind = 'scalar'", (row.id,)
+        "SELECT max(last_step) FROM series WHERE run_id = ? AND kind = 'scalar'", (run_id,)
     ).fetchone()[0]
-    row.next_step = 0 if last is None else int(last) + 1
+    return 0 if last is None else int(last) + 1
+
+
+def resume(conn: sqlite3.Connection, run_id: str, config: dict[str, Any], tags: list[str],
+           notes: str | None, host: str, pid: int, now: float) -> None:
+    """Mark a run running again in this process with this config, tags and notes."""
     with transaction(conn):
         conn.execute(
             "UPDATE runs SET status = 'running', ended = NULL, heartbeat = ?, pid = ?, host = ?,"
             " config = ?, tags = ?, notes = coalesce(?, notes) WHERE id = ?",
-            (_now(), os.getpid(), socket.gethostname(), json.dumps(row.config),
-             json.dumps(row.tags), notes, row.id),
+            (now, pid, host, json.dumps(config), json.dumps(tags), notes, run_id),
         )
-    return row
 
 
-def recreate(conn: sqlite3.Connection, row: RunRow, config: Any, tags: list[str]) -> None:
-    """Insert a run's row into a store that lacks it (the file was deleted or replaced while the
-    run was logging): the run goes on there, running. Nothing happens when the row is there."""
-    now = _now()
+def recreate(conn: sqlite3.Connection, run: RunStart, host: str, pid: int, now: float) -> None:
+    """Insert a run's row into a store that lacks it (nothing when the row is there)."""
     with transaction(conn):
         conn.execute(
             "INSERT INTO runs (id, project, name, group_name, status, config, tags, notes, host,"
             " pid, started, heartbeat) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO NOTHING",
-            (row.id, row.project, row.name, row.group, json.dumps(config), json.dumps(tags),
-             row.notes, socket.gethostname(), os.getpid(), row.started or now, now),
+            (run.id, run.project, run.name, run.group, json.dumps(run.config),
+             json.dumps(run.tags), run.notes, host, pid, run.started or now, now),
         )
 
 
-def check_tags(tags: Any) -> list[str]:
-    """Tags as a list of non-empty strings (a lone string is one tag)."""
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        tags = [tags]
-    out = []
-    for tag in tags:
-        if not isinstance(tag, str) or not tag.strip():
-            raise ValueError(f"tags must be non-empty strings, got {tag!r}")
-        out.append(check_utf8(tag, f"tag {tag!r}"))
-    return out
+def touch(conn: sqlite3.Connection, run_id: str, now: float | None) -> bool:
+    """Beat the run's heartbeat (``now`` None: only check the row is there); False when the
+    run's row is gone."""
+    if now is None:
+        return conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+    return conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (now, run_id)).rowcount > 0
 
 
-def _env_int(env: Mapping[str, str], name: str) -> int | None:
-    try:
-        return int(env[name])
-    except (KeyError, ValueError):
-        return None
+def set_final(conn: sqlite3.Connection, run_id: str, status: str, ended: float,
+              only_if_running: bool) -> None:
+    """Write the run's final status and end time (and heartbeat, unless only if running: a spill
+    file's status written back later must not overwrite a status set since)."""
+    if only_if_running:
+        conn.execute("UPDATE runs SET status = ?, ended = ? WHERE id = ? AND status = 'running'",
+                     (status, ended, run_id))
+    else:
+        conn.execute("UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
+                     (status, ended, ended, run_id))
+
+
+def patch_summary(conn: sqlite3.Connection, run_id: str, values: dict[str, Any]) -> None:
+    conn.execute("UPDATE runs SET summary = json_patch(summary, ?) WHERE id = ?",
+                 (json.dumps(values), run_id))
+
+
+def set_config(conn: sqlite3.Connection, run_id: str, config: dict[str, Any]) -> None:
+    conn.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(config), run_id))
