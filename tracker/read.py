@@ -98,8 +98,7 @@ class Reader:
         steps: dict[str, int] = {}
         bad: dict[str, list[str]] = {}
         if last_values and rows:
-            for row in self.backend.last_values(where):
-                run_id, key, value, step = row.run_id, row.key, row.value, row.step
+            for run_id, key, value, step in self.backend.last_values(where):
                 number = rows_.metric_value(value)
                 if number is None or not (step is None or isinstance(step, int)):
                     bad.setdefault(run_id, []).append(rows_.text(key))
@@ -304,10 +303,7 @@ def _run_info(
     """A run's row as a RunInfo; whatever in it is damaged is left empty and named in
     ``damaged`` (the row is never trusted: other programs and old bugs write stores too)."""
     (run_id, project, name, group, status, config, tags, notes, run_host, pid, rank, world_size,
-     started, ended, heartbeat, summary) = (
-        row.id, row.project, row.name, row.group, row.status, row.config, row.tags, row.notes,
-        row.host, row.pid, row.rank, row.world_size, row.started, row.ended, row.heartbeat,
-        row.summary)
+     started, ended, heartbeat, summary) = row
     damage = rows_.Damage()
     started_s = rows_.number(started, "started", damage)
     ended_s = rows_.number(ended, "ended", damage)
@@ -340,9 +336,7 @@ def _run_info(
 
 def _key_info(row: KeyRow) -> KeyInfo:
     """A series row as a KeyInfo; a summary value that is not a number reads as missing."""
-    key, kind, count, first, last, value, mn, mx = (
-        row.key, row.kind, row.count, row.first_step, row.last_step, row.last_value, row.min,
-        row.max)
+    key, kind, count, first, last, value, mn, mx = row
     kind = rows_.text(kind)
     ignore = rows_.Damage()
     count_n = rows_.integer(count, "count", ignore) or 0

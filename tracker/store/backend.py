@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Union
 
 import numpy as np
 
@@ -116,8 +116,7 @@ class RunFilter:
     ids: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class RunRow:
+class RunRow(NamedTuple):
     """A run's stored fields as stored: JSON columns unparsed, numbers unchecked (the read API
     makes a ``RunInfo`` of it, naming whatever is damaged)."""
 
@@ -139,8 +138,7 @@ class RunRow:
     summary: Any
 
 
-@dataclass(frozen=True)
-class LastValueRow:
+class LastValueRow(NamedTuple):
     """The last value and step of one scalar key of one run, as stored."""
 
     run_id: str
@@ -149,8 +147,7 @@ class LastValueRow:
     step: Any
 
 
-@dataclass(frozen=True)
-class KeyRow:
+class KeyRow(NamedTuple):
     """One series of a run (scalar, histogram, text, image) and its summary, as stored."""
 
     key: Any

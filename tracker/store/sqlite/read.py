@@ -77,14 +77,14 @@ class SqliteReader:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        return [RunRow(*r) for r in self._query(sql + " ORDER BY started DESC, id", args)]
+        return list(map(RunRow._make, self._query(sql + " ORDER BY started DESC, id", args)))
 
     def last_values(self, where: RunFilter) -> list[LastValueRow]:
         conditions, args = self._where(where)
         sql = "SELECT run_id, key, last_value, last_step FROM series WHERE kind = 'scalar'"
         if conditions:
             sql += f" AND run_id IN (SELECT id FROM runs WHERE {' AND '.join(conditions)})"
-        return [LastValueRow(*r) for r in self._query(sql, args)]
+        return list(map(LastValueRow._make, self._query(sql, args)))
 
     def projects(self) -> list[str]:
         return [r[0] for r in self._query("SELECT DISTINCT project FROM runs ORDER BY project")]
@@ -107,7 +107,7 @@ class SqliteReader:
         if kind is not None:
             sql += " AND kind = ?"
             args.append(kind)
-        return [KeyRow(*row) for row in self._query(sql + " ORDER BY key, kind", args)]
+        return list(map(KeyRow._make, self._query(sql + " ORDER BY key, kind", args)))
 
     def _sid(self, run_id: str, key: str, kind: str) -> int | None:
         row = self._query(
