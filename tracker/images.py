@@ -21,11 +21,11 @@ import math
 import os
 import struct
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .records import EncodedImage
 from .values import check_key
 
 MAX_SIDE = 16_384  # pixels a side (JPEG's own limit is 65,500)
@@ -53,17 +53,6 @@ class ImageError(ValueError):
         super().__init__(f"image {key!r}: {reason}")
         self.key = key
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class EncodedImage:
-    """One image as stored: PNG or JPEG bytes and their size in pixels."""
-
-    format: str  # "png" | "jpeg"
-    data: bytes
-    width: int
-    height: int
-    caption: str | None = None
 
 
 class PendingImage:

@@ -147,3 +147,23 @@ class TextPoint:
     step: int
     wall: float
     text: str
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """One image as stored: PNG or JPEG bytes and their size in pixels."""
+
+    format: str  # "png" | "jpeg"
+    data: bytes
+    width: int
+    height: int
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class ImagePoint:
+    """An image logged at one step."""
+
+    step: int
+    wall: float
+    image: EncodedImage

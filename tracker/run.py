@@ -20,6 +20,7 @@ from . import lifecycle, run_rows
 from .config import to_config
 from .errors import StoreError
 from .graph import Graph
+from .images import prepare
 from .paths import resolve_db_path
 from .profile import Profile
 from .records import Histogram
@@ -43,6 +44,7 @@ from .values import (
 )
 
 _now = time.time
+IMAGES_WAKE_AT = 32  # records waiting at which log_image wakes the writer
 
 
 class Run:
@@ -404,6 +406,16 @@ class Run:
             check_utf8(text, f"text {key!r}")
         when = _now() if wall is None else float(wall)
         self._record("text", (key, self._current_step(step), when, text))
+
+    def log_image(self, key: str, value: Any, step: int | None = None,
+                  caption: str | None = None, *, wall: float | None = None) -> None:
+        """Log an image (array, batch, PIL image, figure, file path: docs/images.md) at ``step``
+        (default: the last step). Only checked here; the writer thread encodes and stores it."""
+        pending = prepare(key, value, caption)
+        when = _now() if wall is None else float(wall)
+        self._record("image", (key, self._current_step(step), when, pending))
+        if self._writer is not None and len(self._writer.records) >= IMAGES_WAKE_AT:
+            self._writer.wake()  # many images wait (memory): encode them now, not in a second
 
     def log_graph(self, graph: Graph) -> None:
         """Store a model graph (built by a framework hook) with this run."""

@@ -1,4 +1,4 @@
-"""Provides the run screen: one run's charts, config, histograms, text, graph and profile tabs."""
+"""Provides the run screen: one run's charts, config, histograms, text, graph, profile and images tabs."""
 
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
 from ..widgets.text_view import TextView
+from ..widgets.images_panel import ImagesPanel
 from .charts import ChartsScreen
+from .images import ImagesTab
 
-TABS = ("charts", "config", "histograms", "text", "graph", "profile")
+TABS = ("charts", "config", "histograms", "text", "graph", "profile", "images")
 HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
 
 
@@ -58,7 +60,7 @@ def run_header(run: RunInfo, now: float) -> Text:
     return text
 
 
-class RunScreen(ChartsScreen):
+class RunScreen(ImagesTab, ChartsScreen):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -72,6 +74,7 @@ class RunScreen(ChartsScreen):
         """``run``, when the opener has it, lets the charts start before the run is re-read."""
         super().__init__()
         self.run_id = run_id
+        self.image_run_ids = [run_id]
         self.run_info = run
         self.detail: RunDetail | None = None
         self.loaded_tabs: set[str] = set()
@@ -101,6 +104,8 @@ class RunScreen(ChartsScreen):
             with TabPane("Profile", id="profile"):
                 yield Select([], prompt="profile", id="profile-select", allow_blank=True)
                 yield ProfileView()
+            with TabPane("Images", id="images"):
+                yield ImagesPanel([(self.run_id, "")])
         yield TrackerFooter()
 
     def on_mount(self) -> None:
@@ -236,6 +241,8 @@ class RunScreen(ChartsScreen):
                                                    p.id) for p in detail.profiles])
             if not detail.profiles:
                 self.query_one(ProfileView).show(None)
+        elif tab == "images":
+            self.query_one(ImagesPanel).set_keys([k.key for k in detail.keys if k.kind == "image"])
 
     def _fill_select(self, selector: str, options: list[tuple[str, int]]) -> None:
         select = self.query_one(selector, Select)
