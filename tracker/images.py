@@ -55,6 +55,11 @@ class ImageError(ValueError):
         self.reason = reason
 
 
+class ImageDtypeError(TypeError, ValueError):
+    """An array of a dtype no image is made of: a ``TypeError``, and a ``ValueError`` as the
+    other bad shapes and values are (``except ValueError`` catches every bad image)."""
+
+
 class PendingImage:
     """What ``prepare`` kept of a logged image until the writer thread encodes it."""
 
@@ -85,7 +90,8 @@ def prepare(key: str, value: Any, caption: str | None = None) -> PendingImage:
     matplotlib figures; PNG/JPEG bytes; paths of image files.
 
     Raises:
-        TypeError: a value that is no image, or an array of another dtype.
+        TypeError: a value that is no image, or an array of another dtype (``ImageDtypeError``,
+            a ValueError too).
         ValueError: a bad shape, an image past the size limits, a file that cannot be read.
     """
     check_key(key, "image")
@@ -182,8 +188,8 @@ def _check_pixels(key: str, width: int, height: int) -> None:
 
 def _check_dtype(key: str, name: str) -> None:
     if name not in _DTYPES:
-        raise TypeError(f"image {key!r}: dtype {name} is not an image dtype; give uint8 (0-255) "
-                        "or float (0-1), e.g. .astype(np.uint8)")
+        raise ImageDtypeError(f"image {key!r}: dtype {name} is not an image dtype; give uint8 "
+                              "(0-255) or float (0-1), e.g. .astype(np.uint8)")
 
 
 def _host_array(key: str, value: np.ndarray, caption: str | None, channels_first: bool,
