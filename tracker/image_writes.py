@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .images import PendingImage, encode
+from .images import PendingImage, encode, recycle
 from .notices import Once
 
 _said = Once()
@@ -49,6 +49,7 @@ def encode_taken(
                        f"not stored: {reason} (later bad images of this key are dropped "
                        "without a word; training goes on)")
             continue
+        recycle(pending)  # its host copy serves the next image of this shape
         out.append((kind, (key, step, wall, image)))
     return out, later
 

@@ -44,7 +44,8 @@ from .values import (
 )
 
 _now = time.time
-IMAGES_WAKE_AT = 32  # records waiting at which log_image wakes the writer
+IMAGES_WAKE_AT = 16  # records waiting at which log_image wakes the writer...
+IMAGES_WAIT_AT = 64  # ...and waits for it (64 images of 512x512 RGB: 50 MB)
 
 
 class Run:
@@ -414,8 +415,14 @@ class Run:
         pending = prepare(key, value, caption)
         when = _now() if wall is None else float(wall)
         self._record("image", (key, self._current_step(step), when, pending))
-        if self._writer is not None and len(self._writer.records) >= IMAGES_WAKE_AT:
-            self._writer.wake()  # many images wait (memory): encode them now, not in a second
+        writer = self._writer
+        if writer is not None and len(writer.records) >= IMAGES_WAKE_AT:
+            # images waiting cost memory: have them encoded now; past IMAGES_WAIT_AT wait for a
+            # healthy writer to take them (bounded memory, as log() does for points)
+            if len(writer.records) >= IMAGES_WAIT_AT:
+                writer.wait_for_room()
+            else:
+                writer.wake()
 
     def log_graph(self, graph: Graph) -> None:
         """Store a model graph (built by a framework hook) with this run."""
