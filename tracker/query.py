@@ -233,7 +233,8 @@ class Store(ArtifactReads, ConsoleReads, RunEdits):
 
 def common_keys(runs: Iterable[RunInfo]) -> list[str]:
     """Scalar keys ordered for display: logged by the most runs first, and among those, losses
-    and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats)."""
+    and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats);
+    system metrics (sys/...) after every metric the user logged."""
     counts: dict[str, int] = {}
     for run in runs:
         for key in run.last:
@@ -241,7 +242,8 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
 
     def rank(key: str) -> tuple:
         low = key.lower()
-        return (-counts[key], "loss" not in low, "acc" not in low, key.count("/"), key)
+        return (key.startswith("sys/"), -counts[key], "loss" not in low, "acc" not in low,
+                key.count("/"), key)
 
     return sorted(counts, key=rank)
 
