@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
+from .records import LoggedLine
 from .store import describe_error
 from .store.console_sql import STREAMS, first_seq_at_step, read_lines
 
 
-@dataclass(frozen=True)
-class LoggedLine:
-    """One stored console line: its number in the run, stream, time, the run's step then, text."""
-
-    seq: int
-    stream: str  # stdout | stderr
-    wall: float
-    step: int | None  # None: printed before the run's first log()
-    text: str  # as printed (escapes included): show it with tracker.console_text.display_line
+__all__ = ["ConsoleReads", "LoggedLine"]
 
 
 class ConsoleReads:

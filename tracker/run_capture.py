@@ -48,6 +48,7 @@ class RunCapture:
         self.run.add_flush_hook(self._on_flush)
         try:
             if self.sampler is not None:
+                _import_sensors()
                 self.sampler.start()
             if self.console is not None and not self.console.start():
                 self.console = None  # it said why
@@ -76,6 +77,22 @@ class RunCapture:
 
     def _step(self) -> int | None:
         return self.run.step
+
+
+def _import_sensors() -> None:
+    """Import psutil (and pynvml where a driver is present) here, on the caller's thread, once
+    (about 20 ms). Left to the sampler thread, an import can still run while the program exits:
+    CPython then forgets that an uncaught KeyboardInterrupt ended it, and the exit status is 1
+    instead of the 130 a shell expects of Ctrl-C (tested in tests/test_exit_status.py)."""
+    import importlib
+
+    from .capture import nvml
+
+    for name in ("psutil", "pynvml") if nvml.driver_present() else ("psutil",):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - missing or broken: the sampler says so itself
+            pass
 
 
 def start(run: Run, *, system: bool | None, console: bool | None, system_interval: float,

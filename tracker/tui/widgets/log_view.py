@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
 from ...console_text import display_line
-from ...query import LoggedLine
+from ...records import LoggedLine
 
 MAX_LINES = 5_000  # lines held and drawn at once
 CONTEXT = 5  # lines shown above the first line of a chosen step
