@@ -44,7 +44,8 @@ def read_lines(
     printed at that step or later (lines from before the first log() have no step and are left
     out); ``limit``: at most that many, the first ones, or with ``last`` the last ones.
     """
-    where, args = ["run_id = ?"], [run_id]
+    where: list[str] = ["run_id = ?"]
+    args: list[object] = [run_id]
     if after_seq is not None:
         where.append("seq > ?")
         args.append(int(after_seq))

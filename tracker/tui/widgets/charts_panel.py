@@ -344,12 +344,13 @@ class ChartsPanel(Horizontal):
                 return None
             chart = charts[0]
         state = self.charts.get(getattr(chart, "chart_key", "") or "")
+        cursor = chart.cursor_x
         best: tuple[float, int] | None = None
-        for data in state.curves.values() if state is not None else ():
+        for data in state.curves.values() if state is not None and cursor is not None else ():
             x = self._x(data)
             if len(x):
-                i = int(np.argmin(np.abs(x - chart.cursor_x)))
-                distance = abs(float(x[i]) - chart.cursor_x)
+                i = int(np.argmin(np.abs(x - cursor)))
+                distance = abs(float(x[i]) - cursor)
                 if best is None or distance < best[0]:
                     best = (distance, int(data.steps[i]))
         return None if best is None else best[1]
