@@ -345,8 +345,10 @@ class ChartsPanel(Horizontal):
             chart = charts[0]
         state = self.charts.get(getattr(chart, "chart_key", "") or "")
         cursor = chart.cursor_x
+        if state is None or cursor is None:
+            return None
         best: tuple[float, int] | None = None
-        for data in state.curves.values() if state is not None and cursor is not None else ():
+        for data in state.curves.values():
             x = self._x(data)
             if len(x):
                 i = int(np.argmin(np.abs(x - cursor)))
