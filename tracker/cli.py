@@ -1,5 +1,5 @@
 """The ``tracker`` command: list, show and delete runs; open the app; migrate a store;
-export/import TensorBoard; read-only SQL.
+export/import TensorBoard; read-only SQL; a run's console output.
 
 Every user error (missing, corrupt, foreign, locked, older or newer store; unknown run) is one line
 on stderr and exit status 2, never a traceback. Text that came from runs is printed literally (no
@@ -298,6 +298,16 @@ def _register_sql_command() -> None:
 
 
 _register_sql_command()
+
+
+def _register_logs_command() -> None:
+    """Add `logs` (its module is light: click only; the store loads on use)."""
+    from .logs_command import logs_command
+
+    main.add_command(logs_command, "logs")
+
+
+_register_logs_command()
 
 if __name__ == "__main__":
     main()

@@ -291,6 +291,8 @@ def _decode(doc: dict[str, Any]) -> tuple[str, Any]:
         return kind, profile
     if kind in ("summary", "config"):
         return kind, str(obj)
+    if kind == "console":
+        return kind, [(str(s), float(w), None if t is None else int(t), str(x)) for s, w, t, x in obj]
     raise ValueError(f"unknown record kind {kind!r}")
 
 
@@ -308,6 +310,8 @@ def sizes(records: Iterable[tuple[str, Any]]) -> int:
             total += 300 * len(payload.nodes) + 16 * len(payload.edges) + len(payload.raw or "")
         elif kind == "profile":
             total += 300 * len(payload.ops) + len(payload.trace or b"")
+        elif kind == "console":
+            total += sum(60 + len(line[3]) for line in payload)
         else:
             total += len(payload)
     return total

@@ -58,7 +58,7 @@ def export_tensorboard_command(
         click.echo(
             f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
             f" histograms, {summary.texts} texts, {summary.graphs} graphs, {summary.profiles}"
-            f" profiles -> {_shown(out_dir)}\nview with: tensorboard --logdir {_shown(out_dir)}"
+            f" profiles, {summary.console_lines} console lines -> {_shown(out_dir)}\nview with: tensorboard --logdir {_shown(out_dir)}"
         )
 
 

@@ -26,6 +26,7 @@ from ..query import Store, open_store
 from ..records import RunInfo
 from ..store.blobs import DamagedBlobError
 from . import summaries
+from .console import console_records, console_tag
 from .encode import scalar_records
 from .graphdef import to_graphdef
 from .outdir import Folder, is_temp
@@ -49,6 +50,7 @@ class ExportSummary:
     texts: int = 0
     graphs: int = 0
     profiles: int = 0
+    console_lines: int = 0
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what was left out, one line each
 
@@ -218,6 +220,7 @@ def _export_run(
         records += _key_records(store, info.id, key.key, key.kind, key.count, entry, summary,
                                 tags, series)
     records += scalar_records(tags, series, float64=float64)
+    records += _console(store, info.id, entry, summary)
     summary.scalars += sum(len(s[0]) for s in series)
     written = False
     if records:
@@ -301,6 +304,16 @@ def _key_records(
         records = [frame(summaries.text_event(key, t.step, t.wall, t.text)) for t in texts]
         entry["texts"][key] = done + len(texts)
         summary.texts += len(texts)
+    return records
+
+
+def _console(store: Store, run_id: str, entry: dict[str, Any], summary: ExportSummary) -> list[bytes]:
+    """The run's new console lines as text chunks (tensorboard/console.py)."""
+    done = entry.setdefault("console_lines", 0)
+    tag = console_tag({k.key for k in store.keys(run_id, "text")})
+    records, count = console_records(store, run_id, done, tag)
+    entry["console_lines"] = done + count
+    summary.console_lines += count
     return records
 
 

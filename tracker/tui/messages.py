@@ -144,3 +144,12 @@ class TailsLoaded(Message):
         # A newer tail read from the same marks holds every point this one does (and more):
         # the marks move only when a tail is shown, so this one was never shown in between.
         return isinstance(message, TailsLoaded) and set(self.marks) <= set(message.marks)
+
+
+class ConsoleLinesLoaded(Message):
+    """Console lines read for a log view's request (``query``: a ``LinesQuery``)."""
+
+    def __init__(self, query: object, lines: list) -> None:
+        super().__init__()
+        self.query = query
+        self.lines = lines

@@ -1,4 +1,5 @@
-"""Provides the run screen: one run's charts, config, histograms, text, graph and profile tabs."""
+"""Provides the run screen: one run's charts, config, histograms, text, graph, profile, system
+and logs tabs."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
 from ..widgets.text_view import TextView
-from .charts import ChartsScreen
+from ..metric_order import is_system_key
+from ..widgets.log_view import LogView
+from .run_system_logs import SystemAndLogsTabs
 
-TABS = ("charts", "config", "histograms", "text", "graph", "profile")
+TABS = ("charts", "config", "histograms", "text", "graph", "profile", "system", "logs")
 HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
 
 
@@ -58,7 +61,7 @@ def run_header(run: RunInfo, now: float) -> Text:
     return text
 
 
-class RunScreen(ChartsScreen):
+class RunScreen(SystemAndLogsTabs):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -101,6 +104,10 @@ class RunScreen(ChartsScreen):
             with TabPane("Profile", id="profile"):
                 yield Select([], prompt="profile", id="profile-select", allow_blank=True)
                 yield ProfileView()
+            with TabPane("System", id="system"):
+                yield Static(Text("loading…"), classes="chart-hint")
+            with TabPane("Logs", id="logs"):
+                yield LogView()
         yield TrackerFooter()
 
     def on_mount(self) -> None:
@@ -171,7 +178,11 @@ class RunScreen(ChartsScreen):
             self.query_one(ProfileView).show(message.profile)
 
     def _charts(self, run: RunInfo) -> ChartsPanel:
-        return self.charts_panel_for([RunRef(run.id, run.name, 0, run.status == "running")])
+        return self.charts_panel_for([self._run_ref(run)], step_jump=True,
+                                     keys_filter=lambda key: not is_system_key(key))
+
+    def _run_ref(self, run: RunInfo) -> RunRef:
+        return RunRef(run.id, run.name, 0, run.status == "running")
 
     async def _detail_loaded(self, detail: RunDetail) -> None:
         self.detail = detail
@@ -197,6 +208,7 @@ class RunScreen(ChartsScreen):
         if self.detail is not None:
             self.detail.run = run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
+        self.logs_tick()  # (after an end too: its last lines)
         if run.status != "running" and self._header_timer is not None:
             self._header_timer.stop()  # it ended: one last read of its curves, then no more
             self._header_timer = None
@@ -231,6 +243,10 @@ class RunScreen(ChartsScreen):
                                                  g.id) for g in detail.graphs])
             if not detail.graphs:
                 self.query_one(GraphView).show(None)
+        elif tab == "system":
+            self.show_system(self._run_ref(run))
+        elif tab == "logs":
+            self.show_logs()
         elif tab == "profile":
             self._fill_select("#profile-select", [(f"{p.name} · {p.framework} · {p.op_count} ops",
                                                    p.id) for p in detail.profiles])
