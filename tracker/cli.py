@@ -100,7 +100,8 @@ def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    keys = common_keys(runs)[:4]
+    # System metrics (sys/...) are there for every run and would crowd out the user's own.
+    keys = [key for key in common_keys(runs) if not key.startswith("sys/")][:4]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "project", "name", "status", "started", "time", "step"):
         table.add_column(col, no_wrap=True, min_width=8 if col == "id" else None,
