@@ -302,7 +302,7 @@ def bench_tab(repeat: int, quick: bool) -> None:
                 await pilot.pause(0.01)
                 if isinstance(app.screen, RunScreen) and app.screen.detail is not None:
                     break
-            await pilot.press("7")
+            await pilot.press("9")
             panel = app.screen.query_one(ImagesPanel)
             (view,) = panel.views()
             options = panel.query_one("#image-keys")

@@ -59,6 +59,10 @@ def init(
     resume: str | None = None,
     strict: bool = False,
     ranks: str = "zero",
+    system: bool | None = None,
+    console: bool | None = None,
+    system_interval: float = 10.0,
+    console_max_bytes: int | None = None,
 ) -> Run:
     """Start (or with ``resume=RUN_ID`` continue) a run and make it the current run.
 
@@ -75,13 +79,22 @@ def init(
         ranks: under DDP/torchrun (``RANK`` set), "zero" makes every rank but 0 get a
             ``DisabledRun`` that stores nothing, so one run exists per job; "all" lets every
             rank create its own run (rank recorded), e.g. with ``group=`` to keep them together.
+        system: sample CPU, memory, disk, network and NVIDIA GPUs into ``sys/...`` series
+            (default on; see docs/system-and-console.md).
+        console: store what the process prints to stdout/stderr, fd-level (default on); the
+            terminal shows exactly what it showed without it. ``tracker logs RUN`` reads it.
+        system_interval: seconds between system samples (the first comes within 2 s).
+        console_max_bytes: the console text stored per run (default 100 MB); past it, output
+            is still shown but not stored.
     """
+    from . import run_capture
     from .disabled_run import DisabledRun
     from .run import Run
 
     global _current
     if ranks not in ("zero", "all"):
         raise ValueError(f"ranks must be 'zero' or 'all', not {ranks!r}")
+    run_capture.check_options(system_interval, console_max_bytes)
     if ranks == "zero" and _env_rank() > 0:
         _current = DisabledRun(project, name)
         return _current
@@ -96,6 +109,8 @@ def init(
         resume=resume,
         strict=strict,
     )
+    run_capture.start(run, system=system, console=console, system_interval=system_interval,
+                      console_max_bytes=console_max_bytes)
     _current = run
     return run
 

@@ -52,6 +52,9 @@ class DisabledRun(Run):
     def log_series(self, key: str, steps: Any, values: Any, walls: Any = None) -> None:
         """Ignored."""
 
+    def log_sample(self, values: dict[str, float]) -> None:
+        """Ignored."""
+
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
         """Ignored (nothing is ever written)."""
 

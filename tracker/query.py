@@ -23,6 +23,7 @@ from . import query_rows as rows_
 from .errors import RunNotFoundError
 from .paths import resolve_db_path
 from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo
+from .query_console import ConsoleReads, LoggedLine
 from .query_edits import RunEdits
 from .query_images import ImageReads
 from .records import INTERNAL_SUMMARY_KEY, KeyInfo, ReducedSeries, RunInfo, Series
@@ -31,7 +32,7 @@ from .store import connect_readonly, describe_error
 from .store.chunks import read_points, read_points_after
 from .store.reduce import reduce_series
 
-__all__ = ["GraphInfo", "ProfileInfo", "Store", "common_keys", "open_store"]
+__all__ = ["GraphInfo", "LoggedLine", "ProfileInfo", "Store", "common_keys", "open_store"]
 
 STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this has crashed
 _RUN_COLUMNS = (
@@ -49,7 +50,7 @@ def open_store(db: str | os.PathLike[str] | None = None) -> Store:
     return Store(resolve_db_path(db))
 
 
-class Store(ArtifactReads, ImageReads, RunEdits):
+class Store(ArtifactReads, ConsoleReads, ImageReads, RunEdits):
     """A read handle on one store file (one connection; not shared across threads)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -233,7 +234,8 @@ class Store(ArtifactReads, ImageReads, RunEdits):
 
 def common_keys(runs: Iterable[RunInfo]) -> list[str]:
     """Scalar keys ordered for display: logged by the most runs first, and among those, losses
-    and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats)."""
+    and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats);
+    system metrics (sys/...) after every metric the user logged."""
     counts: dict[str, int] = {}
     for run in runs:
         for key in run.last:
@@ -241,7 +243,8 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
 
     def rank(key: str) -> tuple:
         low = key.lower()
-        return (-counts[key], "loss" not in low, "acc" not in low, key.count("/"), key)
+        return (key.startswith("sys/"), -counts[key], "loss" not in low, "acc" not in low,
+                key.count("/"), key)
 
     return sorted(counts, key=rank)
 

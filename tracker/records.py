@@ -150,6 +150,17 @@ class TextPoint:
 
 
 @dataclass(frozen=True)
+class LoggedLine:
+    """One stored console line: its number in the run, stream, time, the run's step then, text."""
+
+    seq: int
+    stream: str  # stdout | stderr
+    wall: float
+    step: int | None  # None: printed before the run's first log()
+    text: str  # as printed (escapes included): show it with tracker.console_text.display_line
+
+
+@dataclass(frozen=True)
 class EncodedImage:
     """One image as stored: PNG or JPEG bytes and their size in pixels."""
 

@@ -329,6 +329,18 @@ class Run:
                 raise
         return out
 
+    def log_sample(self, values: dict[str, float]) -> None:
+        """Log floats under checked keys at the current step without advancing it or ever
+        waiting (the system sampler's thread; tracker.run_capture)."""
+        if not self.finished:
+            self._publish((max(self._next_step - 1, 0), _now(), tuple(values),
+                           tuple(values.values()), None))
+
+    def log_console(self, lines: list[tuple[str, float, int | None, str]]) -> None:
+        """Store captured console lines, (stream, wall, step, text) each, as one record."""
+        if not self.finished:  # a capture's last batch can come after a stuck stop gave up
+            self._record("console", lines)
+
     def log_series(
         self, key: str, steps: Any, values: Any, walls: Any = None
     ) -> None:

@@ -37,7 +37,7 @@ async def test_the_slider_steps_through_the_images_of_a_run(demo_db: Path, ui) -
     app = make_app(demo_db, live=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ui.open_run(pilot, "baseline")
-        await pilot.press("7")
+        await pilot.press("9")
         panel = screen.query_one(ImagesPanel)
         await ui.wait_for(pilot, lambda: _shown(panel, DEMO_STEPS[-1]), "the last image")
         slider = panel.query_one(StepSlider)
@@ -73,7 +73,7 @@ async def test_captions_and_keys_are_shown_literally(tmp_path: Path, ui) -> None
     app = make_app(db, live=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ui.open_run(pilot, "hostile")
-        await pilot.press("7")
+        await pilot.press("9")
         panel = screen.query_one(ImagesPanel)
         await ui.wait_for(pilot, lambda: _shown(panel, 1), "the image")
         text = ui.screen_text(app)
@@ -89,7 +89,7 @@ async def test_a_run_without_images_says_so(tmp_path: Path, ui) -> None:
     app = make_app(db, live=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ui.open_run(pilot, "plain")
-        await pilot.press("7")
+        await pilot.press("9")
         await ui.wait_for(pilot, lambda: "no images logged" in ui.screen_text(app), "the note")
         assert not screen.query_one(StepSlider).display
 

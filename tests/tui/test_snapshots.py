@@ -142,7 +142,7 @@ def _images_shown(step: int, count: int = 1) -> Callable[[object], bool]:
 def test_run_images(snap_compare, snap_db: Path, ui) -> None:
     """The Images tab in half blocks: key list, slider at the last step, caption and step line."""
     assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
-        *BASELINE, "enter", _charts_drawn(), "7", _images_shown(300), "left",
+        *BASELINE, "enter", _charts_drawn(), "9", _images_shown(300), "left",
         _images_shown(200)))
 
 

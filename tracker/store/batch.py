@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, images_sql, series_writes
+from . import artifacts, console_sql, images_sql, series_writes
 from .buffer import ScalarBatch
 
 
@@ -28,7 +28,7 @@ class RunGone(Exception):
 class Dropped:
     """Part of a batch the store refused: what it was, how many points or records, and why."""
 
-    kind: str  # scalar | histogram | text | image | graph | profile | summary | config
+    kind: str  # scalar | histogram | text | image | graph | profile | summary | config | console
     key: str | None
     count: int
     reason: str
@@ -137,6 +137,8 @@ class _Part:
                          (items, self.run_id))
         elif kind == "config":
             conn.execute("UPDATE runs SET config = ? WHERE id = ?", (items, self.run_id))
+        elif kind == "console":  # a batch of captured lines
+            console_sql.append_lines(conn, self.run_id, items)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
 

@@ -2,8 +2,8 @@
 
 ``<store>.spill/<run>-<time_ns>-<pid>-<seq>.npz`` holds numpy arrays of the points (key ids,
 steps, walls, values) and one JSON document with the key names, the other records (texts,
-histograms, images, graphs, profiles, summary and config updates) and, when the run ended while its store
-could not be written, the status it ended with. No pickle: a spill file is data, loaded with
+histograms, images, graphs, profiles, summary and config updates) and, when the run ended while
+its store could not be written, the status it ended with. No pickle: a spill file is data, loaded with
 ``allow_pickle=False``, and one that does not parse is left alone with a one-line message.
 
 A file is written under a temporary name and renamed, so a reader never sees half of one. The run
@@ -294,6 +294,8 @@ def _decode(doc: dict[str, Any]) -> tuple[str, Any]:
         return kind, profile
     if kind in ("summary", "config"):
         return kind, str(obj)
+    if kind == "console":
+        return kind, [(str(s), float(w), None if t is None else int(t), str(x)) for s, w, t, x in obj]
     raise ValueError(f"unknown record kind {kind!r}")
 
 
@@ -313,6 +315,8 @@ def sizes(records: Iterable[tuple[str, Any]]) -> int:
             total += 300 * len(payload.nodes) + 16 * len(payload.edges) + len(payload.raw or "")
         elif kind == "profile":
             total += 300 * len(payload.ops) + len(payload.trace or b"")
+        elif kind == "console":
+            total += sum(60 + len(line[3]) for line in payload)
         else:
             total += len(payload)
     return total

@@ -58,8 +58,8 @@ def export_tensorboard_command(
         click.echo(
             f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
             f" histograms, {summary.texts} texts, {summary.images} images, {summary.graphs} graphs,"
-            f" {summary.profiles}"
-            f" profiles -> {_shown(out_dir)}\nview with: tensorboard --logdir {_shown(out_dir)}"
+            f" {summary.profiles} profiles, {summary.console_lines} console lines ->"
+            f" {_shown(out_dir)}\nview with: tensorboard --logdir {_shown(out_dir)}"
         )
 
 

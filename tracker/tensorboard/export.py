@@ -27,6 +27,7 @@ from ..query import Store, open_store
 from ..records import RunInfo
 from ..store.blobs import DamagedBlobError
 from . import summaries
+from .console import console_records, console_tag
 from .encode import scalar_records
 from .graphdef import to_graphdef
 from .images import image_event
@@ -52,6 +53,7 @@ class ExportSummary:
     images: int = 0
     graphs: int = 0
     profiles: int = 0
+    console_lines: int = 0
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what was left out, one line each
 
@@ -227,6 +229,7 @@ def _export_run(
         else:
             records += new
     records += scalar_records(tags, series, float64=float64)
+    records += _console(store, info.id, entry, summary)
     summary.scalars += sum(len(s[0]) for s in series)
     written = False
     if records or images:
@@ -329,6 +332,16 @@ def _image_records(store: Store, run_id: str, key: str, done: int, entry: dict[s
         done += len(points)
         entry["images"][key] = done
         summary.images += len(points)
+
+
+def _console(store: Store, run_id: str, entry: dict[str, Any], summary: ExportSummary) -> list[bytes]:
+    """The run's new console lines as text chunks (tensorboard/console.py)."""
+    done = entry.setdefault("console_lines", 0)
+    tag = console_tag({k.key for k in store.keys(run_id, "text")})
+    records, count = console_records(store, run_id, done, tag)
+    entry["console_lines"] = done + count
+    summary.console_lines += count
+    return records
 
 
 def _graphs(

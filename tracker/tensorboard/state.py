@@ -59,7 +59,8 @@ def _valid_entry(entry: Any) -> bool:
             and all(isinstance(i, list) and all(type(n) is int for n in i) for i in ids)
             and isinstance(entry.get("files", []), list)
             and all(isinstance(f, str) for f in entry.get("files", []))
-            and type(entry.get("stamp", 0)) is int)
+            and type(entry.get("stamp", 0)) is int
+            and type(entry.get("console_lines", 0)) is int)
 
 
 def save_state(out: Folder, state: dict[str, Any]) -> None:

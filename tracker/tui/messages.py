@@ -146,6 +146,15 @@ class TailsLoaded(Message):
         return isinstance(message, TailsLoaded) and set(self.marks) <= set(message.marks)
 
 
+class ConsoleLinesLoaded(Message):
+    """Console lines read for a log view's request (``query``: a ``LinesQuery``)."""
+
+    def __init__(self, query: object, lines: list) -> None:
+        super().__init__()
+        self.query = query
+        self.lines = lines
+
+
 class ImageKeysLoaded(Message):
     """The image keys of the shown runs (any of them logged)."""
 

@@ -20,6 +20,28 @@ class _LoggedKeys:
     last: dict[str, float]
 
 
+def is_system_key(key: str) -> bool:
+    """Whether ``key`` is a system metric (``sys/gpu0/util_percent``): the System tab's."""
+    return key.startswith("sys/")
+
+
+# The System tab's charts open in this order: what nvidia-smi and htop show first.
+_SYSTEM_ORDER = ("util_percent", "memory_percent", "sys/cpu_percent", "sys/memory_percent",
+                 "sys/proc/cpu_percent", "sys/proc/rss_mib", "temperature_c", "power_w",
+                 "sys/disk/", "sys/net/")
+
+
+def system_rank(key: str) -> int:
+    """Where a sys/ key's chart opens among the system charts (0 for any other key)."""
+    if not is_system_key(key):
+        return 0
+    gpu = key.startswith("sys/gpu")
+    for i, part in enumerate(_SYSTEM_ORDER):
+        if (gpu and i < 2 and key.endswith("/" + part)) or (i >= 2 and part in key):
+            return i
+    return len(_SYSTEM_ORDER)
+
+
 def is_hook_key(key: str) -> bool:
     """Whether ``key`` is a diagnostic a hook logged (``act_mean/fc1``, ``grad_norm/w``)."""
     return key.split("/", 1)[0].startswith(HOOK_PREFIXES)
@@ -32,7 +54,8 @@ def preferred_keys(keys_by_run: dict[str, list[KeyInfo]]) -> list[str]:
     compared run has, or an all-zero activation stat, does not open first.
     """
     runs = [_LoggedKeys({k.key: 0.0 for k in infos}) for infos in keys_by_run.values()]
-    return sorted(common_keys(cast("list[RunInfo]", runs)), key=is_hook_key)
+    return sorted(common_keys(cast("list[RunInfo]", runs)),
+                  key=lambda k: (is_hook_key(k), is_system_key(k), system_rank(k)))
 
 
 def first_key(keys_by_run: dict[str, list[KeyInfo]]) -> str | None:

@@ -1,4 +1,5 @@
-"""Provides the run screen: one run's charts, config, histograms, text, graph, profile and images tabs."""
+"""Provides the run screen: one run's charts, config, histograms, text, graph, profile, system,
+logs and images tabs."""
 
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
 from ..widgets.text_view import TextView
+from ..metric_order import is_system_key
 from ..widgets.images_panel import ImagesPanel
-from .charts import ChartsScreen
+from ..widgets.log_view import LogView
 from .images import ImagesTab
+from .run_system_logs import SystemAndLogsTabs
 
-TABS = ("charts", "config", "histograms", "text", "graph", "profile", "images")
+TABS = ("charts", "config", "histograms", "text", "graph", "profile", "system", "logs", "images")
 HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
 
 
@@ -60,7 +63,7 @@ def run_header(run: RunInfo, now: float) -> Text:
     return text
 
 
-class RunScreen(ImagesTab, ChartsScreen):
+class RunScreen(ImagesTab, SystemAndLogsTabs):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -104,6 +107,10 @@ class RunScreen(ImagesTab, ChartsScreen):
             with TabPane("Profile", id="profile"):
                 yield Select([], prompt="profile", id="profile-select", allow_blank=True)
                 yield ProfileView()
+            with TabPane("System", id="system"):
+                yield Static(Text("loading…"), classes="chart-hint")
+            with TabPane("Logs", id="logs"):
+                yield LogView()
             with TabPane("Images", id="images"):
                 yield ImagesPanel([(self.run_id, "")])
         yield TrackerFooter()
@@ -176,7 +183,11 @@ class RunScreen(ImagesTab, ChartsScreen):
             self.query_one(ProfileView).show(message.profile)
 
     def _charts(self, run: RunInfo) -> ChartsPanel:
-        return self.charts_panel_for([RunRef(run.id, run.name, 0, run.status == "running")])
+        return self.charts_panel_for([self._run_ref(run)], step_jump=True,
+                                     keys_filter=lambda key: not is_system_key(key))
+
+    def _run_ref(self, run: RunInfo) -> RunRef:
+        return RunRef(run.id, run.name, 0, run.status == "running")
 
     async def _detail_loaded(self, detail: RunDetail) -> None:
         self.detail = detail
@@ -202,6 +213,7 @@ class RunScreen(ImagesTab, ChartsScreen):
         if self.detail is not None:
             self.detail.run = run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
+        self.logs_tick()  # (after an end too: its last lines)
         if run.status != "running" and self._header_timer is not None:
             self._header_timer.stop()  # it ended: one last read of its curves, then no more
             self._header_timer = None
@@ -236,6 +248,10 @@ class RunScreen(ImagesTab, ChartsScreen):
                                                  g.id) for g in detail.graphs])
             if not detail.graphs:
                 self.query_one(GraphView).show(None)
+        elif tab == "system":
+            self.show_system(self._run_ref(run))
+        elif tab == "logs":
+            self.show_logs()
         elif tab == "profile":
             self._fill_select("#profile-select", [(f"{p.name} · {p.framework} · {p.op_count} ops",
                                                    p.id) for p in detail.profiles])
