@@ -175,6 +175,11 @@ def log_text(key: str, text: str, step: int | None = None) -> None:
     _require_run().log_text(key, text, step)
 
 
+def log_image(key: str, value: Any, step: int | None = None, caption: str | None = None) -> None:
+    """Log an image to the current run (see ``Run.log_image``)."""
+    _require_run().log_image(key, value, step, caption)
+
+
 def finish(status: str = "finished") -> None:
     """Finish the current run (a no-op when there is none)."""
     global _current
@@ -203,6 +208,7 @@ __all__ = [
     "init",
     "log",
     "log_histogram",
+    "log_image",
     "log_text",
     "open",
     "open_store",

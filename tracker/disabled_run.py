@@ -45,6 +45,10 @@ class DisabledRun(Run):
     def log_histogram(self, key: str, values: Any, step: int | None = None, **kw: Any) -> None:
         """Ignored."""
 
+    def log_image(self, key: str, value: Any, step: int | None = None,
+                  caption: str | None = None, *, wall: float | None = None) -> None:
+        """Ignored."""
+
     def log_series(self, key: str, steps: Any, values: Any, walls: Any = None) -> None:
         """Ignored."""
 

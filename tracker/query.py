@@ -1,5 +1,5 @@
 """The read API used by the CLI, the app and the exporter: runs, keys, series, histograms, text,
-graphs and profiles, plus the few edits a user makes to runs (rename, tag, note, delete).
+images, graphs and profiles, plus the few edits a user makes to runs (rename, tag, note, delete).
 
 Open it with ``tracker.open_store(db)``; each ``Store`` owns one read-only connection, so give
 every thread its own ``Store``. Reading never changes the file; an edit opens a write connection
@@ -25,6 +25,7 @@ from .paths import resolve_db_path
 from .query_artifacts import ArtifactReads, GraphInfo, ProfileInfo
 from .query_console import ConsoleReads, LoggedLine
 from .query_edits import RunEdits
+from .query_images import ImageReads
 from .records import INTERNAL_SUMMARY_KEY, KeyInfo, ReducedSeries, RunInfo, Series
 from .refs import check_run_ref
 from .store import connect_readonly, describe_error
@@ -49,7 +50,7 @@ def open_store(db: str | os.PathLike[str] | None = None) -> Store:
     return Store(resolve_db_path(db))
 
 
-class Store(ArtifactReads, ConsoleReads, RunEdits):
+class Store(ArtifactReads, ConsoleReads, ImageReads, RunEdits):
     """A read handle on one store file (one connection; not shared across threads)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

@@ -20,6 +20,7 @@ from . import lifecycle, run_rows
 from .config import to_config
 from .errors import StoreError
 from .graph import Graph
+from .images import prepare
 from .paths import resolve_db_path
 from .profile import Profile
 from .records import Histogram
@@ -43,6 +44,8 @@ from .values import (
 )
 
 _now = time.time
+IMAGES_WAKE_AT = 16  # records waiting at which log_image wakes the writer...
+IMAGES_WAIT_AT = 64  # ...and waits for it (64 images of 512x512 RGB: 50 MB)
 
 
 class Run:
@@ -416,6 +419,22 @@ class Run:
             check_utf8(text, f"text {key!r}")
         when = _now() if wall is None else float(wall)
         self._record("text", (key, self._current_step(step), when, text))
+
+    def log_image(self, key: str, value: Any, step: int | None = None,
+                  caption: str | None = None, *, wall: float | None = None) -> None:
+        """Log an image (array, batch, PIL image, figure, file path: docs/images.md) at ``step``
+        (default: the last step). Only checked here; the writer thread encodes and stores it."""
+        pending = prepare(key, value, caption)
+        when = _now() if wall is None else float(wall)
+        self._record("image", (key, self._current_step(step), when, pending))
+        writer = self._writer
+        if writer is not None and len(writer.records) >= IMAGES_WAKE_AT:
+            # images waiting cost memory: have them encoded now; past IMAGES_WAIT_AT wait for a
+            # healthy writer to take them (bounded memory, as log() does for points)
+            if len(writer.records) >= IMAGES_WAIT_AT:
+                writer.wait_for_room()
+            else:
+                writer.wake()
 
     def log_graph(self, graph: Graph) -> None:
         """Store a model graph (built by a framework hook) with this run."""

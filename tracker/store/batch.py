@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, console_sql, series_writes
+from . import artifacts, console_sql, images_sql, series_writes
 from .buffer import ScalarBatch
 
 
@@ -28,7 +28,7 @@ class RunGone(Exception):
 class Dropped:
     """Part of a batch the store refused: what it was, how many points or records, and why."""
 
-    kind: str  # scalar | histogram | text | graph | profile | summary | config | console
+    kind: str  # scalar | histogram | text | image | graph | profile | summary | config | console
     key: str | None
     count: int
     reason: str
@@ -126,6 +126,8 @@ class _Part:
             series_writes.append_histograms(conn, self._sid(conn, series_ids), items)
         elif kind == "text":
             series_writes.append_texts(conn, self._sid(conn, series_ids), items)
+        elif kind == "image":
+            images_sql.append_images(conn, self._sid(conn, series_ids), items)
         elif kind == "graph":
             artifacts.write_graph(conn, self.run_id, items)
         elif kind == "profile":
@@ -161,7 +163,7 @@ def _parts(
                         (scalars.steps[idx], scalars.walls[idx], scalars.values[idx]), len(idx))
     by_key: dict[tuple[str, str], list] = {}
     for kind, payload in records:
-        if kind in ("histogram", "text"):
+        if kind in ("histogram", "text", "image"):
             key, step, wall, obj = payload
             by_key.setdefault((kind, key), []).append((step, wall, obj))
             continue

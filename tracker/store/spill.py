@@ -2,8 +2,8 @@
 
 ``<store>.spill/<run>-<time_ns>-<pid>-<seq>.npz`` holds numpy arrays of the points (key ids,
 steps, walls, values) and one JSON document with the key names, the other records (texts,
-histograms, graphs, profiles, summary and config updates) and, when the run ended while its store
-could not be written, the status it ended with. No pickle: a spill file is data, loaded with
+histograms, images, graphs, profiles, summary and config updates) and, when the run ended while
+its store could not be written, the status it ended with. No pickle: a spill file is data, loaded with
 ``allow_pickle=False``, and one that does not parse is left alone with a one-line message.
 
 A file is written under a temporary name and renamed, so a reader never sees half of one. The run
@@ -32,7 +32,7 @@ import numpy as np
 
 from ..graph import Graph, GraphNode
 from ..profile import Profile, ProfileOp
-from ..records import Histogram
+from ..records import EncodedImage, Histogram
 from . import batch
 from .buffer import ScalarBatch
 from .connection import transaction
@@ -241,9 +241,9 @@ def _remove(path: Path) -> None:
 
 # -- records as JSON ------------------------------------------------------------------------------
 def _encode(kind: str, payload: Any) -> dict[str, Any]:
-    if kind in ("histogram", "text"):
+    if kind in ("histogram", "text", "image"):
         key, step, wall, obj = payload
-        if kind == "histogram":
+        if kind in ("histogram", "image"):
             obj = {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         return {"kind": kind, "key": key, "step": int(step), "wall": float(wall), "obj": obj}
     if kind in ("graph", "profile"):
@@ -280,6 +280,9 @@ def _decode(doc: dict[str, Any]) -> tuple[str, Any]:
         return kind, (str(doc["key"]), int(doc["step"]), float(doc["wall"]), hist)
     if kind == "text":
         return kind, (str(doc["key"]), int(doc["step"]), float(doc["wall"]), str(obj))
+    if kind == "image":
+        image = EncodedImage(**{**obj, "data": _bytes(obj["data"])})
+        return kind, (str(doc["key"]), int(doc["step"]), float(doc["wall"]), image)
     if kind == "graph":
         graph = Graph(**{**obj, "nodes": [GraphNode(**n) for n in obj["nodes"]],
                          "edges": [tuple(e) for e in obj["edges"]], "raw": _bytes(obj["raw"])})
@@ -303,6 +306,8 @@ def sizes(records: Iterable[tuple[str, Any]]) -> int:
         total += 200
         if kind == "text":
             total += len(payload[3])
+        elif kind == "image":
+            total += len(payload[3].data)
         elif kind == "histogram":
             hist = payload[3]
             total += 8 * (len(hist.edges) + len(hist.counts))

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from ..image_writes import encode_taken
 from . import batch, flusher, spill, stale
 from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat
 from .connection import BUSY_TIMEOUT_S, connect, describe_error
@@ -273,6 +274,9 @@ class Writer:
         # Copy then delete exactly what was copied: appends racing with us stay in the list.
         records = self.records[:]
         del self.records[: len(records)]
+        records, later = encode_taken(records, self.run_id, wait=wait)  # images: encoded here
+        if later:  # JAX images still being computed: the next flush takes them
+            self.records[0:0] = later
         if self._waiting:
             self._waiting = False
             self._room.put(None)

@@ -1,5 +1,5 @@
-"""Provides the run screen: one run's charts, config, histograms, text, graph, profile, system
-and logs tabs."""
+"""Provides the run screen: one run's charts, config, histograms, text, graph, profile, system,
+logs and images tabs."""
 
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
 from ..widgets.text_view import TextView
 from ..metric_order import is_system_key
+from ..widgets.images_panel import ImagesPanel
 from ..widgets.log_view import LogView
+from .images import ImagesTab
 from .run_system_logs import SystemAndLogsTabs
 
-TABS = ("charts", "config", "histograms", "text", "graph", "profile", "system", "logs")
+TABS = ("charts", "config", "histograms", "text", "graph", "profile", "system", "logs", "images")
 HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
 
 
@@ -61,7 +63,7 @@ def run_header(run: RunInfo, now: float) -> Text:
     return text
 
 
-class RunScreen(SystemAndLogsTabs):
+class RunScreen(ImagesTab, SystemAndLogsTabs):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -75,6 +77,7 @@ class RunScreen(SystemAndLogsTabs):
         """``run``, when the opener has it, lets the charts start before the run is re-read."""
         super().__init__()
         self.run_id = run_id
+        self.image_run_ids = [run_id]
         self.run_info = run
         self.detail: RunDetail | None = None
         self.loaded_tabs: set[str] = set()
@@ -108,6 +111,8 @@ class RunScreen(SystemAndLogsTabs):
                 yield Static(Text("loading…"), classes="chart-hint")
             with TabPane("Logs", id="logs"):
                 yield LogView()
+            with TabPane("Images", id="images"):
+                yield ImagesPanel([(self.run_id, "")])
         yield TrackerFooter()
 
     def on_mount(self) -> None:
@@ -252,6 +257,8 @@ class RunScreen(SystemAndLogsTabs):
                                                    p.id) for p in detail.profiles])
             if not detail.profiles:
                 self.query_one(ProfileView).show(None)
+        elif tab == "images":
+            self.query_one(ImagesPanel).set_keys([k.key for k in detail.keys if k.kind == "image"])
 
     def _fill_select(self, selector: str, options: list[tuple[str, int]]) -> None:
         select = self.query_one(selector, Select)
