@@ -6,14 +6,11 @@ import base64
 import io
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from tracker.tensorboard.summaries import file_version
 
 WALL0 = 1_700_000_000.0
 RNG = np.random.default_rng(3)
+
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", OMP_NUM_THREADS="1")
 
 
@@ -119,69 +117,33 @@ def test_event_accumulator_reads_exported_images_as_the_images_plugin(exported: 
     assert jpeg == expected["jpeg"].data
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read()
-
-
-def _poll(server: subprocess.Popen, fetch: Any, ready: Any, deadline_s: float = 120.0) -> Any:
-    """``fetch()`` until ``ready(result)``; between tries, wait on the server (a dead one fails)."""
-    deadline = time.monotonic() + deadline_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fetch()
-            if ready(last):
-                return last
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        try:
-            code = server.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            continue
-        raise AssertionError(f"tensorboard exited with status {code}")
-    raise AssertionError(f"tensorboard did not serve the images in {deadline_s} s; last: {last}")
 
 
 @pytest.mark.slow
-def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, dict[str, Any]], tmp_path: Path,
+                                                       tensorboard_server) -> None:
     root, expected = exported
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "tensorboard.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(root), "--host", "127.0.0.1",
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log, env=ENV)
-    try:
-        tags = _poll(server, lambda: json.loads(_get(f"{base}/data/plugin/images/tags")),
+    with tensorboard_server(root, tmp_path / "tensorboard.log") as tb:
+        tags = tb.poll(lambda: tb.get_json(f"/data/plugin/images/tags"),
                      lambda t: len(t.get("run", {})) == 4)
         assert sorted(tags["run"]) == ["grid", "jpeg", "photo", "samples"]
         assert tags["run"]["samples"]["samples"] == 1
         query = urllib.parse.urlencode({"run": "run", "tag": "samples", "sample": 0})
-        entries = _poll(server, lambda: json.loads(_get(f"{base}/data/plugin/images/images?{query}")),
+        entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
                         lambda e: len(e) == 3)
         assert [e["step"] for e in entries] == [0, 1, 2]
         for entry, frame_ in zip(entries, expected["frames"]):
-            png = _get(f"{base}/data/plugin/images/individualImage?{entry['query']}")
+            png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
             assert np.array_equal(_pixels(png), frame_)
         for tag in ("jpeg", "grid", "photo"):
             query = urllib.parse.urlencode({"run": "run", "tag": tag, "sample": 0})
-            (entry,) = json.loads(_get(f"{base}/data/plugin/images/images?{query}"))
-            served = _get(f"{base}/data/plugin/images/individualImage?{entry['query']}")
+            (entry,) = tb.get_json(f"/data/plugin/images/images?{query}")
+            served = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
             assert served == expected[tag].data
         text_query = urllib.parse.urlencode({"run": "run", "tag": "samples/caption"})
-        texts = json.loads(_get(f"{base}/data/plugin/text/text?{text_query}"))
+        texts = tb.get_json(f"/data/plugin/text/text?{text_query}")
         assert [t["step"] for t in texts] == [0, 1, 2] and "epoch 1" in texts[1]["text"]
-    finally:
-        server.kill()
-        server.wait(timeout=30)
-        log.close()
 
 
 # --- round trip -----------------------------------------------------------------------------
@@ -464,34 +426,24 @@ def test_event_accumulator_reads_the_images_a_store_export_wrote(
 
 @pytest.mark.slow
 def test_a_tensorboard_server_shows_the_images_of_a_store_export(
-    store_export: tuple[Path, Path, str, dict[str, Any]], tmp_path: Path,
+    store_export: tuple[Path, Path, str, dict[str, Any]], tmp_path: Path, tensorboard_server,
 ) -> None:
     _, logs, run_dir, expected = store_export
     run = f"imgs/{run_dir}"
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "tensorboard.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logs), "--host", "127.0.0.1",
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log, env=ENV)
-    try:
-        tags = _poll(server, lambda: json.loads(_get(f"{base}/data/plugin/images/tags")),
+    with tensorboard_server(logs, tmp_path / "tensorboard.log") as tb:
+        tags = tb.poll(lambda: tb.get_json(f"/data/plugin/images/tags"),
                      lambda t: len(t.get(run, {})) == 3)
         assert sorted(tags[run]) == ["grid", "photo", "samples"]
         query = urllib.parse.urlencode({"run": run, "tag": "samples", "sample": 0})
-        entries = _poll(server, lambda: json.loads(_get(f"{base}/data/plugin/images/images?{query}")),
+        entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
                         lambda e: len(e) == 3)
         assert [e["step"] for e in entries] == [0, 1, 2]
         for entry, frame_ in zip(entries, expected["frames"]):
-            png = _get(f"{base}/data/plugin/images/individualImage?{entry['query']}")
+            png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
             assert np.array_equal(_pixels(png), frame_)
         query = urllib.parse.urlencode({"run": run, "tag": "photo", "sample": 0})
-        (entry,) = json.loads(_get(f"{base}/data/plugin/images/images?{query}"))
-        assert _get(f"{base}/data/plugin/images/individualImage?{entry['query']}") == expected["jpeg"]
-    finally:
-        server.kill()
-        server.wait(timeout=30)
-        log.close()
+        (entry,) = tb.get_json(f"/data/plugin/images/images?{query}")
+        assert tb.get(f"/data/plugin/images/individualImage?{entry['query']}") == expected["jpeg"]
 
 
 def test_export_then_import_is_pixel_exact_and_keeps_steps_walls_and_captions(
