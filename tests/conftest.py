@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 def db_path(tmp_path: Path) -> Iterator[Path]:
     """A store path in a fresh temporary directory (the file does not exist yet)."""
     yield tmp_path / "tracker.db"
-    from tracker.store import pool
+    from tracker.store.sqlite import pool
 
     pool.close_all()  # finished runs leave idle connections for reuse; close them per test
 
@@ -33,7 +33,7 @@ def _no_capture_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     a sampler adding sys/ keys after a second would make key lists depend on timing, and one
     console capture per process would pass from test to test. Subprocess tests (scripts run
     with python) keep the real default, capture on."""
-    from tracker import run_capture
+    from tracker.run import capture as run_capture
 
     monkeypatch.setattr(run_capture, "DEFAULT_SYSTEM", False)
     monkeypatch.setattr(run_capture, "DEFAULT_CONSOLE", False)

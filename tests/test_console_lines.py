@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 import tracker
 from tracker.cli import main
-from tracker.store import spill
+from tracker.run import spill
+from tracker.store.backend import ConsoleLines
 
 LINES = [
     ("stdout", 100.0, None, "loading data"),
@@ -80,10 +81,10 @@ def test_deleting_a_run_deletes_its_lines(db_path: Path) -> None:
 
 def test_lines_the_store_could_not_take_survive_in_a_spill_file(db_path: Path) -> None:
     run_id = _run_with_lines(db_path, [])
-    data = spill.Spilled(run_id, [], None, [("console", LINES)], "finished", 1.0)
+    data = spill.Spilled(run_id, [], None, [ConsoleLines(LINES)], "finished", 1.0)
     path = spill.write(db_path, data)
     back = spill.load(path)
-    assert back.records == [("console", LINES)]
+    assert back.records == [ConsoleLines(LINES)]
     assert spill.sizes(back.records) > sum(len(t) for *_, t in LINES)
     tracker.init("q", db=db_path).finish()  # the next writer writes the spill file in
     with tracker.open_store(db_path) as store:

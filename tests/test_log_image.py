@@ -244,11 +244,12 @@ def test_the_module_level_form_and_runs_that_store_nothing(db_path: Path) -> Non
 
 
 def test_images_survive_a_spill_file(db_path: Path) -> None:
-    from tracker.store import spill
+    from tracker.run import spill
+    from tracker.store.backend import ImageItem, TextItem
 
     image = images.encode(images.prepare("s", _rgb(), caption="c"))
-    data = spill.Spilled("run1", [], None, [("image", ("s", 4, 12.5, image)),
-                                            ("text", ("t", 4, 12.5, "x"))])
+    data = spill.Spilled("run1", [], None, [ImageItem("s", 4, 12.5, image),
+                                            TextItem("t", 4, 12.5, "x")])
     db_path.touch()
     path = spill.write(db_path, data)
     loaded = spill.load(path)
@@ -262,7 +263,7 @@ def test_host_copies_are_reused_once_encoded_without_mixing_images(db_path: Path
     with tracker.init("images", db=db_path) as run:
         for step, array in enumerate(arrays):
             run.log_image("x", array, step=step)
-            copies.append(run._writer.records[-1][1][3].value)  # the copy prepare made
+            copies.append(run._writer.records[-1].pending.value)  # the copy prepare made
             assert run.flush()  # encoded: the copy goes back for the next image of its shape
     assert copies[1] is copies[0] and copies[3] is copies[0]  # one buffer served them all
     with tracker.open_store(db_path) as store:

@@ -11,7 +11,7 @@ import click
 from .cli_options import db_option
 
 if TYPE_CHECKING:
-    from .query import LoggedLine, Store
+    from .read import LoggedLine, Reader
 
 FOLLOW_POLL_S = 0.25  # how often -f asks the store for new lines
 PAGE = 10_000  # lines read per query: a 100 MB log is printed in bounded memory
@@ -40,7 +40,7 @@ def logs_command(run: str, follow: bool, grep: str | None, stream: str | None,
 
     Example: tracker logs mnist-3 --grep NaN --stream stderr
     """
-    from .query import open_store
+    from .read import open_store
 
     out = sys.stdout
     try:
@@ -56,7 +56,7 @@ def logs_command(run: str, follow: bool, grep: str | None, stream: str | None,
         _quiet_stdout()
 
 
-def _print_existing(store: Store, run_id: str, filters: dict, last: int | None,
+def _print_existing(store: Reader, run_id: str, filters: dict, last: int | None,
                     out: TextIO) -> int | None:
     """Print what is stored now; return the seq of the last line printed (None: none)."""
     seq = None
@@ -75,7 +75,7 @@ def _print_existing(store: Store, run_id: str, filters: dict, last: int | None,
         seq = lines[-1].seq
 
 
-def _follow(store: Store, run_id: str, filters: dict, seq: int | None, out: TextIO) -> None:
+def _follow(store: Reader, run_id: str, filters: dict, seq: int | None, out: TextIO) -> None:
     """Print new lines as they are stored, until the run is no longer running."""
     while True:
         runs = store.runs(ids=[run_id], last_values=False)

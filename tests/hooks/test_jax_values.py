@@ -240,8 +240,9 @@ def test_log_image_takes_arrays_of_a_jitted_step_and_reads_them_on_the_writer(
 def test_an_image_still_being_computed_waits_for_a_later_flush() -> None:
     """The flusher's interval flush (wait=False) leaves a JAX image that is not ready queued,
     with the images after it of the same key; flush()/finish() (wait=True) encode it."""
-    from tracker.image_writes import encode_taken
     from tracker.images import PendingImage
+    from tracker.run.image_writes import ImagePending, encode_taken
+    from tracker.store.backend import ImageItem, TextItem
 
     class Computing:  # stands in for a jax.Array whose computation has not finished
         ready = False
@@ -255,16 +256,17 @@ def test_an_image_still_being_computed_waits_for_a_later_flush() -> None:
             return np.zeros((2, 2), np.uint8)
 
     value = Computing()
-    slow = ("image", ("gen", 1, 0.0, PendingImage("gen", "jax", value, "HW", None)))
-    after = ("image", ("gen", 2, 0.0, PendingImage("gen", "array", np.ones((2, 2), np.uint8),
-                                                    "HW", None)))
-    other = ("image", ("other", 1, 0.0, PendingImage("other", "array",
-                                                      np.ones((2, 2), np.uint8), "HW", None)))
-    text = ("text", ("t", 1, 0.0, "x"))
+    slow = ImagePending("gen", 1, 0.0, PendingImage("gen", "jax", value, "HW", None))
+    after = ImagePending("gen", 2, 0.0, PendingImage("gen", "array", np.ones((2, 2), np.uint8),
+                                                     "HW", None))
+    other = ImagePending("other", 1, 0.0, PendingImage("other", "array",
+                                                       np.ones((2, 2), np.uint8), "HW", None))
+    text = TextItem("t", 1, 0.0, "x")
     ready, later = encode_taken([slow, after, other, text], "run", wait=False)
     assert later == [slow, after]  # in order: an image never overtakes an earlier one
-    assert [(kind, payload[0]) for kind, payload in ready] == [("image", "other"), ("text", "t")]
+    assert [(type(r).__name__, r.key) for r in ready] == [("ImageItem", "other"),
+                                                         ("TextItem", "t")]
     value.ready = True
     ready, later = encode_taken(later, "run", wait=False)
-    assert later == [] and [payload[1] for _, payload in ready] == [1, 2]
-    assert ready[0][1][3].width == 2
+    assert later == [] and [r.step for r in ready] == [1, 2]
+    assert isinstance(ready[0], ImageItem) and ready[0].image.width == 2

@@ -12,8 +12,8 @@ import pytest
 from textual.widgets import Input, SelectionList, TabbedContent
 
 import tracker
-import tracker.run
-import tracker.run_rows
+import tracker.run.run
+import tracker.run.start
 from tracker.tui.app import make_app
 from tracker.tui.screens.columns import ColumnsScreen, default_columns
 from tracker.tui.screens.run import RunScreen
@@ -190,9 +190,9 @@ def snap_sys_db(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ticks = itertools.count()
     ids = (f"run{i:05d}" for i in itertools.count())
     clock = lambda: WALL0 + 37.0 * next(ticks)  # noqa: E731
-    monkeypatch.setattr(tracker.run, "_now", clock)
-    monkeypatch.setattr(tracker.run_rows, "_now", clock)
-    monkeypatch.setattr(tracker.run_rows, "new_run_id", lambda: next(ids))
+    monkeypatch.setattr(tracker.run.run, "_now", clock)
+    monkeypatch.setattr(tracker.run.start, "_now", clock)
+    monkeypatch.setattr(tracker.run.start, "new_run_id", lambda: next(ids))
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     _seed(db_path)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..console_text import display_line
-from ..query import LoggedLine, Store
+from ..read import LoggedLine, Reader
 from . import summaries
 from .records import frame
 
@@ -30,7 +30,7 @@ def console_tag(text_keys: set[str]) -> str:
     return TAG if TAG not in text_keys else "tracker/" + TAG
 
 
-def console_records(store: Store, run_id: str, done: int, tag: str) -> tuple[list[bytes], int]:
+def console_records(store: Reader, run_id: str, done: int, tag: str) -> tuple[list[bytes], int]:
     """Framed text events for the run's lines after the first ``done``; and how many lines
     those were."""
     records: list[bytes] = []
@@ -47,7 +47,7 @@ def console_records(store: Store, run_id: str, done: int, tag: str) -> tuple[lis
     return records, count
 
 
-def _lines(store: Store, run_id: str, done: int) -> Iterator[LoggedLine]:
+def _lines(store: Reader, run_id: str, done: int) -> Iterator[LoggedLine]:
     after = done - 1 if done else None  # seq numbers start at 0 and have no gaps
     while True:
         page = store.console_lines(run_id, after=after, limit=PAGE)

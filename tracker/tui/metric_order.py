@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from ..query import common_keys
+from ..read import common_keys
 from ..records import KeyInfo, RunInfo
 
 # The first part of the keys the framework hooks log about the model itself (activation stats,
@@ -15,7 +15,7 @@ HOOK_PREFIXES = ("act_", "grad_norm", "weight_norm", "update_ratio", "grads", "w
 
 @dataclass
 class _LoggedKeys:
-    """What ``query.common_keys`` reads of a run: the keys it logged."""
+    """What ``read.common_keys`` reads of a run: the keys it logged."""
 
     last: dict[str, float]
 
@@ -48,7 +48,7 @@ def is_hook_key(key: str) -> bool:
 
 
 def preferred_keys(keys_by_run: dict[str, list[KeyInfo]]) -> list[str]:
-    """Keys in the order charts open by default, ranked as ``query.common_keys`` ranks the runs
+    """Keys in the order charts open by default, ranked as ``read.common_keys`` ranks the runs
     table's columns (logged by the most runs first, then losses, then accuracies, then the
     shallowest), with the hooks' diagnostics after the user's own metrics: a key only one
     compared run has, or an all-zero activation stat, does not open first.

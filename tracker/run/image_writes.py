@@ -1,6 +1,6 @@
 """The writer thread's part of ``log_image``: encode the images a flush takes, drop bad ones with a word.
 
-``Run.log_image`` queues ``("image", (key, step, wall, PendingImage))`` records; the writer hands
+``Run.log_image`` queues ``ImagePending`` records; the writer hands
 the records it takes to ``encode_taken`` before writing them (outside its transaction: encoding
 a 512x512 image takes tens of ms, the store's write lock is not held meanwhile). An image that
 only its values show to be bad (NaN, a file that does not decode, past the byte limit) is dropped
@@ -13,30 +13,39 @@ device scalars do. ``flush()`` and ``finish()`` wait for it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from .images import PendingImage, encode, recycle
-from .notices import Once
+from ..images import PendingImage, encode, recycle
+from ..notices import Once
+from ..store.backend import ImageItem
 
 _said = Once()
 
 
-def encode_taken(
-    records: list[tuple[str, Any]], run_id: str, *, wait: bool
-) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+@dataclass(frozen=True)
+class ImagePending:
+    """An image logged but not encoded yet (the run side's record; the store gets an ImageItem)."""
+
+    key: str
+    step: int
+    wall: float
+    pending: PendingImage
+
+
+def encode_taken(records: list[Any], run_id: str, *, wait: bool) -> tuple[list[Any], list[Any]]:
     """(records to write, with images encoded, bad ones left out; image records to keep for a
     later flush: JAX arrays not computed yet when ``wait`` is False)."""
-    if not any(kind == "image" for kind, _ in records):
+    if not any(type(record) is ImagePending for record in records):
         return records, []
-    out: list[tuple[str, Any]] = []
-    later: list[tuple[str, Any]] = []
+    out: list[Any] = []
+    later: list[Any] = []
     held: set[str] = set()  # keys with an image kept for later: their next images wait too
     for record in records:
-        kind, payload = record
-        if kind != "image" or not isinstance(payload[3], PendingImage):
+        if type(record) is not ImagePending:
             out.append(record)
             continue
-        key, step, wall, pending = payload
+        key, step, wall, pending = record.key, record.step, record.wall, record.pending
         if key in held or (not wait and not _computed(pending)):
             held.add(key)
             later.append(record)
@@ -50,7 +59,7 @@ def encode_taken(
                        "without a word; training goes on)")
             continue
         recycle(pending)  # its host copy serves the next image of this shape
-        out.append((kind, (key, step, wall, image)))
+        out.append(ImageItem(key, step, wall, image))
     return out, later
 
 

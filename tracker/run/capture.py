@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .capture.console import ConsoleCapture, ConsoleLine
-    from .capture.system import SystemSampler
+    from ..capture.console import ConsoleCapture, ConsoleLine
+    from ..capture.system import SystemSampler
     from .run import Run
 
 # What init() does when system=/console= are not given. The test suite turns both off for its
@@ -37,11 +37,11 @@ class RunCapture:
     def start(self, *, system: bool, console: bool, system_interval: float,
               console_max_bytes: int) -> None:
         if system:
-            from .capture.system import SystemSampler
+            from ..capture.system import SystemSampler
 
             self.sampler = SystemSampler(self._sample, interval=system_interval)
         if console:
-            from .capture.console import ConsoleCapture
+            from ..capture.console import ConsoleCapture
 
             self.console = ConsoleCapture(self._lines, step_getter=self._step,
                                           max_bytes=console_max_bytes)
@@ -53,7 +53,7 @@ class RunCapture:
             if self.console is not None and not self.console.start():
                 self.console = None  # it said why
         except Exception as err:  # noqa: BLE001 - capture is a side line: never stop the run
-            from . import notices
+            from .. import notices
 
             notices.warn_once("capture-start", f"system metrics or console capture could not "
                               f"start ({err!r}); the run goes on without them")
@@ -86,7 +86,7 @@ def _import_sensors() -> None:
     instead of the 130 a shell expects of Ctrl-C (tested in tests/test_exit_status.py)."""
     import importlib
 
-    from .capture import nvml
+    from ..capture import nvml
 
     for name in ("psutil", "pynvml") if nvml.driver_present() else ("psutil",):
         try:
@@ -98,7 +98,7 @@ def _import_sensors() -> None:
 def start(run: Run, *, system: bool | None, console: bool | None, system_interval: float,
           console_max_bytes: int | None) -> RunCapture:
     """Start what the options ask for (None: the default) beside ``run``."""
-    from .capture.console import DEFAULT_MAX_BYTES
+    from ..capture.console import DEFAULT_MAX_BYTES
 
     capture = RunCapture(run)
     capture.start(

@@ -12,23 +12,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..records import EncodedImage, ImagePoint
+from ...records import EncodedImage, ImagePoint
+from ..backend import ImageItem
 from .series_writes import _reserve
 
 _COLUMNS = "step, wall, format, width, height, caption, data"
 
 
-def append_images(
-    conn: sqlite3.Connection, sid: int, items: Sequence[tuple[int, float, EncodedImage]]
-) -> None:
-    """Append encoded images (step, wall, image) to a series, in logging order."""
-    steps = np.array([step for step, _, _ in items], dtype=np.int64)
-    seq0 = _reserve(conn, sid, steps, items[-1][1], None)
+def append_images(conn: sqlite3.Connection, sid: int, items: Sequence[ImageItem]) -> None:
+    """Append encoded images to a series, in logging order."""
+    steps = np.array([item.step for item in items], dtype=np.int64)
+    seq0 = _reserve(conn, sid, steps, items[-1].wall, None)
     conn.executemany(
         "INSERT INTO images (series_id, step, seq, wall, format, width, height, caption, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(sid, step, seq0 + i, wall, image.format, image.width, image.height, image.caption,
-          image.data) for i, (step, wall, image) in enumerate(items)],
+        [(sid, item.step, seq0 + i, item.wall, item.image.format, item.image.width,
+          item.image.height, item.image.caption, item.image.data)
+         for i, item in enumerate(items)],
     )
 
 
