@@ -342,7 +342,7 @@ class Run:
 
     def log_sample(self, values: dict[str, float]) -> None:
         """Log floats under checked keys at the current step without advancing it or ever
-        waiting (the system sampler's thread; tracker.run_capture)."""
+        waiting (the system sampler's thread; tracker.run.capture)."""
         if not self.finished:
             self._publish((max(self._next_step - 1, 0), _now(), tuple(values),
                            tuple(values.values()), None))
