@@ -101,7 +101,8 @@ class Run:
             self.config, self.tags, self._next_step = row.config, row.tags, row.next_step
             self._buf = ScalarBuffer()
             self._writer: Writer | None = self._new_writer(backend)
-            self._publish = self._buf.publish  # the one step that makes an entry visible
+            # the one step that makes an entry visible
+            self._publish: Callable[[Entry, int | None], None] = self._buf.publish
             self._key_index: set[str] = set()  # keys checked so far (the fast path's test)
             self._packed_keys: set[tuple[str, ...]] = set()  # packed metrics' keys checked
             self._flush_hooks: list[Callable[[], None]] = []
@@ -140,7 +141,7 @@ class Run:
         self._child_lock = threading.Lock()
         self.attached = True
 
-    def _publish_in_child(self, entry: Entry, points: int) -> None:
+    def _publish_in_child(self, entry: Entry, points: int | None) -> None:
         self._open_in_child()
         self._buf.publish(entry, points)
 
@@ -345,7 +346,7 @@ class Run:
         waiting (the system sampler's thread; tracker.run_capture)."""
         if not self.finished:
             self._publish((max(self._next_step - 1, 0), _now(), tuple(values),
-                           tuple(values.values()), None))
+                           tuple(values.values()), None), None)
 
     def log_console(self, lines: list[tuple[str, float, int | None, str]]) -> None:
         """Store captured console lines, (stream, wall, step, text) each, as one record."""

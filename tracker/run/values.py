@@ -245,7 +245,8 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
             DEFERRED_TYPES[type(value)] = "jax"
         return _jax_scalar(key, value)
     keras = modules.get("keras")
-    if keras is not None and isinstance(value, getattr(keras, "Variable", ())):
+    keras_variable: Any = getattr(keras, "Variable", ())  # () matches nothing: no Keras 3 loaded
+    if isinstance(value, keras_variable):
         # A Keras 3 variable wraps its backend's tensor: hand that on rather than reading it here.
         return _framework_scalar(key, value.value)
     tf = modules.get("tensorflow")

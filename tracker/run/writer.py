@@ -275,9 +275,9 @@ class Writer:
     def _take(self, wait: bool) -> None:
         scalars = self.scalars.take(wait)
         # Copy then delete exactly what was copied: appends racing with us stay in the list.
-        records = self.records[:]
-        del self.records[: len(records)]
-        records, later = encode_taken(records, self.run_id, wait=wait)  # images: encoded here
+        taken = self.records[:]
+        del self.records[: len(taken)]
+        records, later = encode_taken(taken, self.run_id, wait=wait)  # images: encoded here
         if later:  # JAX images still being computed: the next flush takes them
             self.records[0:0] = later
         if self._waiting:
@@ -310,7 +310,11 @@ class Writer:
             dropped = self.backend.write(self.run_id, batch, patient=patient, final=final,
                                          now=time.time())
             self._measure(0 if part is None else len(part), time.perf_counter() - started)
-            points = None if last else points[len(part):]
+            if last:
+                points = None
+            else:  # a part was cut from points
+                assert points is not None and part is not None
+                points = points[len(part):]
             self._unwritten = [] if points is None else [points]
             self._unwritten_points = 0 if points is None else len(points)
             if last:

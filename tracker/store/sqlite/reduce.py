@@ -37,9 +37,9 @@ def reduce_series(
     row = conn.execute(
         "SELECT min_step, max_step, count, monotone FROM series WHERE id = ?", (sid,)
     ).fetchone()
-    min_step, max_step, count, monotone = row if row else (None, None, 0, 1)
-    if not count or min_step is None:
+    if row is None or not row[2] or row[0] is None:  # no such series, or no points
         return _empty(key, buckets, start or 0, end or 0)
+    min_step, max_step, count, monotone = row
     lo = min_step if start is None else max(start, min_step)
     hi = max_step if end is None else min(end, max_step)
     if lo > hi:
