@@ -199,7 +199,7 @@ class TrackerCallback(TrainerCallback):
         """The model's config, then ``TrainingArguments`` over it (W&B's layout), then ``config``."""
         config: dict[str, Any] = {}
         model_config = getattr(model, "config", None)
-        if hasattr(model_config, "to_dict"):
+        if model_config is not None and hasattr(model_config, "to_dict"):
             config.update(model_config.to_dict())
         elif isinstance(model_config, Mapping):
             config.update(model_config)

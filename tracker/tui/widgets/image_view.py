@@ -90,7 +90,10 @@ class ImageView(Widget):
         self.protocol = protocol or detect_protocol()
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"image protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
-        self.cell_size = cell_size or tuple(get_cell_size())
+        if cell_size is None:
+            width, height = get_cell_size()
+            cell_size = (width, height)
+        self.cell_size = cell_size
         self.image: EncodedImage | None = None
         self.step: int | None = None
         self._shown: tuple[int, int] | None = None  # (columns, rows) drawn last
