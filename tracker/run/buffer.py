@@ -253,7 +253,8 @@ class ScalarBuffer:
         return ScalarBatch(key_ids=self._key_ids_of(keys), steps=steps, walls=walls, values=values)
 
     @staticmethod
-    def _fill_device_values(values: np.ndarray, counts: np.ndarray, device: list) -> None:
+    def _fill_device_values(values: np.ndarray, counts: np.ndarray,
+                            device: list[tuple[tuple[int, Deferred], ...] | None]) -> None:
         starts = np.cumsum(counts) - counts
         for i, items in enumerate(device):
             if items is None:

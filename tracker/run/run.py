@@ -37,7 +37,6 @@ from . import lifecycle, spill, start
 from .buffer import Entry, ScalarBuffer, check_gil
 from .config import to_config
 from .image_writes import ImagePending
-from .writer import Outcome, Writer
 from .values import (
     CPU_READ_TYPES,
     DEFERRED_TYPES,
@@ -52,6 +51,7 @@ from .values import (
     to_numpy,
     to_scalar,
 )
+from .writer import Outcome, Writer
 
 _now = time.time
 IMAGES_WAKE_AT = 16  # records waiting at which log_image wakes the writer...

@@ -14,7 +14,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def to_scalar(key: str, value: Any) -> float | Deferred:
     """
     t = type(value)
     if t is float:
-        return value
+        return cast(float, value)
     if t is int or t is bool:
         return _int_to_float(key, value)
     convert = _DEVICE_TYPES.get(t)  # seen before: skip the isinstance chain (logged every step)
@@ -219,7 +219,7 @@ def read_cpu_scalar(value: Any) -> float | None:
         return None
     kind = type(number)
     if kind is float:
-        return number
+        return cast(float, number)
     return float(number) if kind is int or kind is bool else None  # complex: the slow path
 
 
@@ -310,7 +310,7 @@ def resolve_deferred(items: Sequence[Deferred]) -> list[Any]:
     for i, item in enumerate(items):
         handle = item.handle  # read once: the other thread may set it to None now
         if handle is None:
-            out[i] = item.value  # type: ignore[assignment]  # set before the handle went
+            out[i] = item.value  # set before the handle went
         else:
             idx, handles = by_kind.setdefault(item.kind, ([], []))
             idx.append(i)
@@ -364,7 +364,7 @@ def is_jax_on_cpu(array: Any) -> bool:
 
 def _jax_platform(array: Any) -> str:
     try:
-        return next(iter(array.devices())).platform
+        return str(next(iter(array.devices())).platform)
     except Exception:  # an unusual array type: assume a device, the safe choice
         return "device"
 

@@ -47,8 +47,8 @@ from ..store.backend import (
     record_kind,
 )
 from . import flusher, spill, start
-from .image_writes import ImagePending, encode_taken
 from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat, series_points
+from .image_writes import ImagePending, encode_taken
 
 HEARTBEAT_EVERY_S = 5.0
 BUSY_SAY_AFTER_S = 30.0  # a store locked by others this long is said (the flusher retries meanwhile)

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from ...run import lifecycle
 from ...contract import RunLike
 from ...notices import warn
+from ...run import lifecycle
 from .models import first_tensor, is_compiled, unwrap
 from .offload import copy_into, shared_worker
 from .stats import (
