@@ -27,9 +27,9 @@ from transformers import TrainerCallback
 
 import tracker
 
-from ..run.config import to_config
 from ..contract import RunLike
 from ..notices import Once, warn
+from ..run.config import to_config
 
 RUN_FILE = "tracker_run.json"  # written into every checkpoint folder: the run to continue
 RUN_ID_ENV = "TRACKER_RUN_ID"

@@ -23,7 +23,6 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 

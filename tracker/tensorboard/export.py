@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..format import flatten
 from ..errors import TrackerError
-from ..read import Reader, open_store
+from ..format import flatten
+from ..read import DamagedBlobError, Reader, open_store
 from ..records import RunInfo
-from ..read import DamagedBlobError
 from . import summaries
 from .console import console_records, console_tag
 from .encode import scalar_records

@@ -32,8 +32,8 @@ from textual_image.renderable import SixelImage as _SixelRenderable
 from textual_image.renderable import TGPImage as _TGPRenderable
 from textual_image.widget import SixelImage, TGPImage
 
-from ...images import EncodedImage, ImageError, decode
 from ...format import literal
+from ...images import EncodedImage, ImageError, decode
 from .half_blocks import HalfBlocks
 
 PROTOCOLS = ("kitty", "sixel", "halfcell")
