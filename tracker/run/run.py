@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import StoreError
 from ..graph import Graph
 from ..images import prepare
+from ..notices import warn
 from ..paths import resolve_db_path
 from ..profile import Profile
 from ..records import Histogram
@@ -500,7 +501,7 @@ class Run:
             try:
                 hook()
             except Exception as exc:  # a hook's bug must not stop the flush (or the exit)
-                print(f"tracker: a flush hook failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                warn(f"a flush hook failed: {type(exc).__name__}: {exc}")
 
     # -- ending -----------------------------------------------------------------------------------
     def flush(self) -> bool:
@@ -549,19 +550,17 @@ class Run:
         why = f" ({err})" if err is not None else ""
         records = f" and {outcome.lost_records:,} other records" if outcome.lost_records else ""
         if outcome.lost_points or outcome.lost_records:
-            print(f"tracker: run {self.id}: {outcome.lost_points:,} points{records} could not be "
-                  f"stored and were lost: the store {self.db_path} could not be written{why}, "
-                  "nor a spill file next to it", file=sys.stderr)
+            warn(f"run {self.id}: {outcome.lost_points:,} points{records} could not be "
+                 f"stored and were lost: the store {self.db_path} could not be written{why}, "
+                 "nor a spill file next to it")
         if outcome.spilled:
             files = ", ".join(str(p) for p in outcome.spilled)
-            print(f"tracker: run {self.id}: the store {self.db_path} could not be written at "
-                  f"finish{why}; {writer.spilled_points:,} points and {writer.spilled_records:,} "
-                  f"other records are kept in {files}. The next tracker.init() on this store "
-                  "writes them in and marks the run; until then it shows as crashed.",
-                  file=sys.stderr)
+            warn(f"run {self.id}: the store {self.db_path} could not be written at "
+                 f"finish{why}; {writer.spilled_points:,} points and {writer.spilled_records:,} "
+                 f"other records are kept in {files}. The next tracker.init() on this store "
+                 "writes them in and marks the run; until then it shows as crashed.")
         elif not outcome.written:
-            print(f"tracker: run {self.id}: its last data could not be written{why}",
-                  file=sys.stderr)
+            warn(f"run {self.id}: its last data could not be written{why}")
 
     def __enter__(self) -> Run:
         return self

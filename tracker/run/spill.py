@@ -20,7 +20,6 @@ import dataclasses
 import itertools
 import json
 import os
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..graph import Graph, GraphNode
+from ..notices import warn
 from ..profile import Profile, ProfileOp
 from ..records import EncodedImage, Histogram
 from ..store.backend import (
@@ -234,7 +234,7 @@ def recover(backend: WriteBackend, db_path: Path) -> None:
 
 
 def _say(message: str) -> None:
-    print(f"tracker: {message}", file=sys.stderr)
+    warn(message)
 
 
 def _remove(path: Path) -> None:

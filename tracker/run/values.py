@@ -18,6 +18,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from ..notices import warn
+
 MAX_KEY_LENGTH = 256
 _KEY_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -390,8 +392,8 @@ def _say_unreadable(kind: str, exc: Exception) -> None:
     if kind in JAX_KINDS and "delete" in str(exc).lower():
         why = (" The array was deleted before the writer read it: most likely donated to a later "
                "jitted call (donate_argnums). Log the values a step returns, not donated state.")
-    print(f"tracker: a logged {kind} value could not be read and is stored as NaN "
-          f"({type(exc).__name__}: {str(exc)[:120]}).{why}", file=sys.stderr)
+    warn(f"a logged {kind} value could not be read and is stored as NaN "
+         f"({type(exc).__name__}: {str(exc)[:120]}).{why}")
 
 
 def to_numpy(value: Any, what: str = "histogram") -> np.ndarray:

@@ -26,7 +26,6 @@ Faults never reach the training loop (README, "Reliability"):
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import StoreError
+from ..notices import Once
 from ..store.backend import (
     BusyError,
     Dropped,
@@ -125,7 +125,7 @@ class Writer:
         self._stalled = False  # the last flush could not write (log() then never waits)
         self._tried = 0.0  # when a flush last tried to write (time.monotonic)
         self._locked_since: float | None = None
-        self._said: set[str] = set()
+        self._said = Once()  # what this writer has said (once each)
         self._last_flush = time.monotonic()
         self._last_heartbeat = 0.0
         flusher.add(self)
@@ -448,9 +448,7 @@ class Writer:
                       "path (created again if needed)")
 
     def _say(self, what: str, message: str) -> None:
-        if what not in self._said:
-            self._said.add(what)
-            print(f"tracker: {message}", file=sys.stderr)
+        self._said.warn(what, message)
 
 
 def _why(exc: BaseException) -> str:
