@@ -17,6 +17,13 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tracker.notices import StderrHandler, logger  # noqa: E402
+
+# pytest's logging plugin puts its capture handlers on the root logger, so Python's last-resort
+# handler (what shows a user tracker's notices on stderr) never runs in-process: this one does
+# the same here, on the stderr of each moment (capsys, capfd). caplog still gets every record.
+logger.addHandler(StderrHandler())
+
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Iterator[Path]:

@@ -74,6 +74,23 @@ def test_the_import_contracts_hold() -> None:
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
 
 
+def _tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a linter of this environment (next to its python) over the repository."""
+    return subprocess.run([str(Path(sys.executable).with_name(name)), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_the_type_checker_passes() -> None:
+    """mypy with pyproject.toml's config: all of tracker/, the core strict."""
+    out = _tool("mypy", "--config-file", str(ROOT / "pyproject.toml"))
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_ruff_passes() -> None:
+    out = _tool("ruff", "check", "tracker", "tests")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
 def test_only_the_store_imports_sqlite3() -> None:
     offenders = [
         str(path.relative_to(ROOT)) for path in (ROOT / "tracker").rglob("*.py")

@@ -8,10 +8,9 @@ from __future__ import annotations
 import pytest
 
 import tracker
-from tracker.run import Run
-from tracker.run import flusher
-from tracker.store.sqlite import batch
+from tracker.run import Run, flusher
 from tracker.run.writer import COMMIT_S, HARD_S
+from tracker.store.sqlite import batch
 
 
 class _Due:

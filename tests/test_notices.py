@@ -3,13 +3,15 @@ program configures no logging, the program's logging setup otherwise; once per k
 
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tracker.notices import Once, warn_once
+from tracker.notices import Once, StderrHandler, warn_once
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +35,31 @@ def test_the_programs_logging_config_takes_over() -> None:
         "from tracker.notices import warn\nwarn('x')"
     )
     assert (silenced.stdout, silenced.stderr) == ("", "")
+
+
+def test_the_run_sides_warnings_take_the_same_channel(tmp_path: Path) -> None:
+    """A run's own warnings (here: a flush hook that fails) follow the program's logging setup."""
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stdout, format='%(levelname)s %(name)s | %(message)s')\n"
+        f"import tracker\nrun = tracker.init('p', db={str(tmp_path / 'x.db')!r}, system=False)\n"
+        "def hook():\n    raise RuntimeError('hook bug')\n"
+        "run.add_flush_hook(hook)\nrun.finish()"
+    )
+    out = _run(code)
+    assert out.stdout == "WARNING tracker | tracker: a flush hook failed: RuntimeError: hook bug\n"
+    assert "hook bug" not in out.stderr
+
+
+def test_the_stderr_handler_writes_where_stderr_points_when_it_emits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = StderrHandler()  # made before stderr moves, as a handler made at import is
+    record = logging.LogRecord("tracker", logging.WARNING, __file__, 1, "tracker: x", None, None)
+    for _ in range(2):
+        now = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", now)
+        handler.handle(record)
+        assert now.getvalue() == "tracker: x\n"
 
 
 def _said(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:

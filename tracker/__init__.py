@@ -66,7 +66,7 @@ def init(
     console: bool | None = None,
     system_interval: float = 10.0,
     console_max_bytes: int | None = None,
-) -> Run:
+) -> Run | NullRun:
     """Start (or with ``resume=RUN_ID`` continue) a run and make it the current run.
 
     Args:
@@ -136,14 +136,14 @@ def attach(run_id: str, *, db: str | os.PathLike[str] | None = None) -> Run:
     return Run(db=db, attach=run_id)
 
 
-def current_run() -> Run | None:
+def current_run() -> Run | NullRun | None:
     """The run started by the last ``init()`` if it has not finished, else None."""
     if _current is not None and _current.finished:
         return None
     return _current
 
 
-def run_or_current(run: Run | None = None, what: str = "this call") -> Run:
+def run_or_current(run: Run | NullRun | None = None, what: str = "this call") -> Run | NullRun:
     """``run`` if given, else the current run (for hooks that take an optional run).
 
     Raises:
@@ -159,7 +159,7 @@ def run_or_current(run: Run | None = None, what: str = "this call") -> Run:
     return current
 
 
-def _require_run() -> Run:
+def _require_run() -> Run | NullRun:
     return run_or_current(None, "logging")
 
 

@@ -109,7 +109,8 @@ def prepare(key: str, value: Any, caption: str | None = None) -> PendingImage:
     if jax is not None and isinstance(value, jax.Array):
         return _jax(key, value, caption, jax)
     keras = modules.get("keras")
-    if keras is not None and isinstance(value, getattr(keras, "Variable", ())):
+    keras_variable: Any = getattr(keras, "Variable", ())  # () matches nothing: no Keras 3 loaded
+    if isinstance(value, keras_variable):
         return prepare(key, value.value, caption)  # the backend tensor it wraps
     tf = modules.get("tensorflow")
     if tf is not None and isinstance(value, (tf.Tensor, tf.Variable)):
@@ -245,7 +246,7 @@ class _Buffers:
         if array.flags.c_contiguous:
             # memcpy with the GIL held: numpy's copy lets the GIL go for a large array, and
             # the writer thread (encoding) may then keep it for a switch interval (5 ms)
-            memoryview(buffer).cast("B")[:] = memoryview(array).cast("B")
+            memoryview(buffer).cast("B")[:] = memoryview(array).cast("B")  # type: ignore[arg-type]  # numpy declares __buffer__ for Python >= 3.12 only
         else:
             np.copyto(buffer, array)
         return buffer

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-
 # The summary key under which tracker's own tools keep their bookkeeping about a run (the
 # TensorBoard importer: source folder, bytes read per file). Readers leave it out of
 # ``RunInfo.summary``, so the user's summary shows only what the run logged.

@@ -8,10 +8,10 @@ import os
 import pty
 import selectors
 import signal
-from collections import Counter
 import struct
 import subprocess
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:

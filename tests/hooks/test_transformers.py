@@ -222,14 +222,14 @@ def test_a_failed_fit_is_marked_failed_and_the_next_fit_gets_a_new_run(db_path, 
 @pytest.mark.slow  # a fresh process imports torch and transformers (about 5 s)
 def test_process_exit_inside_a_failed_fit_marks_it_failed(db_path, tmp_path) -> None:
     script = (
-        "import sys; sys.path.insert(0, {tests!r})\n"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from pathlib import Path\n"
         "import test_transformers as t\n"
         "from tracker.hooks.transformers import TrackerCallback\n"
-        "trainer = t.trainer_for(Path({tmp!r}), TrackerCallback(db={db!r}),"
+        f"trainer = t.trainer_for(Path({str(tmp_path)!r}), TrackerCallback(db={str(db_path)!r}),"
         " model=t.tiny_bert(explode_at=3))\n"
         "try:\n    trainer.train()\nexcept RuntimeError:\n    print('caught')\n"
-    ).format(tests=str(Path(__file__).parent), tmp=str(tmp_path), db=str(db_path))
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                          timeout=120)

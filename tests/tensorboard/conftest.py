@@ -8,13 +8,13 @@ TensorBoard callback) is left alone.
 from __future__ import annotations
 
 import json
-import urllib.request
-import urllib.error
-import time
-import socket
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path

@@ -125,7 +125,7 @@ def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, d
                                                        tensorboard_server) -> None:
     root, expected = exported
     with tensorboard_server(root, tmp_path / "tensorboard.log") as tb:
-        tags = tb.poll(lambda: tb.get_json(f"/data/plugin/images/tags"),
+        tags = tb.poll(lambda: tb.get_json("/data/plugin/images/tags"),
                      lambda t: len(t.get("run", {})) == 4)
         assert sorted(tags["run"]) == ["grid", "jpeg", "photo", "samples"]
         assert tags["run"]["samples"]["samples"] == 1
@@ -431,7 +431,7 @@ def test_a_tensorboard_server_shows_the_images_of_a_store_export(
     _, logs, run_dir, expected = store_export
     run = f"imgs/{run_dir}"
     with tensorboard_server(logs, tmp_path / "tensorboard.log") as tb:
-        tags = tb.poll(lambda: tb.get_json(f"/data/plugin/images/tags"),
+        tags = tb.poll(lambda: tb.get_json("/data/plugin/images/tags"),
                      lambda t: len(t.get(run, {})) == 3)
         assert sorted(tags[run]) == ["grid", "photo", "samples"]
         query = urllib.parse.urlencode({"run": run, "tag": "samples", "sample": 0})

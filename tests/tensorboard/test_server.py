@@ -25,7 +25,7 @@ def test_tensorboard_server_serves_scalars_histograms_and_hparams(db_path: Path,
     export_tensorboard(out, db=db_path)
 
     with tensorboard_server(out, tmp_path / "tensorboard.log") as tb:
-        runs = tb.poll(lambda: tb.get_json(f"/data/runs"), lambda r: len(r) == 2)
+        runs = tb.poll(lambda: tb.get_json("/data/runs"), lambda r: len(r) == 2)
         run_a = next(r for r in runs if r.startswith("proj/a-"))
         query = urllib.parse.urlencode({"run": run_a, "tag": "loss"})
         scalars = tb.poll(lambda: tb.get_json(f"/data/plugin/scalars/scalars?{query}"),
@@ -41,7 +41,7 @@ def test_tensorboard_server_serves_scalars_histograms_and_hparams(db_path: Path,
             lambda r: len(r) == 1)
         assert step == 3 and [b[2] for b in buckets] == [25.0] * 4
 
-        groups = tb.poll(lambda: tb.get_json(f"/data/plugin/hparams/session_groups", {
+        groups = tb.poll(lambda: tb.get_json("/data/plugin/hparams/session_groups", {
             "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN"], "colParams": [],
             "startIndex": 0, "sliceSize": 10})["sessionGroups"], lambda g: len(g) == 2)
         by_lr = {g["hparams"]["lr"]: g["metricValues"] for g in groups}

@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from tracker.images import EncodedImage, encode, prepare
 from tracker.tui.widgets import image_view
-from tracker.tui.widgets.half_blocks import HalfBlocks, LEVELS
+from tracker.tui.widgets.half_blocks import LEVELS, HalfBlocks
 from tracker.tui.widgets.image_view import ImageView, detect_protocol, fit
 
 CELL = (10, 20)  # a cell's pixels, fixed: the terminal's own would change the layout

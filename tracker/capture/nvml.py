@@ -108,11 +108,11 @@ class NvmlReader:
         nvml = self._nvml
         states = []
         for index, handle in enumerate(self._handles):
-            util = self._value(index, "util", lambda: nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-            memory = self._value(index, "memory", lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
-            temperature = self._value(index, "temperature", lambda: self._temperature(handle))
-            power_mw = self._value(index, "power", lambda: nvml.nvmlDeviceGetPowerUsage(handle))
-            processes = self._value(index, "processes", lambda: self._processes(handle))
+            util = self._value(index, "util", lambda h=handle: nvml.nvmlDeviceGetUtilizationRates(h).gpu)
+            memory = self._value(index, "memory", lambda h=handle: nvml.nvmlDeviceGetMemoryInfo(h))
+            temperature = self._value(index, "temperature", lambda h=handle: self._temperature(h))
+            power_mw = self._value(index, "power", lambda h=handle: nvml.nvmlDeviceGetPowerUsage(h))
+            processes = self._value(index, "processes", lambda h=handle: self._processes(h))
             states.append(
                 GpuState(
                     index=index,

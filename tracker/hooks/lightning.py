@@ -34,7 +34,7 @@ try:  # the unified package first, then the older standalone one
     LIGHTNING = "lightning"
 except ModuleNotFoundError:
     try:
-        from pytorch_lightning.loggers.logger import Logger as _Logger  # type: ignore[no-redef]
+        from pytorch_lightning.loggers.logger import Logger as _Logger  # type: ignore[no-redef,assignment]
         from pytorch_lightning.loggers.logger import (  # type: ignore[no-redef]
             rank_zero_experiment,
         )

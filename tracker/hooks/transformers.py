@@ -27,9 +27,9 @@ from transformers import TrainerCallback
 
 import tracker
 
-from ..run.config import to_config
 from ..contract import RunLike
 from ..notices import Once, warn
+from ..run.config import to_config
 
 RUN_FILE = "tracker_run.json"  # written into every checkpoint folder: the run to continue
 RUN_ID_ENV = "TRACKER_RUN_ID"
@@ -199,7 +199,7 @@ class TrackerCallback(TrainerCallback):
         """The model's config, then ``TrainingArguments`` over it (W&B's layout), then ``config``."""
         config: dict[str, Any] = {}
         model_config = getattr(model, "config", None)
-        if hasattr(model_config, "to_dict"):
+        if model_config is not None and hasattr(model_config, "to_dict"):
             config.update(model_config.to_dict())
         elif isinstance(model_config, Mapping):
             config.update(model_config)

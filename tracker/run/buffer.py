@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -174,7 +175,8 @@ class ScalarBuffer:
                 return None
         del entries[: len(batch)]  # exactly what was copied: later appends stay
         scalars = self._columns(batch)
-        self.taken += len(scalars)
+        if scalars is not None:  # (None: only empty series were logged)
+            self.taken += len(scalars)
         return scalars
 
     def read_deferred(self) -> None:
@@ -196,7 +198,8 @@ class ScalarBuffer:
     def _read_devices(self, batch: list[Entry], wait: bool) -> int:
         """Read the device values of ``batch``; return how many entries can be taken (all with
         ``wait``, else those before the first value still being computed)."""
-        end, unread = len(batch), []
+        end = len(batch)
+        unread: list[Deferred] = []
         for i, entry in enumerate(batch):
             device = entry[4]
             if device is None:
@@ -215,10 +218,11 @@ class ScalarBuffer:
         while deferred and deferred[0].handle is None:
             deferred.popleft()
 
-    def _columns(self, batch: list[Entry]) -> ScalarBatch:
+    def _columns(self, batch: list[Entry]) -> ScalarBatch | None:
         if not self.has_series:
             return self._scalar_columns(batch)
-        parts, run = [], []  # log() entries are packed in runs, series entries as they are
+        parts: list[ScalarBatch] = []
+        run: list[Entry] = []  # log() entries are packed in runs, series entries as they are
         for entry in batch:
             if type(entry[0]) is int:
                 run.append(entry)
@@ -249,7 +253,8 @@ class ScalarBuffer:
         return ScalarBatch(key_ids=self._key_ids_of(keys), steps=steps, walls=walls, values=values)
 
     @staticmethod
-    def _fill_device_values(values: np.ndarray, counts: np.ndarray, device: list) -> None:
+    def _fill_device_values(values: np.ndarray, counts: np.ndarray,
+                            device: list[tuple[tuple[int, Deferred], ...] | None]) -> None:
         starts = np.cumsum(counts) - counts
         for i, items in enumerate(device):
             if items is None:
@@ -297,14 +302,14 @@ def series_points(batch: ScalarBatch | None, key_names: list[str]) -> list[Serie
     return out
 
 
-def concat(parts: list[ScalarBatch | None]) -> ScalarBatch | None:
+def concat(parts: Sequence[ScalarBatch | None]) -> ScalarBatch | None:
     """One batch of several (in order); None when there is nothing."""
-    parts = [p for p in parts if p is not None and len(p)]
-    if len(parts) <= 1:
-        return parts[0] if parts else None
+    kept = [p for p in parts if p is not None and len(p)]
+    if len(kept) <= 1:
+        return kept[0] if kept else None
     return ScalarBatch(
-        np.concatenate([p.key_ids for p in parts]),
-        np.concatenate([p.steps for p in parts]),
-        np.concatenate([p.walls for p in parts]),
-        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.key_ids for p in kept]),
+        np.concatenate([p.steps for p in kept]),
+        np.concatenate([p.walls for p in kept]),
+        np.concatenate([p.values for p in kept]),
     )

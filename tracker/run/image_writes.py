@@ -14,11 +14,11 @@ device scalars do. ``flush()`` and ``finish()`` wait for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from ..images import PendingImage, encode, recycle
 from ..notices import Once
-from ..store.backend import ImageItem
+from ..store.backend import ImageItem, Record
 
 _said = Once()
 
@@ -33,16 +33,17 @@ class ImagePending:
     pending: PendingImage
 
 
-def encode_taken(records: list[Any], run_id: str, *, wait: bool) -> tuple[list[Any], list[Any]]:
+def encode_taken(records: list[Record | ImagePending], run_id: str, *,
+                 wait: bool) -> tuple[list[Record], list[ImagePending]]:
     """(records to write, with images encoded, bad ones left out; image records to keep for a
     later flush: JAX arrays not computed yet when ``wait`` is False)."""
     if not any(type(record) is ImagePending for record in records):
-        return records, []
-    out: list[Any] = []
-    later: list[Any] = []
+        return cast("list[Record]", records), []  # (no ImagePending among them: checked above)
+    out: list[Record] = []
+    later: list[ImagePending] = []
     held: set[str] = set()  # keys with an image kept for later: their next images wait too
     for record in records:
-        if type(record) is not ImagePending:
+        if not isinstance(record, ImagePending):
             out.append(record)
             continue
         key, step, wall, pending = record.key, record.step, record.wall, record.pending

@@ -23,9 +23,8 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from .run import Run
@@ -135,9 +134,9 @@ def _wrap_excepthook() -> None:
 
 
 def _wrap_sys_exit() -> None:
-    original: Callable[..., Any] = sys.exit
+    original = sys.exit
 
-    def exit(status: object = None) -> None:  # noqa: A001 - it is sys.exit
+    def exit(status: str | int | None = None) -> NoReturn:  # noqa: A001 - it is sys.exit
         global _exit_code
         if threading.current_thread() is threading.main_thread():
             _exit_code = status

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import StoreError
 from ..graph import Graph
 from ..images import prepare
+from ..notices import warn
 from ..paths import resolve_db_path
 from ..profile import Profile
 from ..records import Histogram
@@ -37,7 +38,6 @@ from . import lifecycle, spill, start
 from .buffer import Entry, ScalarBuffer, check_gil
 from .config import to_config
 from .image_writes import ImagePending
-from .writer import Outcome, Writer
 from .values import (
     CPU_READ_TYPES,
     DEFERRED_TYPES,
@@ -52,6 +52,7 @@ from .values import (
     to_numpy,
     to_scalar,
 )
+from .writer import Outcome, Writer
 
 _now = time.time
 IMAGES_WAKE_AT = 16  # records waiting at which log_image wakes the writer...
@@ -101,7 +102,8 @@ class Run:
             self.config, self.tags, self._next_step = row.config, row.tags, row.next_step
             self._buf = ScalarBuffer()
             self._writer: Writer | None = self._new_writer(backend)
-            self._publish = self._buf.publish  # the one step that makes an entry visible
+            # the one step that makes an entry visible
+            self._publish: Callable[[Entry, int | None], None] = self._buf.publish
             self._key_index: set[str] = set()  # keys checked so far (the fast path's test)
             self._packed_keys: set[tuple[str, ...]] = set()  # packed metrics' keys checked
             self._flush_hooks: list[Callable[[], None]] = []
@@ -140,7 +142,7 @@ class Run:
         self._child_lock = threading.Lock()
         self.attached = True
 
-    def _publish_in_child(self, entry: Entry, points: int) -> None:
+    def _publish_in_child(self, entry: Entry, points: int | None) -> None:
         self._open_in_child()
         self._buf.publish(entry, points)
 
@@ -345,7 +347,7 @@ class Run:
         waiting (the system sampler's thread; tracker.run.capture)."""
         if not self.finished:
             self._publish((max(self._next_step - 1, 0), _now(), tuple(values),
-                           tuple(values.values()), None))
+                           tuple(values.values()), None), None)
 
     def log_console(self, lines: list[tuple[str, float, int | None, str]]) -> None:
         """Store captured console lines, (stream, wall, step, text) each, as one record."""
@@ -499,7 +501,7 @@ class Run:
             try:
                 hook()
             except Exception as exc:  # a hook's bug must not stop the flush (or the exit)
-                print(f"tracker: a flush hook failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                warn(f"a flush hook failed: {type(exc).__name__}: {exc}")
 
     # -- ending -----------------------------------------------------------------------------------
     def flush(self) -> bool:
@@ -548,19 +550,17 @@ class Run:
         why = f" ({err})" if err is not None else ""
         records = f" and {outcome.lost_records:,} other records" if outcome.lost_records else ""
         if outcome.lost_points or outcome.lost_records:
-            print(f"tracker: run {self.id}: {outcome.lost_points:,} points{records} could not be "
-                  f"stored and were lost: the store {self.db_path} could not be written{why}, "
-                  "nor a spill file next to it", file=sys.stderr)
+            warn(f"run {self.id}: {outcome.lost_points:,} points{records} could not be "
+                 f"stored and were lost: the store {self.db_path} could not be written{why}, "
+                 "nor a spill file next to it")
         if outcome.spilled:
             files = ", ".join(str(p) for p in outcome.spilled)
-            print(f"tracker: run {self.id}: the store {self.db_path} could not be written at "
-                  f"finish{why}; {writer.spilled_points:,} points and {writer.spilled_records:,} "
-                  f"other records are kept in {files}. The next tracker.init() on this store "
-                  "writes them in and marks the run; until then it shows as crashed.",
-                  file=sys.stderr)
+            warn(f"run {self.id}: the store {self.db_path} could not be written at "
+                 f"finish{why}; {writer.spilled_points:,} points and {writer.spilled_records:,} "
+                 f"other records are kept in {files}. The next tracker.init() on this store "
+                 "writes them in and marks the run; until then it shows as crashed.")
         elif not outcome.written:
-            print(f"tracker: run {self.id}: its last data could not be written{why}",
-                  file=sys.stderr)
+            warn(f"run {self.id}: its last data could not be written{why}")
 
     def __enter__(self) -> Run:
         return self

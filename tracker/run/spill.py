@@ -20,7 +20,6 @@ import dataclasses
 import itertools
 import json
 import os
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..graph import Graph, GraphNode
+from ..notices import warn
 from ..profile import Profile, ProfileOp
 from ..records import EncodedImage, Histogram
 from ..store.backend import (
@@ -196,7 +196,9 @@ def recover(backend: WriteBackend, db_path: Path) -> None:
     A file whose run is not in the store, or that cannot be read, is left as it is (and said);
     a storage fault stops the recovery (the files stay for the next writer).
     """
-    points, records, runs, left = 0, 0, set(), []
+    points, records = 0, 0
+    runs: set[str] = set()
+    left: list[tuple[Path, Exception]] = []
     stopped: set[str] = set()  # runs whose earlier file could not be written: keep their order
     for path in pending(db_path):
         run_id = path.name.split("-", 1)[0]
@@ -225,14 +227,14 @@ def recover(backend: WriteBackend, db_path: Path) -> None:
         _say(f"wrote {points:,} points and {records:,} other records of run "
              f"{', '.join(sorted(runs))} from {folder(db_path)} into the store (what could not "
              "be written when they were logged)")
-    for path, exc in left:
-        why = ("its run is not in this store" if isinstance(exc, RunGoneError)
-               else f"{type(exc).__name__}: {exc}")
+    for path, error in left:
+        why = ("its run is not in this store" if isinstance(error, RunGoneError)
+               else f"{type(error).__name__}: {error}")
         _say(f"spill file {path} was not written into the store ({why}); it is left as it is")
 
 
 def _say(message: str) -> None:
-    print(f"tracker: {message}", file=sys.stderr)
+    warn(message)
 
 
 def _remove(path: Path) -> None:

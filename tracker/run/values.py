@@ -14,9 +14,11 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+
+from ..notices import warn
 
 MAX_KEY_LENGTH = 256
 _KEY_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -145,7 +147,7 @@ def to_scalar(key: str, value: Any) -> float | Deferred:
     """
     t = type(value)
     if t is float:
-        return value
+        return cast(float, value)
     if t is int or t is bool:
         return _int_to_float(key, value)
     convert = _DEVICE_TYPES.get(t)  # seen before: skip the isinstance chain (logged every step)
@@ -219,7 +221,7 @@ def read_cpu_scalar(value: Any) -> float | None:
         return None
     kind = type(number)
     if kind is float:
-        return number
+        return cast(float, number)
     return float(number) if kind is int or kind is bool else None  # complex: the slow path
 
 
@@ -245,7 +247,8 @@ def _framework_scalar(key: str, value: Any) -> float | Deferred | None:
             DEFERRED_TYPES[type(value)] = "jax"
         return _jax_scalar(key, value)
     keras = modules.get("keras")
-    if keras is not None and isinstance(value, getattr(keras, "Variable", ())):
+    keras_variable: Any = getattr(keras, "Variable", ())  # () matches nothing: no Keras 3 loaded
+    if isinstance(value, keras_variable):
         # A Keras 3 variable wraps its backend's tensor: hand that on rather than reading it here.
         return _framework_scalar(key, value.value)
     tf = modules.get("tensorflow")
@@ -309,7 +312,7 @@ def resolve_deferred(items: Sequence[Deferred]) -> list[Any]:
     for i, item in enumerate(items):
         handle = item.handle  # read once: the other thread may set it to None now
         if handle is None:
-            out[i] = item.value  # type: ignore[assignment]  # set before the handle went
+            out[i] = item.value  # set before the handle went
         else:
             idx, handles = by_kind.setdefault(item.kind, ([], []))
             idx.append(i)
@@ -363,7 +366,7 @@ def is_jax_on_cpu(array: Any) -> bool:
 
 def _jax_platform(array: Any) -> str:
     try:
-        return next(iter(array.devices())).platform
+        return str(next(iter(array.devices())).platform)
     except Exception:  # an unusual array type: assume a device, the safe choice
         return "device"
 
@@ -389,8 +392,8 @@ def _say_unreadable(kind: str, exc: Exception) -> None:
     if kind in JAX_KINDS and "delete" in str(exc).lower():
         why = (" The array was deleted before the writer read it: most likely donated to a later "
                "jitted call (donate_argnums). Log the values a step returns, not donated state.")
-    print(f"tracker: a logged {kind} value could not be read and is stored as NaN "
-          f"({type(exc).__name__}: {str(exc)[:120]}).{why}", file=sys.stderr)
+    warn(f"a logged {kind} value could not be read and is stored as NaN "
+         f"({type(exc).__name__}: {str(exc)[:120]}).{why}")
 
 
 def to_numpy(value: Any, what: str = "histogram") -> np.ndarray:

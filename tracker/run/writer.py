@@ -26,7 +26,6 @@ Faults never reach the training loop (README, "Reliability"):
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import StoreError
+from ..notices import Once
 from ..store.backend import (
     BusyError,
     Dropped,
@@ -47,8 +47,8 @@ from ..store.backend import (
     record_kind,
 )
 from . import flusher, spill, start
-from .image_writes import ImagePending, encode_taken
 from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat, series_points
+from .image_writes import ImagePending, encode_taken
 
 HEARTBEAT_EVERY_S = 5.0
 BUSY_SAY_AFTER_S = 30.0  # a store locked by others this long is said (the flusher retries meanwhile)
@@ -125,7 +125,7 @@ class Writer:
         self._stalled = False  # the last flush could not write (log() then never waits)
         self._tried = 0.0  # when a flush last tried to write (time.monotonic)
         self._locked_since: float | None = None
-        self._said: set[str] = set()
+        self._said = Once()  # what this writer has said (once each)
         self._last_flush = time.monotonic()
         self._last_heartbeat = 0.0
         flusher.add(self)
@@ -275,9 +275,9 @@ class Writer:
     def _take(self, wait: bool) -> None:
         scalars = self.scalars.take(wait)
         # Copy then delete exactly what was copied: appends racing with us stay in the list.
-        records = self.records[:]
-        del self.records[: len(records)]
-        records, later = encode_taken(records, self.run_id, wait=wait)  # images: encoded here
+        taken = self.records[:]
+        del self.records[: len(taken)]
+        records, later = encode_taken(taken, self.run_id, wait=wait)  # images: encoded here
         if later:  # JAX images still being computed: the next flush takes them
             self.records[0:0] = later
         if self._waiting:
@@ -310,7 +310,11 @@ class Writer:
             dropped = self.backend.write(self.run_id, batch, patient=patient, final=final,
                                          now=time.time())
             self._measure(0 if part is None else len(part), time.perf_counter() - started)
-            points = None if last else points[len(part):]
+            if last:
+                points = None
+            else:  # a part was cut from points
+                assert points is not None and part is not None
+                points = points[len(part):]
             self._unwritten = [] if points is None else [points]
             self._unwritten_points = 0 if points is None else len(points)
             if last:
@@ -444,9 +448,7 @@ class Writer:
                       "path (created again if needed)")
 
     def _say(self, what: str, message: str) -> None:
-        if what not in self._said:
-            self._said.add(what)
-            print(f"tracker: {message}", file=sys.stderr)
+        self._said.warn(what, message)
 
 
 def _why(exc: BaseException) -> str:

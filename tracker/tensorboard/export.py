@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..format import flatten
 from ..errors import TrackerError
-from ..read import Reader, open_store
+from ..format import flatten
+from ..read import DamagedBlobError, Reader, open_store
 from ..records import RunInfo
-from ..read import DamagedBlobError
 from . import summaries
 from .console import console_records, console_tag
 from .encode import scalar_records
@@ -37,7 +36,7 @@ from .profiles import profile_file
 from .records import RecordWriter, frame
 from .state import STATE_FILE, export_lock, load_state, run_state, save_state
 
-Progress = Callable[[int, int, str], None]
+Progress = Callable[[int, int, str], object]  # what it returns is ignored
 
 
 @dataclass
@@ -218,7 +217,8 @@ def _export_run(
             records.append(frame(event))
         entry["hparams"] = True
     records += _graphs(store, info, folder, entry, summary, host)
-    tags, series = [], []
+    tags: list[str] = []
+    series: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     images: list[Iterable[bytes]] = []  # read while written, after the rest
     for key in store.keys(info.id):
         new = _key_records(store, info.id, key.key, key.kind, key.count, entry, summary,

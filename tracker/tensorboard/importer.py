@@ -178,18 +178,18 @@ def _import_run(
 def source_host(file_names: list[str]) -> str | None:
     """The host the event files' names say they were written on (None if they do not say, or
     disagree): ``events.out.tfevents.<time>.<host>[.<pid>...]``."""
-    hosts = set()
+    hosts: set[str] = set()
     for name in file_names:
         match = _EVENT_NAME.fullmatch(name)
         if match is None:
             return None
         parts = [p for p in match.group(1).split(".") if p not in _NAME_SUFFIXES]
-        host = []
+        host_parts = []
         for part in parts:
             if part.isdigit():  # the pid: the host ends before it
                 break
-            host.append(part)
-        hosts.add(".".join(host))
+            host_parts.append(part)
+        hosts.add(".".join(host_parts))
     if len(hosts) != 1:
         return None
     host = hosts.pop()

@@ -214,7 +214,8 @@ class Folder:
         while stack:
             folder = stack.pop()
             try:
-                files, subfolders = [], []
+                files: list[str] = []
+                subfolders: list[str] = []
                 for name in sorted(folder.names()):
                     kind = folder.kind(name)
                     (subfolders if kind == "dir" else files).append(name)

@@ -32,6 +32,10 @@ _F = struct.Struct("<f")
 _D = struct.Struct("<d")
 
 
+# tag -> (seqs, steps, values, walls) of scalars decoded one event at a time
+SlowScalars = dict[str, tuple[list[int], list[int], list[float], list[float]]]
+
+
 @dataclass
 class RunData:
     """Everything read from one TensorBoard run directory."""
@@ -128,7 +132,7 @@ def read_run(
     """
     data = RunData(offsets=dict(offsets), plugins=dict(plugins or {}), read_images=images)
     plugins = data.plugins
-    slow: dict[str, tuple[list, list, list, list]] = {}  # tag -> seqs, steps, values, walls
+    slow: SlowScalars = {}
     fast = FastScalars()
     seq = 0  # event number across the run's files: merges both paths back into file order
     for path, name in zip(files, names or [p.name for p in files]):
@@ -159,7 +163,7 @@ def read_run(
 
 def _merge_scalars(
     data: RunData,
-    slow: dict[str, tuple[list, list, list, list]],
+    slow: SlowScalars,
     fast: FastScalars,
     problems: list[RecordProblem],
     files: list[Path],
@@ -169,10 +173,10 @@ def _merge_scalars(
     Points whose wall time is not a finite number are left out (a store keeps real times only).
     """
     blocks = fast.columns()
-    for tag, (seqs, steps, values, walls) in slow.items():
+    for tag, (seq_list, step_list, value_list, wall_list) in slow.items():
         blocks.setdefault(tag, []).insert(0, (
-            np.asarray(seqs, dtype=np.int64), np.asarray(steps, dtype=np.int64),
-            np.asarray(values, dtype=np.float64), np.asarray(walls, dtype=np.float64)))
+            np.asarray(seq_list, dtype=np.int64), np.asarray(step_list, dtype=np.int64),
+            np.asarray(value_list, dtype=np.float64), np.asarray(wall_list, dtype=np.float64)))
     for tag, parts in blocks.items():
         if len(parts) == 1:
             _, steps, values, walls = parts[0]
@@ -196,7 +200,7 @@ def _event(
     event: Any,
     seq: int,
     data: RunData,
-    slow: dict[str, Any],
+    slow: SlowScalars,
     where: tuple[str, int],
     problems: list[RecordProblem],
 ) -> bool:
@@ -247,7 +251,7 @@ def _captions(values: Any, data: RunData) -> dict[str, Any]:
 
 
 def _value(
-    value: Any, seq: int, step: int, wall: float, data: RunData, slow: dict[str, Any],
+    value: Any, seq: int, step: int, wall: float, data: RunData, slow: SlowScalars,
     caption: Any = None,
 ) -> None:
     which = value.WhichOneof("value")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -12,10 +12,11 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The user's module inside ``torch.compile`` and DistributedDataParallel wrappers."""
     inner = model
     for _ in range(4):
-        if hasattr(inner, "_orig_mod") and isinstance(inner._orig_mod, torch.nn.Module):
-            inner = inner._orig_mod  # torch.compile's OptimizedModule
+        compiled = getattr(inner, "_orig_mod", None)
+        if isinstance(compiled, torch.nn.Module):
+            inner = compiled  # torch.compile's OptimizedModule
         elif type(inner).__name__ in ("DistributedDataParallel", "DataParallel"):
-            inner = inner.module
+            inner = cast(torch.nn.Module, inner.module)
         else:
             break
     return inner
@@ -28,7 +29,7 @@ def is_compiled(model: torch.nn.Module) -> bool:
             return True
         if type(model).__name__ not in ("DistributedDataParallel", "DataParallel"):
             return False
-        model = model.module
+        model = cast(torch.nn.Module, model.module)
 
 
 def first_tensor(out: Any) -> torch.Tensor | None:

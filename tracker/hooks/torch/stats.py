@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     """L2 norms (float32 0-d tensors) of many tensors, with one fused kernel where possible."""
     if not tensors:
         return []
+    out: Sequence[torch.Tensor]
     try:
         out = torch._foreach_norm(tensors)  # what clip_grad_norm_ uses: one launch per device
     except (RuntimeError, TypeError, AttributeError):
@@ -61,11 +63,11 @@ def activation_stats(x: torch.Tensor) -> dict[str, Any]:
             nonzero = float(xf.sign().abs_().sum())
             return {"mean": mean, "std": math.sqrt(var), "zeros": (n - nonzero) / n,
                     "nan": 0.0, "inf": 0.0}
-    mean = total / n
-    var = (square / n - mean * mean).clamp_(min=0) * (n / max(n - 1, 1))
+    mean_t = total / n
+    var_t = (square / n - mean_t * mean_t).clamp_(min=0) * (n / max(n - 1, 1))
     zero_or_nan = n - xf.sign().abs_().sum()
     nans = torch.isnan(xf).sum()
-    return {"mean": mean, "std": var.sqrt(), "zeros": (zero_or_nan - nans) / n, "nan": nans / n,
+    return {"mean": mean_t, "std": var_t.sqrt(), "zeros": (zero_or_nan - nans) / n, "nan": nans / n,
             "inf": torch.isinf(xf).sum() / n}
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from ...run import lifecycle
 from ...contract import RunLike
 from ...notices import warn
+from ...run import lifecycle
 from .models import first_tensor, is_compiled, unwrap
 from .offload import copy_into, shared_worker
 from .stats import (
@@ -175,7 +175,7 @@ class Watcher:
         # per step, on every later step. Dropping the empty dict removes it.
         for _, p in self.params:
             if p._post_accumulate_grad_hooks is not None and not p._post_accumulate_grad_hooks:
-                p._post_accumulate_grad_hooks = None
+                p._post_accumulate_grad_hooks = None  # type: ignore[assignment]  # torch's stub says dict; torch itself starts it at None
 
     def _weight_stats(self, step: int, tensors: list[torch.Tensor]) -> None:
         """Norms and histograms of the weights before this step's update (maybe on the worker)."""

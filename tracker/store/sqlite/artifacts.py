@@ -18,6 +18,13 @@ def _compress(raw: bytes | str | None) -> bytes | None:
     return zlib.compress(data, 6)
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (set after every successful INSERT of one row)."""
+    rowid = cur.lastrowid
+    assert rowid is not None
+    return rowid
+
+
 def write_graph(conn: sqlite3.Connection, run_id: str, graph: Graph) -> int:
     """Insert a graph with its nodes and edges; return its id."""
     cur = conn.execute(
@@ -37,7 +44,7 @@ def write_graph(conn: sqlite3.Connection, run_id: str, graph: Graph) -> int:
             json.dumps(graph.meta, default=str),
         ),
     )
-    gid = int(cur.lastrowid)
+    gid = _inserted_id(cur)
     conn.executemany(
         "INSERT INTO graph_nodes (graph_id, idx, name, scope, op, kind, shape, dtype, params, attrs)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -73,7 +80,7 @@ def write_profile(conn: sqlite3.Connection, run_id: str, profile: Profile) -> in
             json.dumps(profile.meta, default=str),
         ),
     )
-    pid = int(cur.lastrowid)
+    pid = _inserted_id(cur)
     conn.executemany(
         "INSERT INTO profile_ops (profile_id, name, category, calls, self_ns, total_ns,"
         " device_self_ns, device_total_ns, cpu_mem, device_mem, flops, shapes, module)"

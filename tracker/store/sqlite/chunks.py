@@ -10,6 +10,7 @@ k-th) are not stored: their blob is empty and they are computed back from (n, st
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import numpy as np
 
@@ -190,14 +191,14 @@ def read_seqs(
     return steps[a:b], values[a:b], wall[a:b] if walls else wall
 
 
-def _steps(rows: list[tuple]) -> np.ndarray:
+def _steps(rows: list[tuple[Any, ...]]) -> np.ndarray:
     """The steps of chunk rows (n, step_lo, step_hi, steps, ...) in row order."""
     if len(rows) == 1:
         return unpack_steps(rows[0][3], rows[0][0], rows[0][1], rows[0][2])
     return np.concatenate([unpack_steps(r[3], r[0], r[1], r[2]) for r in rows])
 
 
-def _floats(rows: list[tuple], column: int) -> np.ndarray:
+def _floats(rows: list[tuple[Any, ...]], column: int) -> np.ndarray:
     """One float64 column of chunk rows, concatenated, as a native-endian array."""
     return unpack_floats(b"".join(r[column] for r in rows))
 

@@ -206,7 +206,7 @@ def _check_kind(conn: sqlite3.Connection, path: Path) -> int:
     Raises:
         StoreError: another program's database; SchemaTooNewError: a newer tracker's store.
     """
-    version = conn.execute("PRAGMA user_version").fetchone()[0]  # fails here if not a database
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]  # fails if not a database
     names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     if not names and version == 0:
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def images_after(conn: sqlite3.Connection, sid: int, count: int, limit: int) -> 
     return [_point(row) for row in rows]
 
 
-def _point(row: tuple) -> ImagePoint:
+def _point(row: tuple[Any, ...]) -> ImagePoint:
     step, wall, fmt, width, height, caption, data = row
     return ImagePoint(int(step), float(wall), EncodedImage(str(fmt), bytes(data), int(width),
                                                            int(height), caption))

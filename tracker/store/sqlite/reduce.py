@@ -11,6 +11,7 @@ pixel column, and spikes always survive. Series with steps that went backwards a
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +38,9 @@ def reduce_series(
     row = conn.execute(
         "SELECT min_step, max_step, count, monotone FROM series WHERE id = ?", (sid,)
     ).fetchone()
-    min_step, max_step, count, monotone = row if row else (None, None, 0, 1)
-    if not count or min_step is None:
+    if row is None or not row[2] or row[0] is None:  # no such series, or no points
         return _empty(key, buckets, start or 0, end or 0)
+    min_step, max_step, count, monotone = row
     lo = min_step if start is None else max(start, min_step)
     hi = max_step if end is None else min(end, max_step)
     if lo > hi:
@@ -93,7 +94,7 @@ def _seq_range(conn: sqlite3.Connection, sid: int, lo: int, hi: int) -> tuple[in
     return first_seq, last_seq
 
 
-def _chunk_steps(row: tuple) -> np.ndarray:
+def _chunk_steps(row: tuple[Any, ...]) -> np.ndarray:
     _, n, step_lo, step_hi, blob = row
     return unpack_steps(blob, n, step_lo, step_hi)
 
@@ -187,8 +188,9 @@ class _Accumulator:
 
     def overflowed(self) -> np.ndarray:
         """Buckets of finite values whose float64 sum overflowed (their mean is not sum / n)."""
-        return ((self.valid > 0) & np.isfinite(self.mins) & np.isfinite(self.maxs)
-                & ~np.isfinite(self.sums))
+        overflowed: np.ndarray = ((self.valid > 0) & np.isfinite(self.mins)
+                                  & np.isfinite(self.maxs) & ~np.isfinite(self.sums))
+        return overflowed
 
     def resum_overflowed(self, steps: np.ndarray, values: np.ndarray) -> None:
         """The means of overflowed buckets from their raw points, summed in extended precision

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def append_scalars(
     write_chunks(conn, sid, seq0, steps, walls, values)
 
 
-def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> list[tuple]:
+def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> list[tuple[Any, ...]]:
     """Aggregate new points per block at every level (the first block may continue an old one).
 
     NaN aggregates (a block of NaN points) bind as NULL, which the upsert treats as "no value".
@@ -115,7 +116,7 @@ def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> lis
     nan = np.isnan(vals)
     valid = (~nan).astype(np.int64)
     zeroed = np.where(nan, 0.0, vals)
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     for level, size in BLOCK_SIZES.items():
         first_cut = (-seq0) % size  # offset of the first block boundary within the new points
         cuts = np.arange(first_cut, n, size)
@@ -143,11 +144,11 @@ def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> lis
     return rows
 
 
-def _block_rows_small(sid: int, seq0: int, steps: list[int], vals: list[float]) -> list[tuple]:
+def _block_rows_small(sid: int, seq0: int, steps: list[int], vals: list[float]) -> list[tuple[Any, ...]]:
     """``_block_rows`` for a few points, in plain Python: a slowly logged series appends one or
     two points per flush, where numpy's per-call cost was most of the flush."""
     nan = float("nan")
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     for level, size in BLOCK_SIZES.items():
         a = 0
         while a < len(steps):

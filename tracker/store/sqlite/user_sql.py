@@ -61,7 +61,8 @@ class _ChunkColumn:
 
     def _unpack(self, n: int, step_lo: int, step_hi: int, blob: bytes) -> list[Any]:
         if self.column == "steps":
-            return unpack_steps(blob, n, step_lo, step_hi).tolist()
+            steps: list[Any] = unpack_steps(blob, n, step_lo, step_hi).tolist()
+            return steps
         values = unpack_floats(blob).tolist()
         return [None if v != v else v for v in values]  # NaN reads as NULL, as SQLite stores it
 
@@ -103,7 +104,7 @@ def open_for_sql(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 def run_query(
     conn: sqlite3.Connection, sql: str, path: str | os.PathLike[str]
-) -> tuple[list[str], Iterator[tuple]]:
+) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
     """Run one statement; return its column names and its rows (fetched as they are read).
 
     Raises:
@@ -119,7 +120,7 @@ def run_query(
     return columns, _rows(cursor, path)
 
 
-def _rows(cursor: sqlite3.Cursor, path: str | os.PathLike[str]) -> Iterator[tuple]:
+def _rows(cursor: sqlite3.Cursor, path: str | os.PathLike[str]) -> Iterator[tuple[Any, ...]]:
     try:
         while batch := cursor.fetchmany(ROWS_PER_FETCH):
             yield from batch

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..backend import (
     BusyError,
@@ -27,6 +27,8 @@ from .connection import BUSY_TIMEOUT_S, connect, describe_error, transaction
 BACKGROUND_BUSY_S = 0.25  # how long a write that is not patient waits for another process's lock
 RUN_CACHE_KIB = 4_000  # a run's page cache: small, so a training process does not grow by it
 EDIT_CACHE_KIB = 2_000
+
+T = TypeVar("T")
 
 
 class SqliteWriter:
@@ -189,7 +191,7 @@ class SqliteWriter:
 
         self._do(run)
 
-    def _do(self, action: Any) -> Any:
+    def _do(self, action: Callable[[], T]) -> T:
         try:
             return action()
         except sqlite3.Error as exc:

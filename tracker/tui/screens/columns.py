@@ -10,8 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, SelectionList
 from textual.widgets.selection_list import Selection
 
-from ...format import flatten
-from ...format import clean
+from ...format import clean, flatten
 from ...read import common_keys
 from ...records import RunInfo
 

@@ -11,8 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
-from ...format import flatten
-from ...format import clean, number
+from ...format import clean, flatten, number
 from ...records import KeyInfo, RunInfo
 from ..messages import CompareLoaded
 from ..reads import compared_runs

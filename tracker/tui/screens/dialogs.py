@@ -70,7 +70,7 @@ def _our_bindings(node: DOMNode) -> set[tuple[str, str]]:
     """(key, action) of the bindings that tracker's own classes declare on ``node`` (Textual's
     built-in ones, such as a table's page keys or ctrl+q, are left out: the footer never shows
     them either)."""
-    out = set()
+    out: set[tuple[str, str]] = set()
     for cls in type(node).__mro__:
         if not cls.__module__.startswith("tracker."):
             continue

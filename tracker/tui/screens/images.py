@@ -21,6 +21,8 @@ class ImagesTab:
     shows an ``ImagesPanel`` of the runs ``image_run_ids``."""
 
     image_run_ids: list[str]
+    post_message: Any
+    query_one: Any
     tracker: Any  # the app (TrackerApp): open_store()
     _image_wanted: tuple[str, int | None] | None = None  # (key, step) asked for last
 

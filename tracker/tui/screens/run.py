@@ -22,17 +22,17 @@ from ..messages import (
     RunHeaderLoaded,
     TextsLoaded,
 )
+from ..metric_order import is_system_key
 from ..results import RunDetail
 from ..widgets.charts_panel import ChartsPanel, RunRef
 from ..widgets.config_view import ConfigView
 from ..widgets.footer import TrackerFooter
 from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
-from ..widgets.profile_view import ProfileView
-from ..widgets.text_view import TextView
-from ..metric_order import is_system_key
 from ..widgets.images_panel import ImagesPanel
 from ..widgets.log_view import LogView
+from ..widgets.profile_view import ProfileView
+from ..widgets.text_view import TextView
 from .images import ImagesTab
 from .run_system_logs import SystemAndLogsTabs
 

@@ -19,7 +19,10 @@ class RunEditsMixin:
     Mixed into the runs screen, which provides ``table``, ``targets()`` and ``load_runs()``.
     """
 
-    table: RunsTable
+    if TYPE_CHECKING:
+        @property
+        def table(self) -> RunsTable: ...
+
     app: Any
     tracker: Any
     targets: Any

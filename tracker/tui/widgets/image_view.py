@@ -32,8 +32,8 @@ from textual_image.renderable import SixelImage as _SixelRenderable
 from textual_image.renderable import TGPImage as _TGPRenderable
 from textual_image.widget import SixelImage, TGPImage
 
-from ...images import EncodedImage, ImageError, decode
 from ...format import literal
+from ...images import EncodedImage, ImageError, decode
 from .half_blocks import HalfBlocks
 
 PROTOCOLS = ("kitty", "sixel", "halfcell")
@@ -90,7 +90,10 @@ class ImageView(Widget):
         self.protocol = protocol or detect_protocol()
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"image protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
-        self.cell_size = cell_size or tuple(get_cell_size())
+        if cell_size is None:
+            width, height = get_cell_size()
+            cell_size = (width, height)
+        self.cell_size = cell_size
         self.image: EncodedImage | None = None
         self.step: int | None = None
         self._shown: tuple[int, int] | None = None  # (columns, rows) drawn last

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Static
 
 from ...format import clean, count, nanos, nbytes
 from ...profile import Profile, ProfileOp
-from .cells import cell
+from .cells import Cell, cell
 
 # (column key, label, value of an op, formatter)
 COLUMNS: list[tuple[str, str, Any, Any]] = [
@@ -120,7 +120,7 @@ class ProfileView(Vertical):
                    key=lambda c: c.sort_key if len(c.sort_key) > 1 else missing)
 
     @staticmethod
-    def _cells(op: ProfileOp, columns: list[tuple[str, str, Any, Any]]) -> list[Text]:
+    def _cells(op: ProfileOp, columns: list[tuple[str, str, Any, Any]]) -> list[Cell]:
         out = []
         for key, _, get, fmt in columns:
             value = get(op)

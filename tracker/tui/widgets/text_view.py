@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Markdown, OptionList, Static
 
 from ...format import clean
@@ -77,7 +78,7 @@ class TextView(KeyedView):
             self._scroll_to_newest()
             return
         content.update(note if note else Text("markdown · r shows it raw", style="dim"))
-        widgets = []
+        widgets: list[Widget] = []
         for point in points:
             widgets.append(Static(Text(f"step {point.step}", style="bold underline"),
                                   classes="text-step"))

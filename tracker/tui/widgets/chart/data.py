@@ -38,7 +38,7 @@ class _Buffer:
     """A numpy array with spare capacity, so appends cost O(new points) amortised."""
 
     def __init__(self, values: np.ndarray, dtype: type = np.float64) -> None:
-        self.data = np.asarray(values, dtype=dtype)
+        self.data: np.ndarray = np.asarray(values, dtype=dtype)
         self.n = len(self.data)
 
     @property
@@ -136,7 +136,7 @@ class SeriesData:
         if (self._x.n and x[0] < self._x.data[self._x.n - 1]) or np.any(np.diff(x) < 0):
             lo = np.r_[self._lo.view, y] if self._reduced else None
             hi = np.r_[self._hi.view, y] if self._reduced else None
-            self.__init__(ChartSeries(self.name, np.r_[self.x, x], np.r_[self.y, y], lo, hi,
+            type(self).__init__(self, ChartSeries(self.name, np.r_[self.x, x], np.r_[self.y, y], lo, hi,
                                       self.color))
             return
         self.inf_count += int(np.isinf(y).sum())

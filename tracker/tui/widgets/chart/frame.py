@@ -121,7 +121,7 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
     rows = h - len(top_rows) - axis_rows
     if window is None:
         hint = "no data to plot" if not spec.series else "no points yet"
-        body = [blank] * (h - len(top_rows))
+        body: list[Row] = [blank] * (h - len(top_rows))
         mid = len(body) // 2
         body[mid] = centered(hint, w, st.hint, st.base)
         return [fit(r, w, st.base) for r in top_rows + body], None
@@ -158,9 +158,9 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
     bits = np.zeros((rows, cols), dtype=np.uint8)
     styles: dict[int, Style] = {}
     for k, ((lo, hi), (_, _, style)) in enumerate(zip(spans, layers), start=1):
-        b = braille_bits(dot_mask(lo, hi, vmin, vmax, 4 * rows))
-        bits |= b
-        sid[b > 0] = k
+        layer_bits = braille_bits(dot_mask(lo, hi, vmin, vmax, 4 * rows))
+        bits |= layer_bits
+        sid[layer_bits > 0] = k
         styles[k] = style
     ccol = None
     if spec.cursor_x is not None and x0 <= spec.cursor_x <= x1:
@@ -171,19 +171,19 @@ def build_frame(spec: FrameSpec, st: FrameStyles) -> tuple[list[Row], Geometry |
         r = int((vmax - t) / (vmax - vmin) * rows)
         if 0 <= r < rows and r not in ytick_rows:
             ytick_rows[r] = label
-    body: list[Row] = []
+    body = []
     for r in range(rows):
-        label = ytick_rows.get(r)
-        row: Row = [((label or "").rjust(left - 1)[: left - 1], st.axis),
-                    ("┤" if label else "│", st.axis)]
+        tick = ytick_rows.get(r)
+        row: Row = [((tick or "").rjust(left - 1)[: left - 1], st.axis),
+                    ("┤" if tick else "│", st.axis)]
         text = braille_row(bits[r])
         ids = sid[r]
         cuts = np.flatnonzero(np.diff(ids)) + 1
         bounds = [0, *cuts.tolist(), cols]
         for a, b in zip(bounds[:-1], bounds[1:]):
-            k = int(ids[a])
-            style = styles.get(k & (CURSOR_FLAG - 1), st.base)
-            if k & CURSOR_FLAG:
+            layer = int(ids[a])
+            style = styles.get(layer & (CURSOR_FLAG - 1), st.base)
+            if layer & CURSOR_FLAG:
                 style = style + st.cursor
             row.append((text[a:b], style))
         body.append(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 # Braille dot bits by (row, col) inside a 2x4 cell (Unicode U+2800 block ordering).
 _DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
@@ -45,7 +46,9 @@ def reduce_columns(
     # column enters at its first point and leaves at its last; neighbours just outside the window
     # keep their true position so lines run off the edges.
     scale = ncols / (x1 - x0)
-    pos_parts, val_parts, idx_parts = [], [], []
+    pos_parts: list[npt.ArrayLike] = []
+    val_parts: list[npt.ArrayLike] = []
+    idx_parts: list[npt.ArrayLike] = []
     if i0 > 0:
         pos_parts.append([(x[i0 - 1] - x0) * scale - 0.5])
         val_parts.append([ymid[i0 - 1]])
