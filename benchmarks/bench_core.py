@@ -2,7 +2,7 @@
 torch.utils.tensorboard and trackio, measured in the same run, printed as medians and ratios.
 
     .venv/bin/pip install -c constraints.txt -e '.[all,bench]'
-    .venv/bin/python benchmarks/bench_core.py [--repeat 3] [--quick] [--only W1,W2,SLOW,SQL,W3,MEM]
+    .venv/bin/python benchmarks/bench_core.py [--repeat 3] [--quick] [--only W1,W2,SLOW,SQL,W3,MEM,INIT]
 
 Every measurement runs in a fresh process (imports excluded from the timings, as in
 shared/notes/peers-benchmark.md). --quick measures the slow peers (TensorBoard writers, trackio) on
@@ -119,6 +119,23 @@ def sql(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
     return {"csv_process_s": t1 - t0, "fetch_s": t3 - t2}
 
 
+def run_start_stop(tracker_name: str, n: int, work: Path) -> dict[str, float]:
+    """ms a run for init + one log + finish: the defaults (system metrics and console capture
+    on: a relay process starts and stops with each run) against both turned off."""
+    import tracker
+
+    out = {}
+    for label, on in (("defaults_ms", True), ("capture_off_ms", False)):
+        t0 = time.perf_counter()
+        for i in range(n):
+            run = tracker.init("bench", name=f"{label}-{i}", db=work / "start.db", system=on,
+                               console=on)
+            run.log({"a": 1.0})
+            run.finish()
+        out[label] = (time.perf_counter() - t0) / n * 1000
+    return out
+
+
 def w3(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
     """200 runs x 3 keys x 100 steps: write; then list runs with last values (in-process)."""
     open_, log, close = ADAPTERS[tracker_name]
@@ -158,8 +175,11 @@ def _ours() -> tuple:
     import tracker
     import tracker.run.run  # noqa: F401
 
+    # The store's cost beside the peers' (none of them captures a console or samples the host):
+    # capture is measured on its own in the INIT section and in bench_capture.py.
     def open_(work: Path, name: str) -> Any:
-        return tracker.init("bench", name=name, db=work / "tracker.db")
+        return tracker.init("bench", name=name, db=work / "tracker.db", system=False,
+                            console=False)
 
     return open_, lambda run, d, step: run.log(d, step=step), lambda run: run.finish()
 
@@ -383,7 +403,7 @@ def _list_floor(work: Path) -> dict[str, Any]:
 
 LISTERS = {"tracker": _list_ours, "floor": _list_floor}
 WORKLOADS = {"w1": w1, "w2_write": w2_write, "w2_read": w2_read, "slow": slow, "sql": sql,
-             "w3": w3, "w3_list": w3_list, "mem": mem}
+             "w3": w3, "w3_list": w3_list, "mem": mem, "init": run_start_stop}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,7 +458,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="W1,W2,SLOW,SQL,W3,MEM")
+    parser.add_argument("--only", default="W1,W2,SLOW,SQL,W3,MEM,INIT")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -516,6 +536,11 @@ def main() -> None:
                 ls_times.append(time.perf_counter() - t0)
         print(f"\n`tracker ls` on those 200 runs as a whole process: "
               f"{statistics.median(ls_times):.3f} s (median of {args.repeat})\n")
+    if "INIT" in only:
+        r = median_of(args.repeat, "init", "tracker", 20)
+        print("## A run's start and stop: init + one log + finish, ms a run (20 runs in a process)\n\n"
+              f"defaults (system metrics and console capture on): {fmt(r.get('defaults_ms', r.get('error')))};"
+              f" both off: {fmt(r.get('capture_off_ms'))}\n")
     if "MEM" in only:
         r = median_of(1, "mem", "tracker", 10_000_000)
         print(f"## Memory: peak RSS growth while logging 10,000,000 points (2M steps x 5 keys): "
