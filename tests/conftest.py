@@ -25,3 +25,22 @@ def db_path(tmp_path: Path) -> Iterator[Path]:
     from tracker.store import pool
 
     pool.close_all()  # finished runs leave idle connections for reuse; close them per test
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """One PostgreSQL server for the session, in a temporary directory, stopped at the end even
+    when tests fail. No server binaries is an error, not a skip (.ci/run installs them)."""
+    from tests import pg_server as pg
+
+    server = pg.start_server()
+    try:
+        yield server
+    finally:
+        pg.remove(server)
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:  # type: ignore[no-untyped-def]
+    """A postgresql:// URL of a fresh, empty database on the session's server."""
+    return pg_server.create_database()
