@@ -214,3 +214,65 @@ def test_handles_say_where_they_are_without_the_password(pg_server, pg_url: str)
     assert isinstance(w, PostgresWriteBackend) and w.location.startswith("postgresql://")
     r = open_backend(pg_url, "read")
     assert isinstance(r, PostgresReadBackend) and r.location == w.location
+
+
+def _writer_process(args: tuple[str, int, int]) -> tuple[str, int]:
+    """A writer on its own 'host': creates a run (default name), logs ``flushes`` batches."""
+    url, worker, flushes = args
+    from tracker.names import new_run_id
+
+    w = open_backend(url, "write")
+    start = w.create_run(_new(run_id=new_run_id(), project="sweep", name=None))
+    for f in range(flushes):
+        steps = np.arange(f * 1000, (f + 1) * 1000)
+        w.write(start.id, WriteBatch(points=[_points("loss", steps, steps * 0.5),
+                                             _points("acc", steps[:10], steps[:10] * 1.0)]),
+                now=time.time())
+    w.write(start.id, WriteBatch(), final=FinalStatus("finished", time.time()), now=time.time())
+    w.close()
+    return start.id, worker
+
+
+def test_eight_writers_lose_and_double_nothing(pg_url: str) -> None:
+    open_backend(pg_url, "write").close()
+    with mp.get_context("spawn").Pool(8) as pool:
+        done = pool.map(_writer_process, [(pg_url, i, 25) for i in range(8)])
+    ids = [run_id for run_id, _ in done]
+    assert len(set(ids)) == 8
+    r = open_backend(pg_url, "read")
+    rows = r.runs(RunFilter(project="sweep"))
+    assert sorted(row.id for row in rows) == sorted(ids)
+    assert {row.status for row in rows} == {"finished"}
+    # default names are numbered 1..8 without a repeat (one per-project lock while numbering)
+    assert sorted(int(row.name.rsplit("-", 1)[1]) for row in rows) == list(range(1, 9))
+    for run_id in ids:
+        s = r.series(run_id, "loss", None, None)
+        assert s.steps.tolist() == list(range(25_000))
+        assert r.series(run_id, "acc", None, None).steps.size == 250
+
+
+def test_a_select_only_role_reads_everything(pg_server, pg_url: str) -> None:
+    w = open_backend(pg_url, "write")
+    w.create_run(_new())
+    w.write("abc12345", WriteBatch(points=[_points("loss", [0, 1], [1.0, 2.0])],
+                                   records=[TextItem("t", 0, 1.0, "x")]), now=1.0)
+    w.close()
+    db = pg_url.split("@/")[1].split("?")[0]
+    import uuid
+
+    role = "reader_" + uuid.uuid4().hex[:8]
+    pg_server.admin(f'CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE "{db}" TO {role};'
+                    f" GRANT USAGE ON SCHEMA public TO {role};"
+                    f" GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};", dbname=db)
+    url = pg_server.url(db, user=role)
+    r = open_backend(url, "read")
+    (row,) = r.runs(RunFilter())
+    assert row.id == "abc12345"
+    assert r.series("abc12345", "loss", None, None).values.tolist() == [1.0, 2.0]
+    assert r.reduced("abc12345", "loss", 10, None, None).counts.sum() == 2
+    assert [t.text for t in r.texts("abc12345", "t")] == ["x"]
+    # the role cannot write: an edit is refused with one line that says what to do
+    edit = open_backend(url, "write", for_run=False)
+    with pytest.raises(StoreError, match="permission denied") as err:
+        edit.rename_run("abc12345", "x")
+    assert "\n" not in str(err.value)

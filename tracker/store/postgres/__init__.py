@@ -12,8 +12,11 @@ from .write import PostgresWriteBackend
 __all__ = ["PostgresReadBackend", "PostgresWriteBackend", "open_backend"]
 
 
-def open_backend(location: str, mode: Literal["read", "write"] = "read"
+def open_backend(location: str, mode: Literal["read", "write"] = "read", *, for_run: bool = True
                  ) -> PostgresReadBackend | PostgresWriteBackend:
-    """A read or write handle on the store at a postgresql:// URL."""
+    """A read or write handle on the store at a postgresql:// URL. A run's write handle creates
+    or migrates the schema; an edit's (``for_run`` False) and a reader need it there."""
     url = ServerURL(location)
-    return PostgresWriteBackend(url) if mode == "write" else PostgresReadBackend(url)
+    if mode == "write":
+        return PostgresWriteBackend(url, create=for_run)
+    return PostgresReadBackend(url)

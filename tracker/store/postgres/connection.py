@@ -33,9 +33,10 @@ def require_driver() -> None:
         )
 
 
-def connect(url: ServerURL, mode: Literal["read", "write"]) -> Any:
-    """An autocommit connection (transactions are explicit) with the schema checked; a writer
-    creates or migrates it, a reader never writes (its session is read-only)."""
+def connect(url: ServerURL, mode: Literal["read", "write", "edit"]) -> Any:
+    """An autocommit connection (transactions are explicit) with the schema checked: a run's
+    writer creates or migrates it, an edit needs it there, a reader never writes (its session
+    is read-only)."""
     require_driver()
     kwargs: dict[str, Any] = {"autocommit": True, "application_name": "tracker"}
     if "connect_timeout" not in url.conninfo:
@@ -76,7 +77,7 @@ def ensure_schema(conn: Any, url: ServerURL, mode: str) -> None:
             return
         if version is not None and version > SCHEMA_VERSION:
             raise _too_new(url, version)
-        if mode == "read":
+        if mode != "write":
             if version is None:
                 raise SchemaMissingError(
                     f"{url} has no tracker store yet: log a run into it first"

@@ -46,10 +46,10 @@ _abandoned: list[Any] = []  # a forked child's inherited connections: never clos
 class PostgresWriteBackend:
     """One write handle on a PostgreSQL store."""
 
-    def __init__(self, url: ServerURL) -> None:
+    def __init__(self, url: ServerURL, *, create: bool = True) -> None:
         self.url = url
         self.location = str(url)
-        self._conn: Any = connect(url, "write")
+        self._conn: Any = connect(url, "write" if create else "edit")
         self._waiting_since: float | None = None
         self._writing = threading.local()
 
