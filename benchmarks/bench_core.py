@@ -69,7 +69,7 @@ def slow(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
     """100 keys logged one point per flush, n steps (a long run logging many metrics slowly):
     the cost of a flush, disk per point, and reading all 100 series back."""
     import tracker
-    import tracker.run  # noqa: F401
+    import tracker.run.run  # noqa: F401
 
     keys = [f"metric/{j}" for j in range(100)]
     run = tracker.init("bench", name="slow", db=work / "tracker.db")
@@ -100,8 +100,8 @@ def sql(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
     import numpy as np
 
     import tracker
-    import tracker.run  # noqa: F401
-    from tracker.store.user_sql import open_for_sql, run_query
+    import tracker.run.run  # noqa: F401
+    from tracker.store.sqlite.user_sql import open_for_sql, run_query
 
     with tracker.init("bench", name="sql", db=work / "tracker.db") as run:
         run.log_series("loss", np.arange(n), np.arange(n) * 0.001)
@@ -140,7 +140,7 @@ def mem(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
     import resource
 
     import tracker
-    import tracker.run  # noqa: F401 - imports outside the measurement
+    import tracker.run.run  # noqa: F401 - imports outside the measurement
 
     keys = [f"m{j}" for j in range(5)]
     run = tracker.init("mem", db=work / "mem.db")
@@ -156,7 +156,7 @@ def mem(tracker_name: str, n: int, work: Path) -> dict[str, Any]:
 # -- adapters: open(work, name) -> handle; log(handle, dict, step); close(handle) ---------------
 def _ours() -> tuple:
     import tracker
-    import tracker.run  # noqa: F401
+    import tracker.run.run  # noqa: F401
 
     def open_(work: Path, name: str) -> Any:
         return tracker.init("bench", name=name, db=work / "tracker.db")
@@ -255,7 +255,7 @@ ADAPTERS = _Adapters()
 
 def _read_ours(work: Path, n: int) -> dict[str, Any]:
     import tracker
-    import tracker.query  # noqa: F401
+    import tracker.read  # noqa: F401
 
     t0 = time.perf_counter()
     store = tracker.open_store(work / "tracker.db")
@@ -335,7 +335,7 @@ def _tree_size(folder: Path) -> int:
 def _disk_ours(work: Path, n: int) -> dict[str, Any]:
     """Our store's bytes per point, and those of TensorBoard's event file for the same points
     (written by `tracker export tensorboard`: float32 simple_value, as TensorBoard's writers)."""
-    from tracker.store import pool
+    from tracker.store.sqlite import pool
     from tracker.tensorboard.export import export_tensorboard
 
     pool.close_all()
@@ -355,7 +355,7 @@ DISK = {
 
 def _list_ours(work: Path) -> dict[str, Any]:
     import tracker
-    import tracker.query  # noqa: F401
+    import tracker.read  # noqa: F401
 
     t0 = time.perf_counter()
     with tracker.open_store(work / "tracker.db") as store:

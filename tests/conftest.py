@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 def db_path(tmp_path: Path) -> Iterator[Path]:
     """A store path in a fresh temporary directory (the file does not exist yet)."""
     yield tmp_path / "tracker.db"
-    from tracker.store import pool
+    from tracker.store.sqlite import pool
 
     pool.close_all()  # finished runs leave idle connections for reuse; close them per test
 

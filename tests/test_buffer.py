@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.store.buffer import ScalarBuffer
-from tracker.values import Deferred
+from tracker.run.buffer import ScalarBuffer
+from tracker.run.values import Deferred
 
 
 class FakeDeviceScalar:
@@ -41,8 +41,7 @@ def _append(buf: ScalarBuffer, step: int, values: list) -> None:
             value = float("nan")
         floats.append(value)
     keys = tuple(f"k{i}" for i in range(len(values)))
-    buf.publish((step, 0.0, keys, tuple(floats), tuple(device) or None))
-    buf.appended += len(values)
+    buf.publish((step, 0.0, keys, tuple(floats), tuple(device) or None), len(values))
 
 
 def test_take_stops_before_the_first_value_still_being_computed() -> None:

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracker
-from tracker.store import chunks, connect, series_writes, transaction
-from tracker.store.reduce import reduce_series
-from tracker.store.series_writes import SMALL_APPEND, append_scalars, series_id
+from tracker.store.sqlite import chunks, connect, series_writes, transaction
+from tracker.store.sqlite.reduce import reduce_series
+from tracker.store.sqlite.series_writes import SMALL_APPEND, append_scalars, series_id
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 

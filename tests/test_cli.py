@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import tracker
 from tracker.cli import main
-from tracker.store import SCHEMA_VERSION, connection, pool, schema
+from tracker.store.sqlite import SCHEMA_VERSION, connection, pool, schema
 
 
 @pytest.fixture

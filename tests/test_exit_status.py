@@ -81,7 +81,7 @@ SIGTERM_IN_FINISH = textwrap.dedent(
     """
     import os, signal, sys
     from tracker.run import Run
-    from tracker.store import series_writes
+    from tracker.store.sqlite import series_writes
     run = Run(project="p", db=sys.argv[1], flush_interval=3600)  # nothing flushed by the timer
     for i in range(100000):
         run.log({"a": float(i), "b": float(i)}, step=i)

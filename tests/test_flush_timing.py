@@ -9,8 +9,9 @@ import pytest
 
 import tracker
 from tracker.run import Run
-from tracker.store import batch, flusher
-from tracker.store.writer import COMMIT_S, HARD_S
+from tracker.run import flusher
+from tracker.store.sqlite import batch
+from tracker.run.writer import COMMIT_S, HARD_S
 
 
 class _Due:
@@ -50,9 +51,9 @@ def test_a_backlog_is_written_in_transactions_sized_to_the_writers_speed(db_path
     parts: list[int] = []
     write = batch.write
 
-    def record(conn, run_id, names, scalars, records, sids, **kw):  # noqa: ANN001, ANN202
-        parts.append(0 if scalars is None else len(scalars))
-        return write(conn, run_id, names, scalars, records, sids, **kw)
+    def record(conn, run_id, batch_, sids, **kw):  # noqa: ANN001, ANN202
+        parts.append(sum(len(p) for p in batch_.points))
+        return write(conn, run_id, batch_, sids, **kw)
 
     monkeypatch.setattr(batch, "write", record)
     run._buf.soft_limit = run._buf.hard_limit = 10**9  # one backlog, written by flush() below

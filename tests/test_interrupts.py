@@ -174,12 +174,12 @@ def test_a_default_step_past_int64_is_refused_before_anything_is_appended(db_pat
 SIGTERM_IN_LOG = textwrap.dedent(
     """
     import faulthandler, os, signal, sys
-    import tracker, tracker.run
+    import tracker, tracker.run.run
     faulthandler.dump_traceback_later(120, exit=True)  # a deadlock prints where, then exits 1
     run = tracker.init("p", db=sys.argv[1])
     run.add_flush_hook(lambda: run.log({"hook": 1.0}, step=0))
     print(run.id, flush=True)
-    clock, calls = tracker.run._now, 0
+    clock, calls = tracker.run.run._now, 0
 
     def now():
         global calls
@@ -188,7 +188,7 @@ SIGTERM_IN_LOG = textwrap.dedent(
             signal.raise_signal(signal.SIGTERM)
         return clock()
 
-    tracker.run._now = now
+    tracker.run.run._now = now
     for i in range(100000):
         run.log({"x": float(i), "y": float(i)}, step=i)
     print("not terminated", flush=True)

@@ -15,8 +15,8 @@ import pytest
 
 import tracker
 from tracker.errors import StoreError
-from tracker.store import SCHEMA_VERSION, connect, transaction, upgrade
-from tracker.store.series_writes import append_scalars
+from tracker.store.sqlite import SCHEMA_VERSION, connect, transaction, upgrade
+from tracker.store.sqlite.series_writes import append_scalars
 
 FIXTURE = Path(__file__).parent / "fixtures" / "v1_store"
 _spec = importlib.util.spec_from_file_location("v1_store_make", FIXTURE / "make.py")

@@ -142,7 +142,7 @@ def test_resolve_edit_and_delete(db_path):
         assert store.delete_runs([runs[1].id, runs[2].id]) == 2
         assert [r.id for r in store.runs()] == [runs[0].id]
         tables = ("point_chunks", "point_blocks", "histograms", "texts", "series")
-        left = [store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
+        left = [store.backend.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
         assert left == [1, 4, 1, 1, 3]  # only the remaining run's rows (4 block levels, 3 keys)
 
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 import tracker
 from tracker.cli import main
-from tracker.store import SCHEMA_VERSION, chunks, pool
-from tracker.store.user_sql import open_for_sql, run_query
+from tracker.store.sqlite import SCHEMA_VERSION, chunks, pool
+from tracker.store.sqlite.user_sql import open_for_sql, run_query
 
 FIXTURE = Path(__file__).parent / "fixtures" / "v1_store" / "store.db"
 

@@ -15,7 +15,7 @@ import pytest
 
 import tracker
 from tracker.errors import SchemaTooNewError, StoreError
-from tracker.store import SCHEMA_VERSION, connect, connection, pool
+from tracker.store.sqlite import SCHEMA_VERSION, connect, connection, pool
 
 
 def test_new_store_is_wal_with_the_current_schema(db_path):
@@ -207,7 +207,7 @@ def shared_dir():
 
 AS_NOBODY = """
 import os, pwd, sys
-import tracker, tracker.run, tracker.disabled_run
+import tracker, tracker.run.run, tracker.run.null_run
 from click.testing import CliRunner
 from tracker.cli import main
 

@@ -14,7 +14,8 @@ import textwrap
 import pytest
 
 import tracker
-from tracker.store import spill
+from tracker.run import spill
+from tracker.store.backend import TextItem
 
 
 class FullDisk:
@@ -41,8 +42,8 @@ class FullDisk:
 
 
 def _fill_disk(run: tracker.Run) -> FullDisk:
-    disk = FullDisk(run._writer.conn)
-    run._writer.conn = disk
+    disk = FullDisk(run._writer.backend.conn)
+    run._writer.backend.conn = disk
     return disk
 
 
@@ -115,7 +116,7 @@ def test_a_record_the_store_refuses_costs_only_itself(db_path, capfd):
         run.log({"good": float(i)}, step=i)
     run.log_text("fine", "ok")
     # What a lone surrogate (os.fsdecode of a non-UTF-8 name) did before log_text() refused it.
-    run._writer.records.append(("text", ("bad", 0, 0.0, "file \udcff")))
+    run._writer.records.append(TextItem("bad", 0, 0.0, "file \udcff"))
     run.flush()
     run.finish()
     err = capfd.readouterr().err
@@ -286,7 +287,7 @@ def test_a_damaged_or_foreign_spill_file_is_left_alone_with_one_line(db_path, ca
     folder = spill.folder(db_path)
     folder.mkdir()
     (folder / "garbage-1-1-000001.npz").write_bytes(b"not a zip file")
-    foreign = spill.Spilled("nosuchrun", ["a"], None, [("text", ("t", 0, 0.0, "x"))])
+    foreign = spill.Spilled("nosuchrun", ["a"], None, [TextItem("t", 0, 0.0, "x")])
     spill.write(db_path, foreign)
     with tracker.init("p", db=db_path) as run:  # the store's next writer: it goes on regardless
         run.log({"a": 1.0})

@@ -103,7 +103,7 @@ def test_cpu_tensors_under_known_keys_take_the_fast_path_with_the_same_checks(db
 def test_jax_arrays_are_deferred_and_read_by_the_writer(db_path):
     import jax.numpy as jnp
 
-    from tracker.values import Deferred, to_scalar
+    from tracker.run.values import Deferred, to_scalar
 
     x = jnp.float32(1.5) * 2
     assert isinstance(to_scalar("k", x), Deferred)  # never read on the caller's thread
@@ -120,7 +120,7 @@ def test_jax_arrays_are_deferred_and_read_by_the_writer(db_path):
 def test_a_donated_jax_array_is_stored_as_nan_and_said_once(db_path, capfd, monkeypatch):
     import jax.numpy as jnp
 
-    from tracker import values
+    from tracker.run import values
 
     monkeypatch.setattr(values, "_unreadable_said", False)
     with tracker.init("p", db=db_path) as run:
@@ -241,7 +241,7 @@ def test_histograms_of_framework_arrays(db_path):
 def test_keras_variables_are_not_read_on_the_callers_thread(db_path):
     import keras
 
-    from tracker.values import Deferred, to_scalar
+    from tracker.run.values import Deferred, to_scalar
 
     lr = keras.Variable(0.5)
     assert isinstance(to_scalar("lr", lr), Deferred)  # TensorFlow backend in this process

@@ -13,26 +13,29 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .run import Run
+    from .run.null_run import NullRun
+    from .run.run import Run
 
-_current: Run | None = None
+_current: Run | NullRun | None = None
 
 _LAZY = {
-    "Run": ("run", "Run"),
+    "Run": ("run.run", "Run"),
     "Graph": ("graph", "Graph"),
     "GraphNode": ("graph", "GraphNode"),
     "Profile": ("profile", "Profile"),
     "ProfileOp": ("profile", "ProfileOp"),
     "Histogram": ("records", "Histogram"),
-    "DisabledRun": ("disabled_run", "DisabledRun"),
+    "DisabledRun": ("run.null_run", "DisabledRun"),
+    "NullRun": ("run.null_run", "NullRun"),
+    "Reader": ("read", "Reader"),
     "export_tensorboard": ("tensorboard.export", "export_tensorboard"),
     "import_tensorboard": ("tensorboard.importer", "import_tensorboard"),
     "TrackerError": ("errors", "TrackerError"),
     "StoreError": ("errors", "StoreError"),
     "RunNotFoundError": ("errors", "RunNotFoundError"),
     "NoActiveRunError": ("errors", "NoActiveRunError"),
-    "open": ("query", "open_store"),
-    "open_store": ("query", "open_store"),
+    "open": ("read", "open_store"),
+    "open_store": ("read", "open_store"),
 }
 
 
@@ -76,14 +79,14 @@ def init(
             ``DisabledRun`` that stores nothing, so one run exists per job; "all" lets every
             rank create its own run (rank recorded), e.g. with ``group=`` to keep them together.
     """
-    from .disabled_run import DisabledRun
-    from .run import Run
+    from .run.null_run import NullRun
+    from .run.run import Run
 
     global _current
     if ranks not in ("zero", "all"):
         raise ValueError(f"ranks must be 'zero' or 'all', not {ranks!r}")
     if ranks == "zero" and _env_rank() > 0:
-        _current = DisabledRun(project, name)
+        _current = NullRun(project, name)
         return _current
     run = Run(
         project=project,
@@ -113,7 +116,7 @@ def attach(run_id: str, *, db: str | os.PathLike[str] | None = None) -> Run:
     The returned run appends points like the owner's; its ``finish()`` only flushes and leaves the
     run's status to the owner.
     """
-    from .run import Run
+    from .run.run import Run
 
     return Run(db=db, attach=run_id)
 
@@ -177,8 +180,10 @@ __all__ = [
     "GraphNode",
     "Histogram",
     "NoActiveRunError",
+    "NullRun",
     "Profile",
     "ProfileOp",
+    "Reader",
     "Run",
     "RunNotFoundError",
     "StoreError",

@@ -58,7 +58,7 @@ def ui(db: str | None) -> None:
     Example: tracker ui --db runs.db
     """
     from .paths import resolve_db_path
-    from .query import open_store
+    from .read import open_store
 
     if resolve_db_path(db).exists():  # a store that does not exist yet opens empty, and waits
         open_store(db).close()  # one-line errors for a bad file before the screen takes over
@@ -81,7 +81,7 @@ def ls_command(project: str | None, as_json: bool, db: str | None) -> None:
 
 
 def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
-    from .query import common_keys, open_store
+    from .read import common_keys, open_store
 
     with open_store(db) as store:
         runs = store.runs(project)
@@ -140,7 +140,7 @@ def show(run: str, as_json: bool, db: str | None) -> None:
 
     Example: tracker show 3kf9 --json
     """
-    from .query import open_store
+    from .read import open_store
 
     with open_store(db) as store:
         info = store.run(run)
@@ -203,7 +203,7 @@ def rm(runs: tuple[str, ...], yes: bool, force: bool, db: str | None) -> None:
 
     Example: tracker rm 3kf9 swift-otter-2 --yes
     """
-    from .query import open_store
+    from .read import open_store
 
     with open_store(db) as store:
         infos = list({i.id: i for i in (store.run(ref) for ref in runs)}.values())
@@ -231,7 +231,7 @@ def migrate(db: str | None) -> None:
     Example: tracker migrate --db runs.db
     """
     from .paths import resolve_db_path
-    from .store import upgrade
+    from .store.sqlite import upgrade
 
     path = resolve_db_path(db)
     before, after = upgrade(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -176,3 +177,23 @@ def sparklines(rows: list[np.ndarray], width: int = 8) -> list[str]:
         glyphs = np.where(np.isnan(row), " ", glyphs_table[np.nan_to_num(row).astype(int)])
         out.append("".join(glyphs).rstrip())
     return out
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts and lists to 'a.b' / 'layers[0]' keys (for filters, diffs, hparams)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        _flatten_into(out, name, value)
+    return out
+
+
+def _flatten_into(out: dict[str, Any], name: str, value: Any) -> None:
+    if isinstance(value, Mapping) and value:
+        for k, v in value.items():
+            _flatten_into(out, f"{name}.{k}", v)
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            _flatten_into(out, f"{name}[{i}]", v)
+    else:
+        out[name] = value

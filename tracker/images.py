@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .values import check_key
+from .run.values import check_key
 
 MAX_SIDE = 16_384  # pixels a side (JPEG's own limit is 65,500)
 MAX_PIXELS = 4096 * 4096  # pixels of one logged image, a batch's grid included

@@ -31,7 +31,7 @@ def sql_command(query: str, fmt: str, db: str | None) -> None:
     Example: tracker sql "SELECT run, max(value) FROM metrics WHERE key = 'acc' GROUP BY run"
     """
     from .paths import resolve_db_path
-    from .store.user_sql import open_for_sql, run_query
+    from .store.sqlite.user_sql import open_for_sql, run_query
 
     path = resolve_db_path(db)
     conn = open_for_sql(path)

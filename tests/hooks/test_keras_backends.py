@@ -60,7 +60,7 @@ def _fit_in(backend: str, db_path: Path, *, profile: bool) -> dict:
     return result
 
 
-def _check_metrics_graph_histograms(store: tracker.query.Store, run_id: str, backend: str) -> None:
+def _check_metrics_graph_histograms(store: tracker.read.Reader, run_id: str, backend: str) -> None:
     assert store.series(run_id, "train/loss").steps.tolist() == [0, 2, 4, 6, 8, 10]
     assert store.series(run_id, "epoch/val_loss").steps.tolist() == [5, 11]
     assert store.series(run_id, "epoch/lr").values.tolist() == pytest.approx([1e-3, 1e-3])

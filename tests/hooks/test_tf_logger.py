@@ -15,7 +15,7 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402
 
 import tracker  # noqa: E402
-from tracker import values as tracker_values  # noqa: E402
+from tracker.run import values as tracker_values  # noqa: E402
 from tracker.hooks._shared.native_noise import quiet_native_noise  # noqa: E402
 from tracker.hooks.tf import TFLogger  # noqa: E402
 

@@ -210,7 +210,7 @@ def test_finish_without_unwatch_logs_a_last_logging_step(db_path, offload) -> No
 def test_a_sigterm_mid_forward_leaves_the_watch_alone(db_path, monkeypatch) -> None:
     """From the SIGTERM handler (which may have stopped a forward or backward pass anywhere) the
     watch only hands over what is complete: the interrupted step's hooks stay until unwatch."""
-    from tracker import lifecycle
+    from tracker.run import lifecycle
 
     model = Net()
     run = tracker.init("watch", db=db_path)

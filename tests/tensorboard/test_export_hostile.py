@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tracker
-from tracker.store import blobs
+from tracker.store.sqlite import blobs
 from tracker.tensorboard.export import export_tensorboard
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Static
 
 import tracker
-from tracker.store import pool
+from tracker.store.sqlite import pool
 from tracker.tui.app import make_app
 from tracker.tui.widgets.runs_table import RunsTable
 

@@ -182,7 +182,7 @@ async def test_an_empty_store_file_is_shown_as_empty_and_left_untouched(tmp_path
 async def test_a_failed_reload_keeps_the_runs_shown_and_says_why(db_path: Path, ui) -> None:
     with tracker.init("live", "kept", db=db_path) as run:
         run.log({"loss": 1.0})
-    from tracker.store import pool
+    from tracker.store.sqlite import pool
 
     pool.close_all()
     app = make_app(db_path, live=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import tracker.run
-import tracker.run_rows
+import tracker.run.run
+import tracker.run.start
 from tracker.demo import BASE_WALL, seed_demo
 from tracker.tui.app import make_app
 from tracker.tui.widgets.chart import LineChart
@@ -28,11 +29,11 @@ def snap_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ids = (f"run{i:05d}" for i in itertools.count())
     with pytest.MonkeyPatch.context() as mp:
         clock = lambda: BASE_WALL + 37.0 * next(ticks)  # noqa: E731
-        mp.setattr(tracker.run, "_now", clock)
-        mp.setattr(tracker.run_rows, "_now", clock)
-        mp.setattr(tracker.run_rows, "new_run_id", lambda: next(ids))
-        mp.setattr(tracker.run_rows.os, "getpid", lambda: 4242)  # shown in the config tab
-        mp.setattr(tracker.run_rows.socket, "gethostname", lambda: "gpu-box")
+        mp.setattr(tracker.run.run, "_now", clock)
+        mp.setattr(tracker.run.start, "_now", clock)
+        mp.setattr(tracker.run.start, "new_run_id", lambda: next(ids))
+        mp.setattr(tracker.run.start.os, "getpid", lambda: 4242)  # shown in the config tab
+        mp.setattr(tracker.run.start.socket, "gethostname", lambda: "gpu-box")
         seed_demo(path)
     return path
 

@@ -27,7 +27,7 @@ from transformers import TrainerCallback
 
 import tracker
 
-from ..config import to_config
+from ..run.config import to_config
 from ..contract import RunLike
 from ..notices import Once, warn
 

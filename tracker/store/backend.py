@@ -41,23 +41,28 @@ if TYPE_CHECKING:
     from ..records import Histogram, HistogramPoint, ReducedSeries, Series, TextPoint
 
 __all__ = [
-    "BusyError", "ConfigSet", "ConsoleLine", "Dropped", "FinalStatus", "GraphInfo",
+    "BusyError", "ConfigSet", "DamagedBlobError", "ConsoleLine", "Dropped", "FinalStatus", "GraphInfo",
     "HistogramItem", "ImageInfo", "ImageItem", "KeyRow", "LastValueRow", "NewRun", "ProfileInfo",
     "ReadBackend", "Record", "RunFilter", "RunGoneError", "RunRow", "RunStart", "SeriesPoints",
     "StorageFault", "StoreError", "StoredImage", "SummaryPatch", "TextItem",
-    "WriteBackend", "WriteBatch",
+    "WriteBackend", "WriteBatch", "record_kind",
 ]
 
 
 # -- errors ----------------------------------------------------------------------------------------
-class BusyError(StoreError):
+class StorageFault(StoreError):
+    """The store cannot take writes now (disk full, I/O error, read-only, unreachable server):
+    nothing of the batch was written; the same data may be written later."""
+
+
+class BusyError(StorageFault):
     """Another process holds the store's write lock past the wait asked for: try again later
     (nothing of the batch was written)."""
 
 
-class StorageFault(StoreError):
-    """The store cannot take writes now (disk full, I/O error, read-only, unreachable server):
-    nothing of the batch was written; the same data may be written later."""
+class DamagedBlobError(StoreError):
+    """A stored blob (a graph's raw form, a profile's trace) that cannot be read back: not
+    compressed data, cut short, or inflating past the limit."""
 
 
 class RunGoneError(StoreError):
@@ -232,6 +237,16 @@ Record = Union[HistogramItem, TextItem, ImageItem, ConsoleLine, SummaryPatch, Co
               "Graph", "Profile"]
 
 
+_KINDS = {"HistogramItem": "histogram", "TextItem": "text", "ImageItem": "image",
+          "ConsoleLine": "console", "SummaryPatch": "summary", "ConfigSet": "config",
+          "Graph": "graph", "Profile": "profile"}
+
+
+def record_kind(record: Record) -> str:
+    """The kind a record is counted and named as (histogram, text, image, console, graph...)."""
+    return _KINDS[type(record).__name__]
+
+
 @dataclass
 class WriteBatch:
     """What one write transaction stores for one run: points per series and other records."""
@@ -249,6 +264,9 @@ class FinalStatus:
 
     status: str  # finished | failed | killed
     ended: float
+    # Only over a status of 'running' (a spill file written back late must not overwrite a
+    # status set since), and leaving the heartbeat as it is.
+    only_if_running: bool = False
 
 
 @dataclass
@@ -353,9 +371,10 @@ class WriteBackend(Protocol):
 
     # the run's data
     def write(self, run_id: str, batch: WriteBatch, *, patient: bool = True,
-              final: FinalStatus | None = None, now: float) -> list[Dropped]:
-        """In one transaction: beat the run's heartbeat (``now``), store ``batch`` and, when
-        given, the run's ``final`` status. An empty batch is a heartbeat.
+              final: FinalStatus | None = None, now: float | None) -> list[Dropped]:
+        """In one transaction: beat the run's heartbeat (``now``; None leaves it: a spill file
+        written back), store ``batch`` and, when given, the run's ``final`` status. An empty
+        batch is a heartbeat.
 
         A part the store refuses for what it holds (a key's points, a kind's records of a key,
         one graph...) is rolled back alone and returned; the rest is written. ``patient`` False
@@ -378,10 +397,12 @@ class WriteBackend(Protocol):
         it): the caller must not start another."""
         ...
 
-    def reopen_if_moved(self) -> Literal["replaced", "deleted"] | None:
+    def reopen_if_moved(self, run: RunStart | None = None, *, host: str = "", pid: int = 0,
+                        now: float = 0.0) -> Literal["replaced", "deleted", "reopened"] | None:
         """When the location no longer names the store this handle writes (a file deleted or
-        replaced), open the one there now (creating it) and say which; else None. The caller
-        then ``ensure_run``s its run there."""
+        replaced), or none is open (an earlier reopen failed), open the one there now (creating
+        it), recreate ``run``'s row in it (as ``ensure_run``) and say which; else None. A server
+        backend returns None."""
         ...
 
     # edits (a user's; each one short transaction)

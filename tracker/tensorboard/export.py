@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import flatten
+from ..format import flatten
 from ..errors import TrackerError
-from ..query import Store, open_store
+from ..read import Reader, open_store
 from ..records import RunInfo
-from ..store.blobs import DamagedBlobError
+from ..read import DamagedBlobError
 from . import summaries
 from .encode import scalar_records
 from .graphdef import to_graphdef
@@ -130,7 +130,7 @@ def _remove_made(out: Path, made: list[Path]) -> None:
 
 
 def _export_locked(
-    store: Store, root: Folder, summary: ExportSummary, infos: list[RunInfo], quiet: bool,
+    store: Reader, root: Folder, summary: ExportSummary, infos: list[RunInfo], quiet: bool,
     progress: Progress | None, float64: bool,
 ) -> None:
     """The export itself, with the folder's lock held (the state is read under it)."""
@@ -153,7 +153,7 @@ def _export_locked(
 
 
 def _select(
-    store: Store, refs: Iterable[str] | None, project: str | None, since: Any
+    store: Reader, refs: Iterable[str] | None, project: str | None, since: Any
 ) -> list[RunInfo]:
     """The runs to export, oldest first; a selection that names nothing is an error."""
     start = parse_since(since) if since is not None else None
@@ -172,7 +172,7 @@ def _select(
     return sorted(infos, key=lambda i: (i.started, i.id))
 
 
-def _projects(store: Store) -> str:
+def _projects(store: Reader) -> str:
     """The store's projects, for a message (names are data: repr escapes what is not printable)."""
     names = store.projects()
     if not names:
@@ -197,7 +197,7 @@ def parse_since(since: str | float | datetime) -> float:
 
 
 def _export_run(
-    store: Store,
+    store: Reader,
     info: RunInfo,
     folder: Folder,
     entry: dict[str, Any],
@@ -268,7 +268,7 @@ def _relative(sub: Folder, folder: Folder) -> str:
 
 
 def _key_records(
-    store: Store,
+    store: Reader,
     run_id: str,
     key: str,
     kind: str,
@@ -305,7 +305,7 @@ def _key_records(
 
 
 def _graphs(
-    store: Store, info: RunInfo, folder: Folder, entry: dict[str, Any], summary: ExportSummary,
+    store: Reader, info: RunInfo, folder: Folder, entry: dict[str, Any], summary: ExportSummary,
     host: str,
 ) -> list[bytes]:
     """The first graph goes into the run's own file; later ones into sub-runs of their own."""

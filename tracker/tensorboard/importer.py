@@ -24,10 +24,10 @@ import numpy as np
 
 from ..errors import TrackerError
 from ..paths import resolve_db_path
-from ..query import open_store
+from ..read import open_store
 from ..records import INTERNAL_SUMMARY_KEY
-from ..run import Run
-from ..values import MAX_KEY_LENGTH
+from ..run.run import Run
+from ..run.values import MAX_KEY_LENGTH
 from .graphdef import from_graphdef
 from .reader import RunData, find_runs, read_run
 from .records import RecordProblem

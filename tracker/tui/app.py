@@ -14,7 +14,7 @@ from textual.screen import Screen
 
 from ..format import clean
 from ..paths import resolve_db_path
-from ..query import Store, open_store
+from ..read import Reader, open_store
 
 DARK, LIGHT = "textual-dark", "textual-light"
 
@@ -45,7 +45,7 @@ class TrackerApp(App[None]):
         self.clock = clock
         self.sub_title = clean(self.db_path.name)
 
-    def open_store(self) -> Store:
+    def open_store(self) -> Reader:
         """A new connection for the calling thread (workers call this; the UI thread never does)."""
         return open_store(self.db_path)
 

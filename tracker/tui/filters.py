@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import flatten
+from ..format import flatten
 from ..records import RunInfo
 
 Predicate = Callable[["FilterRow"], bool]

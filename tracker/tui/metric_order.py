@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from ..query import common_keys
+from ..read import common_keys
 from ..records import KeyInfo, RunInfo
 
 # The first part of the keys the framework hooks log about the model itself (activation stats,

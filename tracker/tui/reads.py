@@ -1,7 +1,7 @@
-"""The app's reads, as plain functions of a ``Store`` (called inside the screens' thread workers).
+"""The app's reads, as plain functions of a ``Reader`` (called inside the screens' thread workers).
 
-Nothing here imports Textual: each function takes a Store that the calling worker opened on its
-own thread (a Store is never shared between threads) and returns plain data for a message.
+Nothing here imports Textual: each function takes a Reader that the calling worker opened on its
+own thread (a Reader is never shared between threads) and returns plain data for a message.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 from ..format import sparklines
 from ..graph import Graph
 from ..profile import Profile
-from ..query import Store
+from ..read import Reader
 from ..records import HistogramPoint, KeyInfo, RunInfo, TextPoint
 from .metric_order import first_key
 from .results import ChartKeys, CurveData, RunDetail, TailMark
@@ -20,7 +20,7 @@ FULL_READ_LIMIT = 200_000  # above this many points a chart reads min/max bucket
 SPARK_BUCKETS = 32
 
 
-def spark_texts(store: Store, run_ids: list[str], key: str, width: int = 8) -> dict[str, str]:
+def spark_texts(store: Reader, run_ids: list[str], key: str, width: int = 8) -> dict[str, str]:
     """A block-glyph sparkline of ``key`` for each run that logged it."""
     rows, ids = [], []
     for run_id in run_ids:
@@ -31,7 +31,7 @@ def spark_texts(store: Store, run_ids: list[str], key: str, width: int = 8) -> d
     return dict(zip(ids, sparklines(rows, width)))
 
 
-def run_detail(store: Store, run_id: str) -> RunDetail:
+def run_detail(store: Reader, run_id: str) -> RunDetail:
     """A run with its keys, graphs and profiles (the headers, not their contents)."""
     return RunDetail(
         run=store.run(run_id),
@@ -41,7 +41,7 @@ def run_detail(store: Store, run_id: str) -> RunDetail:
     )
 
 
-def compared_runs(store: Store, run_ids: list[str]) -> tuple[list[RunInfo], dict[str, list[KeyInfo]]]:
+def compared_runs(store: Reader, run_ids: list[str]) -> tuple[list[RunInfo], dict[str, list[KeyInfo]]]:
     """Runs in the order given (deleted ones left out) with their scalar keys."""
     runs = store.runs(ids=run_ids)
     keys = {r.id: store.keys(r.id, "scalar") for r in runs}
@@ -50,12 +50,12 @@ def compared_runs(store: Store, run_ids: list[str]) -> tuple[list[RunInfo], dict
     return runs, keys
 
 
-def scalar_keys(store: Store, run_ids: list[str]) -> dict[str, list[KeyInfo]]:
+def scalar_keys(store: Reader, run_ids: list[str]) -> dict[str, list[KeyInfo]]:
     """The scalar keys of each run."""
     return {run_id: store.keys(run_id, "scalar") for run_id in run_ids}
 
 
-def chart_keys(store: Store, run_ids: list[str], buckets: int) -> ChartKeys:
+def chart_keys(store: Reader, run_ids: list[str], buckets: int) -> ChartKeys:
     """The runs' scalar keys and the first chart's curves, in one read (one trip to the UI)."""
     keys = scalar_keys(store, run_ids)
     key = first_key(keys)
@@ -66,7 +66,7 @@ def chart_keys(store: Store, run_ids: list[str], buckets: int) -> ChartKeys:
 
 
 def curve(
-    store: Store,
+    store: Reader,
     run_id: str,
     key: str,
     buckets: int,
@@ -94,7 +94,7 @@ def curve(
 
 
 def curves(
-    store: Store,
+    store: Reader,
     key: str,
     counts: dict[str, int],
     buckets: int,
@@ -106,11 +106,11 @@ def curves(
             for run_id, count in counts.items()]
 
 
-def tail(store: Store, run_id: str, key: str, after_step: float) -> CurveData:
+def tail(store: Reader, run_id: str, key: str, after_step: float) -> CurveData:
     """The points of a curve with a step after ``after_step`` (live tailing).
 
     Reads by step range from the store's packed chunks, in well under a millisecond. By step
-    rather than by count (``Store.points_after``) because the chart appends in ascending x: a
+    rather than by count (``Reader.points_after``) because the chart appends in ascending x: a
     point logged with a step at or before ``after_step`` (a loop that went back) shows on the
     next full read instead.
     """
@@ -121,27 +121,27 @@ def tail(store: Store, run_id: str, key: str, after_step: float) -> CurveData:
                      count=len(series), last_step=last)
 
 
-def tails(store: Store, marks: list[TailMark]) -> list[tuple[TailMark, CurveData]]:
+def tails(store: Reader, marks: list[TailMark]) -> list[tuple[TailMark, CurveData]]:
     """The new points of each live curve, for the curves that have some."""
     out = [(mark, tail(store, *mark)) for mark in marks]
     return [(mark, data) for mark, data in out if len(data.steps)]
 
 
-def histograms(store: Store, run_id: str, key: str) -> list[HistogramPoint]:
+def histograms(store: Reader, run_id: str, key: str) -> list[HistogramPoint]:
     """Every histogram of a key, in step order."""
     return store.histograms(run_id, key)
 
 
-def texts(store: Store, run_id: str, key: str) -> list[TextPoint]:
+def texts(store: Reader, run_id: str, key: str) -> list[TextPoint]:
     """Every text of a key, in step order."""
     return store.texts(run_id, key)
 
 
-def graph(store: Store, graph_id: int) -> Graph:
+def graph(store: Reader, graph_id: int) -> Graph:
     """One graph with its nodes and edges."""
     return store.graph(graph_id)
 
 
-def profile(store: Store, profile_id: int) -> Profile:
+def profile(store: Reader, profile_id: int) -> Profile:
     """One profile's op rows and step times (the raw trace stays in the store)."""
     return store.profile(profile_id, with_trace=False)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..query import GraphInfo, ProfileInfo
+from ..read import GraphInfo, ProfileInfo
 from ..records import KeyInfo, RunInfo
 
 

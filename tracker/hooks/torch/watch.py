@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ... import lifecycle
+from ...run import lifecycle
 from ...contract import RunLike
 from ...notices import warn
 from .models import first_tensor, is_compiled, unwrap

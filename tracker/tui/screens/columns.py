@@ -10,9 +10,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, SelectionList
 from textual.widgets.selection_list import Selection
 
-from ...config import flatten
+from ...format import flatten
 from ...format import clean
-from ...query import common_keys
+from ...read import common_keys
 from ...records import RunInfo
 
 MAX_METRICS = 3

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
-from ...config import flatten
+from ...format import flatten
 from ...format import clean, number
 from ...records import KeyInfo, RunInfo
 from ..messages import CompareLoaded

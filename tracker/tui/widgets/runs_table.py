@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from ...config import flatten
+from ...format import flatten
 from ...format import clean, duration, number, status_mark, status_style, status_text, when
 from ...records import RunInfo
 from .cells import Cell, cell, flip

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import SchemaTooNewError, StoreError
+from ...errors import SchemaTooNewError, StoreError
 from . import schema
 
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's write transaction

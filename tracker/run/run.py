@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -16,17 +15,26 @@ from typing import Any
 
 import numpy as np
 
-from . import lifecycle, run_rows
+from ..errors import StoreError
+from ..graph import Graph
+from ..paths import resolve_db_path
+from ..profile import Profile
+from ..records import Histogram
+from ..refs import check_run_ref
+from ..store import open_backend
+from ..store.backend import (
+    ConfigSet,
+    HistogramItem,
+    Record,
+    RunStart,
+    SummaryPatch,
+    TextItem,
+    WriteBackend,
+)
+from . import lifecycle, spill, start
+from .buffer import Entry, ScalarBuffer, check_gil
 from .config import to_config
-from .errors import StoreError
-from .graph import Graph
-from .paths import resolve_db_path
-from .profile import Profile
-from .records import Histogram
-from .refs import check_run_ref
-from .store import pool, spill, stale
-from .store.buffer import Entry, ScalarBuffer
-from .store.writer import Outcome, Writer
+from .writer import Outcome, Writer
 from .values import (
     CPU_READ_TYPES,
     DEFERRED_TYPES,
@@ -63,6 +71,7 @@ class Run:
         strict: bool = False,
         flush_interval: float = 1.0,
     ) -> None:
+        check_gil()
         self.db_path: Path = resolve_db_path(db)
         self.strict = strict
         self.finished = False
@@ -70,23 +79,23 @@ class Run:
         self.attached = attach is not None  # writes into a run another process owns
         self._interval = flush_interval
         with lifecycle.critical():  # a SIGTERM handler must not finish runs while pools change
-            conn = pool.acquire(self.db_path, cache_kib=4_000)
+            backend = open_backend(self.db_path, mode="write")
             try:
                 if attach is not None:
-                    row = run_rows.load(conn, attach, "attach", self.db_path)
+                    row = start.load(backend, attach, "attach", self.db_path)
                 elif resume is not None and check_run_ref(resume, "resume"):  # "" is an error
-                    row = run_rows.resume(conn, resume, config, tags, notes, self.db_path)
+                    row = start.resume(backend, resume, config, tags, notes, self.db_path)
                 else:
-                    row = run_rows.create(conn, project, name, config, tags, group, notes)
-                spill.recover(conn, self.db_path)  # what earlier runs could not write
+                    row = start.create(backend, project, name, config, tags, group, notes)
+                spill.recover(backend, self.db_path)  # what earlier runs could not write
             except BaseException:
-                pool.release(self.db_path, conn)
+                backend.close()
                 raise
             self._row = row
             self.id, self.project, self.name, self.group = row.id, row.project, row.name, row.group
             self.config, self.tags, self._next_step = row.config, row.tags, row.next_step
             self._buf = ScalarBuffer()
-            self._writer: Writer | None = self._new_writer(conn)
+            self._writer: Writer | None = self._new_writer(backend)
             self._publish = self._buf.publish  # the one step that makes an entry visible
             self._key_index: set[str] = set()  # keys checked so far (the fast path's test)
             self._packed_keys: set[tuple[str, ...]] = set()  # packed metrics' keys checked
@@ -98,14 +107,16 @@ class Run:
             self.finishing = False
             lifecycle.register(self)  # (a SIGTERM meanwhile acts after this, on this run too)
 
-    def _new_writer(self, conn: Any) -> Writer:
-        return Writer(conn, self.id, db_label=str(self.db_path), db_path=self.db_path,
-                      interval=self._interval, scalars=self._buf, on_new_store=self._recreate_row)
+    def _new_writer(self, backend: WriteBackend) -> Writer:
+        return Writer(backend, self.id, db_label=str(self.db_path), db_path=self.db_path,
+                      interval=self._interval, scalars=self._buf, run_row=self._current_row)
 
-    def _recreate_row(self, conn: Any) -> None:
-        """Give the run its row again in a store at its path that lacks it (the file was deleted
-        or replaced while the run logged): the run goes on there."""
-        run_rows.recreate(conn, self._row, self.config, self.tags)
+    def _current_row(self) -> RunStart:
+        """The run's row as it is now: what a store at its path that lacks it (the file was
+        deleted or replaced while the run logged) gets again, so the run goes on there."""
+        row = self._row
+        return RunStart(row.id, row.project, row.name, row.group, dict(self.config),
+                        list(self.tags), 0, row.notes, row.started)
 
     # -- forks --------------------------------------------------------------------------------------
     # A forked child (a DataLoader or multiprocessing worker) inherits this object but not its
@@ -115,8 +126,8 @@ class Run:
     # run's status stays the parent's to set.
     def _after_fork(self) -> None:
         """In a forked child: drop the parent's buffer and writer (never close its connection)."""
-        if self._writer is not None and self._writer.conn is not None:
-            stale.abandon(self._writer.conn)
+        if self._writer is not None:
+            self._writer.backend.abandon()
         self._writer = None
         self._buf = ScalarBuffer()
         self._publish = self._publish_in_child
@@ -124,16 +135,16 @@ class Run:
         self._child_lock = threading.Lock()
         self.attached = True
 
-    def _publish_in_child(self, entry: Entry) -> None:
+    def _publish_in_child(self, entry: Entry, points: int) -> None:
         self._open_in_child()
-        self._buf.publish(entry)
+        self._buf.publish(entry, points)
 
     def _open_in_child(self) -> Writer:
         """This process's writer for the run, opened on first use after a fork."""
         with self._child_lock:
             if self._writer is None:
                 with lifecycle.critical():
-                    self._writer = self._new_writer(pool.acquire(self.db_path, cache_kib=4_000))
+                    self._writer = self._new_writer(open_backend(self.db_path, mode="write"))
                     self._publish = self._buf.publish
                     lifecycle.register(self)
                 util = sys.modules.get("multiprocessing.util")
@@ -199,8 +210,7 @@ class Run:
             entry = (step, _now(), tuple(metrics), tuple(metrics.values()), None)
         if step >= self._next_step:  # hooks may log an earlier step from another thread
             self._next_step = step + 1
-        self._publish(entry)
-        buf.appended += len(metrics)
+        self._publish(entry, len(metrics))
         if buf.appended - buf.taken >= buf.soft_limit or self.strict:
             self._after_append()
         if deferred:
@@ -275,8 +285,7 @@ class Run:
         """Publish an entry of the slow paths, then wake or wait for the writer as needed."""
         if step >= self._next_step:
             self._next_step = step + 1
-        self._publish(entry)
-        self._buf.appended += n
+        self._publish(entry, n)
         self._after_append()
 
     def _after_append(self) -> None:
@@ -357,11 +366,9 @@ class Run:
             return
         self._key_index.add(key)
         buf = self._buf
-        buf.has_series = True  # before the entry is visible: take() must know its shape
         entry = (step_arr, wall_arr, (key,), value_arr, None)
         self._next_step = max(self._next_step, int(step_arr.max()) + 1)
-        self._publish(entry)
-        buf.appended += n
+        self._publish(entry, n)
         if buf.pending() >= buf.soft_limit and self._writer is not None:
             self._writer.wake()
 
@@ -391,7 +398,7 @@ class Run:
             if not isinstance(bins, int) or bins < 1:
                 raise ValueError(f"histogram {key!r}: bins must be a positive integer, not {bins!r}")
             hist = Histogram.from_values(to_numpy(values, f"histogram {key!r}"), bins)
-        self._record("histogram", (key, step, _now() if wall is None else float(wall), hist))
+        self._record(HistogramItem(key, step, _now() if wall is None else float(wall), hist))
 
     def log_text(
         self, key: str, text: str, step: int | None = None, *, wall: float | None = None
@@ -403,37 +410,37 @@ class Run:
         if not text.isascii():
             check_utf8(text, f"text {key!r}")
         when = _now() if wall is None else float(wall)
-        self._record("text", (key, self._current_step(step), when, text))
+        self._record(TextItem(key, self._current_step(step), when, text))
 
     def log_graph(self, graph: Graph) -> None:
         """Store a model graph (built by a framework hook) with this run."""
         if not isinstance(graph, Graph):
             raise TypeError(f"log_graph() takes a tracker.Graph, not {type(graph).__name__}")
-        self._record("graph", graph)
+        self._record(graph)
         self._wake()
 
     def log_profile(self, profile: Profile) -> None:
         """Store a profiler capture (built by a framework hook) with this run."""
         if not isinstance(profile, Profile):
             raise TypeError(f"log_profile() takes a tracker.Profile, not {type(profile).__name__}")
-        self._record("profile", profile)
+        self._record(profile)
         self._wake()
 
     def set_summary(self, **values: Any) -> None:
         """Merge values into the run's summary (shown by ``tracker show`` and the app)."""
-        self._record("summary", json.dumps(to_config(values, "summary")))
+        self._record(SummaryPatch(to_config(values, "summary")))
 
     def update_config(self, values: Any) -> None:
         """Merge top-level keys into the run's config (hooks add what they learn, e.g. fit())."""
         self.config.update(to_config(values))
-        self._record("config", json.dumps(self.config))  # a snapshot: later updates queue theirs
+        self._record(ConfigSet(dict(self.config)))  # a snapshot: later updates queue theirs
 
-    def _record(self, kind: str, payload: Any) -> None:
+    def _record(self, record: Record) -> None:
         if self.finished:
             self._closed_warning()
             return
         writer = self._writer or self._open_in_child()
-        writer.records.append((kind, payload))  # one append: the record is whole or absent
+        writer.records.append(record)  # one append: the record is whole or absent
         if self.strict and writer.error is not None:
             self._raise_store_error()
 
@@ -492,11 +499,7 @@ class Run:
             writer = self._writer
             if writer is not None:
                 outcome = writer.close(None if self.attached else status, ended=_now())
-                if writer.conn is not None:
-                    if outcome.written:
-                        pool.release(self.db_path, writer.conn)
-                    else:
-                        _close_quietly(writer.conn)
+                writer.backend.close(healthy=outcome.written)
                 self._report_end(outcome)
             lifecycle.unregister(self)  # only now: a SIGTERM handler meanwhile waits for us
         if outcome is not None and not outcome.written and self.strict and not outcome.run_gone:
@@ -550,10 +553,3 @@ class Run:
     def _closed_warning(self) -> None:
         warnings.warn(f"run {self.id} is finished; values logged after finish() are ignored",
                       stacklevel=3)
-
-
-def _close_quietly(conn: Any) -> None:
-    try:
-        conn.close()
-    except Exception:  # noqa: BLE001 - a broken connection at the very end
-        pass

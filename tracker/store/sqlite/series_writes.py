@@ -9,7 +9,7 @@ from itertools import repeat
 
 import numpy as np
 
-from ..records import Histogram
+from ..backend import ConsoleLine, HistogramItem, ImageItem, TextItem
 from .chunks import write_chunks
 
 # Points are grouped into blocks of BLOCK_SIZES[level] consecutive points (by seq, per series);
@@ -166,20 +166,19 @@ def _block_rows_small(sid: int, seq0: int, steps: list[int], vals: list[float]) 
     return rows
 
 
-def append_histograms(
-    conn: sqlite3.Connection, sid: int, items: list[tuple[int, float, Histogram]]
-) -> None:
+def append_histograms(conn: sqlite3.Connection, sid: int, items: list[HistogramItem]) -> None:
     """Append histograms to a series."""
-    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1], None)
+    seq0 = _reserve(conn, sid, np.array([h.step for h in items], dtype=np.int64), items[-1].wall,
+                    None)
     conn.executemany(
         "INSERT INTO histograms (series_id, step, seq, wall, count, min, max, sum, sum_squares,"
         " edges, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 sid,
-                step,
+                item.step,
                 seq0 + i,
-                wall,
+                item.wall,
                 h.count,
                 h.min,
                 h.max,
@@ -188,15 +187,38 @@ def append_histograms(
                 json.dumps([float(x) for x in h.edges]),
                 json.dumps([float(x) for x in h.counts]),
             )
-            for i, (step, wall, h) in enumerate(items)
+            for i, item in enumerate(items)
+            for h in (item.histogram,)
         ],
     )
 
 
-def append_texts(conn: sqlite3.Connection, sid: int, items: list[tuple[int, float, str]]) -> None:
+def append_texts(conn: sqlite3.Connection, sid: int, items: list[TextItem]) -> None:
     """Append texts to a series."""
-    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1], None)
+    seq0 = _reserve(conn, sid, np.array([t.step for t in items], dtype=np.int64), items[-1].wall,
+                    None)
     conn.executemany(
         "INSERT INTO texts (series_id, step, seq, wall, value) VALUES (?, ?, ?, ?, ?)",
-        [(sid, step, seq0 + i, wall, text) for i, (step, wall, text) in enumerate(items)],
+        [(sid, t.step, seq0 + i, t.wall, t.text) for i, t in enumerate(items)],
+    )
+
+
+def append_images(conn: sqlite3.Connection, sid: int, items: list[ImageItem]) -> None:
+    """Append encoded images to a series."""
+    seq0 = _reserve(conn, sid, np.array([m.step for m in items], dtype=np.int64), items[-1].wall,
+                    None)
+    conn.executemany(
+        "INSERT INTO images (series_id, step, seq, wall, format, width, height, caption, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(sid, m.step, seq0 + i, m.wall, m.format, m.width, m.height, m.caption, m.data)
+         for i, m in enumerate(items)],
+    )
+
+
+def append_console_lines(conn: sqlite3.Connection, run_id: str, lines: list[ConsoleLine]) -> None:
+    """Append captured console lines of a run (a seq written before is replaced: a resent line)."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO console_lines (run_id, seq, stream, wall, step, text)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(run_id, c.seq, c.stream, c.wall, c.step, c.text) for c in lines],
     )

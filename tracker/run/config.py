@@ -1,4 +1,5 @@
-"""Turning a run's config (dict, dataclass, argparse.Namespace) into a JSON-able nested dict."""
+"""Turning a run's config (dict, dataclass, argparse.Namespace) into a JSON-able nested dict (the
+run side; flattening it for display is ``tracker.format.flatten``)."""
 
 from __future__ import annotations
 
@@ -102,23 +103,3 @@ class _Converter:
 
     def _text(self, text: str, path: str) -> str:
         return text if text.isascii() else check_utf8(text, f"{self.what} {path or 'key'!r}")
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts and lists to 'a.b' / 'layers[0]' keys (for filters, diffs, hparams)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        _flatten_into(out, name, value)
-    return out
-
-
-def _flatten_into(out: dict[str, Any], name: str, value: Any) -> None:
-    if isinstance(value, Mapping) and value:
-        for k, v in value.items():
-            _flatten_into(out, f"{name}.{k}", v)
-    elif isinstance(value, list) and value:
-        for i, v in enumerate(value):
-            _flatten_into(out, f"{name}[{i}]", v)
-    else:
-        out[name] = value

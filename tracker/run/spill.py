@@ -20,7 +20,6 @@ import dataclasses
 import itertools
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Iterable
@@ -30,12 +29,26 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import StoreError
 from ..graph import Graph, GraphNode
 from ..profile import Profile, ProfileOp
 from ..records import Histogram
-from . import batch
-from .buffer import ScalarBatch
-from .connection import transaction
+from ..store.backend import (
+    ConfigSet,
+    ConsoleLine,
+    Dropped,
+    FinalStatus,
+    HistogramItem,
+    ImageItem,
+    Record,
+    RunGoneError,
+    SummaryPatch,
+    TextItem,
+    WriteBackend,
+    WriteBatch,
+    record_kind,
+)
+from .buffer import ScalarBatch, series_points
 
 _seq = itertools.count(1)
 _VERSION = 1
@@ -62,7 +75,7 @@ class Spilled:
     run_id: str
     key_names: list[str]
     scalars: ScalarBatch | None
-    records: list[tuple[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     status: str | None = None  # the run ended with this status while its store was unwritable
     ended: float | None = None
 
@@ -80,7 +93,7 @@ def write(db_path: Path, data: Spilled) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     doc = {
         "version": _VERSION, "run_id": data.run_id, "key_names": data.key_names,
-        "records": [_encode(kind, payload) for kind, payload in data.records],
+        "records": [_encode(record) for record in data.records],
         "status": data.status, "ended": data.ended,
     }
     s = data.scalars
@@ -160,21 +173,24 @@ def load(path: Path) -> Spilled:
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
 
-def write_into(conn: sqlite3.Connection, data: Spilled, series_ids: dict[tuple[str, str], int],
-               *, careful: bool = False) -> list[batch.Dropped]:
-    """Write a spill file's content in the open transaction (and the run's final status);
-    ``careful`` as for ``batch.write``."""
-    dropped = batch.write(conn, data.run_id, data.key_names, data.scalars, data.records,
-                          series_ids, careful=careful)
+def write_back(backend: WriteBackend, data: Spilled, *, patient: bool = True,
+               now: float | None = None) -> list[Dropped]:
+    """Write a spill file's content (and the run's final status, over 'running' only) in one
+    transaction of the backend; return what the store refused.
+
+    Raises:
+        RunGoneError: the run is not in the store.
+        StoreError: the store cannot be written now.
+    """
+    final = None
     if data.status is not None:
-        conn.execute(
-            "UPDATE runs SET status = ?, ended = ? WHERE id = ? AND status = 'running'",
-            (data.status, data.ended, data.run_id),
-        )
-    return dropped
+        final = FinalStatus(data.status, data.ended if data.ended is not None else time.time(),
+                            only_if_running=True)
+    batch = WriteBatch(series_points(data.scalars, data.key_names), data.records)
+    return backend.write(data.run_id, batch, patient=patient, final=final, now=now)
 
 
-def recover(conn: sqlite3.Connection, db_path: Path) -> None:
+def recover(backend: WriteBackend, db_path: Path) -> None:
     """Write back every spill file of the store (what earlier runs could not write), saying so.
 
     A file whose run is not in the store, or that cannot be read, is left as it is (and said);
@@ -191,12 +207,12 @@ def recover(conn: sqlite3.Connection, db_path: Path) -> None:
             continue
         try:
             data = load(claimed)
-            dropped = _write_back(conn, data)
-        except (ValueError, LookupError, sqlite3.Error, OSError) as exc:
+            dropped = write_back(backend, data)
+        except (ValueError, StoreError, OSError) as exc:
             unclaim(claimed)
             stopped.add(run_id)
             left.append((path, exc))
-            if isinstance(exc, (sqlite3.Error, OSError)):
+            if not isinstance(exc, (ValueError, RunGoneError)):
                 break  # the store itself cannot be written now
             continue
         done(claimed)
@@ -210,22 +226,9 @@ def recover(conn: sqlite3.Connection, db_path: Path) -> None:
              f"{', '.join(sorted(runs))} from {folder(db_path)} into the store (what could not "
              "be written when they were logged)")
     for path, exc in left:
-        why = ("its run is not in this store" if isinstance(exc, LookupError)
+        why = ("its run is not in this store" if isinstance(exc, RunGoneError)
                else f"{type(exc).__name__}: {exc}")
         _say(f"spill file {path} was not written into the store ({why}); it is left as it is")
-
-
-def _write_back(conn: sqlite3.Connection, data: Spilled) -> list[batch.Dropped]:
-    for careful in (False, True):
-        try:
-            with transaction(conn):
-                if conn.execute("SELECT 1 FROM runs WHERE id = ?", (data.run_id,)).fetchone() is None:
-                    raise LookupError(data.run_id)
-                return write_into(conn, data, {}, careful=careful)
-        except Exception as exc:
-            if careful or isinstance(exc, LookupError) or batch.is_storage_fault(exc):
-                raise
-    raise AssertionError("unreachable")
 
 
 def _say(message: str) -> None:
@@ -239,17 +242,23 @@ def _remove(path: Path) -> None:
         pass
 
 
-# -- records as JSON ------------------------------------------------------------------------------
-def _encode(kind: str, payload: Any) -> dict[str, Any]:
-    if kind in ("histogram", "text"):
-        key, step, wall, obj = payload
-        if kind == "histogram":
-            obj = {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        return {"kind": kind, "key": key, "step": int(step), "wall": float(wall), "obj": obj}
-    if kind in ("graph", "profile"):
-        obj = {f.name: _plain(getattr(payload, f.name)) for f in dataclasses.fields(payload)}
-        return {"kind": kind, "obj": obj}
-    return {"kind": kind, "obj": payload}  # summary / config: JSON text
+# -- records as JSON (the same documents since version 1) ----------------------------------------
+def _encode(record: Record) -> dict[str, Any]:
+    kind = record_kind(record)
+    if isinstance(record, HistogramItem):
+        obj = {f.name: _plain(getattr(record.histogram, f.name))
+               for f in dataclasses.fields(record.histogram)}
+        return {"kind": kind, "key": record.key, "step": int(record.step),
+                "wall": float(record.wall), "obj": obj}
+    if isinstance(record, TextItem):
+        return {"kind": kind, "key": record.key, "step": int(record.step),
+                "wall": float(record.wall), "obj": record.text}
+    if isinstance(record, SummaryPatch):
+        return {"kind": kind, "obj": json.dumps(record.values)}
+    if isinstance(record, ConfigSet):
+        return {"kind": kind, "obj": json.dumps(record.config)}
+    obj = {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    return {"kind": kind, "obj": obj}  # graph, profile, image, console line
 
 
 def _plain(value: Any) -> Any:
@@ -272,42 +281,52 @@ def _bytes(value: Any) -> Any:
     return base64.b64decode(value["base64"]) if isinstance(value, dict) else value
 
 
-def _decode(doc: dict[str, Any]) -> tuple[str, Any]:
+def _decode(doc: dict[str, Any]) -> Record:
     kind, obj = doc["kind"], doc["obj"]
     if kind == "histogram":
         hist = Histogram(**{**obj, "edges": np.asarray(obj["edges"], dtype=np.float64),
                             "counts": np.asarray(obj["counts"], dtype=np.float64)})
-        return kind, (str(doc["key"]), int(doc["step"]), float(doc["wall"]), hist)
+        return HistogramItem(str(doc["key"]), int(doc["step"]), float(doc["wall"]), hist)
     if kind == "text":
-        return kind, (str(doc["key"]), int(doc["step"]), float(doc["wall"]), str(obj))
+        return TextItem(str(doc["key"]), int(doc["step"]), float(doc["wall"]), str(obj))
     if kind == "graph":
-        graph = Graph(**{**obj, "nodes": [GraphNode(**n) for n in obj["nodes"]],
-                         "edges": [tuple(e) for e in obj["edges"]], "raw": _bytes(obj["raw"])})
-        return kind, graph
+        return Graph(**{**obj, "nodes": [GraphNode(**n) for n in obj["nodes"]],
+                        "edges": [tuple(e) for e in obj["edges"]], "raw": _bytes(obj["raw"])})
     if kind == "profile":
-        profile = Profile(**{**obj, "ops": [ProfileOp(**o) for o in obj["ops"]],
-                             "step_times_ns": [tuple(s) for s in obj["step_times_ns"]],
-                             "trace": _bytes(obj["trace"])})
-        return kind, profile
-    if kind in ("summary", "config"):
-        return kind, str(obj)
+        return Profile(**{**obj, "ops": [ProfileOp(**o) for o in obj["ops"]],
+                          "step_times_ns": [tuple(s) for s in obj["step_times_ns"]],
+                          "trace": _bytes(obj["trace"])})
+    if kind == "image":
+        return ImageItem(**{**obj, "data": _bytes(obj["data"])})
+    if kind == "console":
+        return ConsoleLine(**obj)
+    if kind == "summary":
+        return SummaryPatch(json.loads(obj))
+    if kind == "config":
+        return ConfigSet(json.loads(obj))
     raise ValueError(f"unknown record kind {kind!r}")
 
 
-def sizes(records: Iterable[tuple[str, Any]]) -> int:
+def sizes(records: Iterable[Record]) -> int:
     """About how many bytes records hold in memory (for the writer's bound)."""
     total = 0
-    for kind, payload in records:
+    for record in records:
         total += 200
-        if kind == "text":
-            total += len(payload[3])
-        elif kind == "histogram":
-            hist = payload[3]
+        if isinstance(record, TextItem):
+            total += len(record.text)
+        elif isinstance(record, HistogramItem):
+            hist = record.histogram
             total += 8 * (len(hist.edges) + len(hist.counts))
-        elif kind == "graph":
-            total += 300 * len(payload.nodes) + 16 * len(payload.edges) + len(payload.raw or "")
-        elif kind == "profile":
-            total += 300 * len(payload.ops) + len(payload.trace or b"")
-        else:
-            total += len(payload)
+        elif isinstance(record, Graph):
+            total += 300 * len(record.nodes) + 16 * len(record.edges) + len(record.raw or "")
+        elif isinstance(record, Profile):
+            total += 300 * len(record.ops) + len(record.trace or b"")
+        elif isinstance(record, ImageItem):
+            total += len(record.data)
+        elif isinstance(record, ConsoleLine):
+            total += len(record.text)
+        elif isinstance(record, SummaryPatch):
+            total += len(json.dumps(record.values))
+        elif isinstance(record, ConfigSet):
+            total += len(json.dumps(record.config))
     return total

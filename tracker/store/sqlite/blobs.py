@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import zlib
 
-from ..errors import StoreError
+from ..backend import DamagedBlobError
 
 # The largest inflated blob read back. Real captures stay far below (a long torch trace is tens
 # of MB); read at call time so a test can lower it.
 MAX_INFLATED_BYTES = 512 << 20
-
-
-class DamagedBlobError(StoreError):
-    """A stored blob that is not zlib data, is cut short, or inflates past the limit."""
 
 
 def inflate(blob: bytes, what: str) -> bytes:

@@ -1,4 +1,5 @@
-"""The batched writer: empties a run's buffers into the store in short transactions.
+"""The batched writer: empties a run's buffers into the store in short transactions, through the
+store's backend interface (``tracker.store.backend``: plain arrays and records, no SQL).
 
 The caller's ``log()`` only appends to ``scalars`` (a ``ScalarBuffer``); the process's flusher thread
 (``flusher.py``) calls ``flush_due()`` every ``interval`` seconds and whenever ``soft_limit`` points
@@ -24,27 +25,31 @@ Faults never reach the training loop (README, "Reliability"):
 
 from __future__ import annotations
 
-import os
 import queue
-import sqlite3
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 from ..errors import StoreError
-from . import batch, flusher, spill, stale
-from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat
-from .connection import BUSY_TIMEOUT_S, connect, describe_error
+from ..store.backend import (
+    BusyError,
+    Dropped,
+    FinalStatus,
+    Record,
+    RunGoneError,
+    RunStart,
+    WriteBackend,
+    WriteBatch,
+)
+from . import flusher, spill, start
+from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat, series_points
 
 HEARTBEAT_EVERY_S = 5.0
-BACKGROUND_BUSY_S = 0.25  # how long a flusher's flush waits for another process's lock
+BUSY_SAY_AFTER_S = 30.0  # a store locked by others this long is said (the flusher retries meanwhile)
 COMMIT_S = 0.2  # about how long one transaction of a flush may take (the rest: the next one)
 SOFT_S, HARD_S = 0.1, 0.25  # the buffer's limits, in seconds of this writer's measured speed
 MIN_COMMIT_POINTS = 10_000
@@ -70,18 +75,18 @@ class Writer:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        backend: WriteBackend,
         run_id: str,
         *,
         db_label: str,
         db_path: Path | None = None,
         interval: float = 1.0,
         scalars: ScalarBuffer | None = None,
-        on_new_store: Callable[[sqlite3.Connection], None] | None = None,
+        run_row: Callable[[], RunStart] | None = None,
         max_retained: int = MAX_RETAINED,
         max_retained_bytes: int = MAX_RETAINED_BYTES,
     ) -> None:
-        self.conn: sqlite3.Connection | None = conn
+        self.backend = backend
         self.run_id = run_id
         self.db_label = db_label
         self.db_path = db_path
@@ -89,7 +94,7 @@ class Writer:
         self.max_retained = max_retained
         self.max_retained_bytes = max_retained_bytes
         self.scalars = scalars if scalars is not None else ScalarBuffer()
-        self.records: list[tuple[str, Any]] = []  # ("histogram"|"text", (key, step, wall, obj)) ...
+        self.records: list[Record] = []  # texts, histograms, images, graphs, summaries... in order
         self.error: BaseException | None = None
         self.dropped = 0  # points not stored: refused by the store, or lost (each said)
         self.lost_points = 0  # lost: neither the store nor a spill file could be written
@@ -98,15 +103,13 @@ class Writer:
         self.spilled_records = 0
         self.run_gone = False  # the run's row was deleted: nothing more is written
         self.commit_points = HARD_LIMIT  # points per transaction (sized to COMMIT_S once measured)
-        self._on_new_store = on_new_store
-        self._identity = _identity(db_path)
+        self._run_row = run_row  # the run's row as it is now (recreated in a replaced store)
         # Unwritten data, oldest first: what the last flushes could not write, then spill files.
         self._unwritten: list[ScalarBatch] = []  # joined only when written or spilled
         self._unwritten_points = 0
-        self._unwritten_records: list[tuple[str, Any]] = []
+        self._unwritten_records: list[Record] = []
         self._unwritten_bytes = 0
         self._spilled: list[Path] = []
-        self._series_ids: dict[tuple[str, str], int] = {}
         self._speed: float | None = None  # points written per second, measured
         # One flush at a time (flusher thread, flush(), finish()). Re-entrant because a SIGTERM
         # handler may finish the run while the main thread is inside a flush.
@@ -118,7 +121,6 @@ class Writer:
         self._closed = False
         self._stalled = False  # the last flush could not write (log() then never waits)
         self._tried = 0.0  # when a flush last tried to write (time.monotonic)
-        self._acquiring: float | None = None  # since when it waits for the store's write lock
         self._locked_since: float | None = None
         self._said: set[str] = set()
         self._last_flush = time.monotonic()
@@ -167,7 +169,7 @@ class Writer:
     def _waits_for_lock(self) -> bool:
         """Whether the writer has been waiting for the write lock for a while (another process's
         transaction; a moment is only this thread waiting for the GIL to note it got the lock)."""
-        since = self._acquiring
+        since = self.backend.waiting_for_lock_since()
         return since is not None and time.monotonic() - since > LOCK_WAIT_S
 
     def due(self, now: float) -> bool:
@@ -231,7 +233,7 @@ class Writer:
     def _flush_locked(
         self, patient: bool, wait: bool, status: tuple[str | None, float] | None = None
     ) -> bool:
-        if self.conn is not None and self.conn.in_transaction:
+        if self.backend.in_write():
             return False  # re-entered mid-flush on this thread: let that flush finish
         self._requested = self._read_requested = False
         self._last_flush = time.monotonic()
@@ -251,14 +253,13 @@ class Writer:
             self._check_path()
             self._write_spilled(patient)
             self._write_unwritten(patient, status)
-        except batch.RunGone:
+        except RunGoneError:
             self._on_run_gone()
             return status is None
         except Exception as exc:
-            if not (batch.is_storage_fault(exc) or isinstance(exc, StoreError)):
+            if not isinstance(exc, (StoreError, OSError)):
                 self._bound_unwritten()
                 raise  # a bug of ours: the flusher reports it
-            self._series_ids.clear()  # ids created in a rolled-back transaction are gone
             self._stalled = True
             self._on_fault(exc, patient)
             self._bound_unwritten()
@@ -283,30 +284,6 @@ class Writer:
             self._unwritten_records += records
             self._unwritten_bytes += spill.sizes(records)
 
-    @contextmanager
-    def _transaction(self, patient: bool) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        assert conn is not None
-        if not patient:
-            conn.execute(f"PRAGMA busy_timeout = {int(BACKGROUND_BUSY_S * 1000)}")
-        self._acquiring = time.monotonic()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        finally:
-            self._acquiring = None
-            if not patient:
-                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            raise
-
     def _write_unwritten(self, patient: bool, status: tuple[str | None, float] | None) -> None:
         """Write what waits, oldest first, in transactions of about COMMIT_S each; what one of
         them commits is gone from memory at once, so a fault later keeps only the rest."""
@@ -320,9 +297,12 @@ class Writer:
             last = part is points
             records = self._unwritten_records if last else []
             started = time.perf_counter()
-            final = status if last and status is not None and status[0] is not None else None
-            dropped = self._write_in_transaction(
-                patient, partial(self._write_part, key_names, part, records, final))
+            final = None
+            if last and status is not None and status[0] is not None:
+                final = FinalStatus(status[0], status[1])
+            batch = WriteBatch(series_points(part, key_names), records)
+            dropped = self.backend.write(self.run_id, batch, patient=patient, final=final,
+                                         now=time.time())
             self._measure(0 if part is None else len(part), time.perf_counter() - started)
             points = None if last else points[len(part):]
             self._unwritten = [] if points is None else [points]
@@ -349,7 +329,7 @@ class Writer:
                           f"read ({exc}); it is left as it is")
                 continue
             try:
-                dropped = self._write_in_transaction(patient, partial(self._write_spill, data))
+                dropped = spill.write_back(self.backend, data, patient=patient, now=time.time())
             except BaseException:
                 spill.unclaim(claimed)
                 raise
@@ -359,39 +339,6 @@ class Writer:
             self.spilled_records -= len(data.records)
             for d in dropped:
                 self._count_dropped(d)
-
-    def _write_part(
-        self, key_names: list[str], part: ScalarBatch | None, records: list[tuple[str, Any]],
-        final: tuple[str | None, float] | None, conn: sqlite3.Connection, careful: bool,
-    ) -> list[batch.Dropped]:
-        dropped = batch.write(conn, self.run_id, key_names, part, records, self._series_ids,
-                              careful=careful)
-        if final is not None:  # the run's last transaction: its status with its last data
-            conn.execute("UPDATE runs SET status = ?, ended = ?, heartbeat = ? WHERE id = ?",
-                         (final[0], final[1], final[1], self.run_id))
-        return dropped
-
-    def _write_spill(
-        self, data: spill.Spilled, conn: sqlite3.Connection, careful: bool
-    ) -> list[batch.Dropped]:
-        return spill.write_into(conn, data, self._series_ids, careful=careful)
-
-    def _write_in_transaction(
-        self, patient: bool, write: Callable[[sqlite3.Connection, bool], list[batch.Dropped]]
-    ) -> list[batch.Dropped]:
-        """Run ``write(conn, careful)`` in one transaction (with the run's heartbeat); when the
-        data itself fails, roll back and write it again carefully (what fails is dropped)."""
-        careful = False
-        while True:
-            try:
-                with self._transaction(patient) as conn:
-                    batch.touch_run(conn, self.run_id, time.time())
-                    return write(conn, careful)
-            except Exception as exc:
-                if careful or isinstance(exc, batch.RunGone) or batch.is_storage_fault(exc):
-                    raise
-                self._series_ids.clear()  # ids created in what was rolled back are gone
-                careful = True
 
     def _measure(self, points: int, seconds: float) -> None:
         """Size transactions and the buffer's limits to this writer's speed."""
@@ -441,25 +388,24 @@ class Writer:
         self._unwritten_points = 0
 
     def _on_fault(self, exc: BaseException, patient: bool) -> None:
-        locked = "locked" in str(exc).lower() or "busy" in str(exc).lower()
-        if locked and not patient:
+        if isinstance(exc, BusyError) and not patient:
             now = time.monotonic()
             if self._locked_since is None:
                 self._locked_since = now
-            if now - self._locked_since < BUSY_TIMEOUT_S:
+            if now - self._locked_since < BUSY_SAY_AFTER_S:
                 return  # another process's transaction: usual, and retried at the next round
         self.report(exc)
 
     def report(self, exc: BaseException) -> None:
         """Keep a storage error (strict runs raise it) and warn about it once."""
-        err = describe_error(exc, self.db_label) if isinstance(exc, sqlite3.Error) else exc
+        err = exc  # the backend's errors say what happened in one line already
         self.error = err
         self._say("fault", f"cannot write to the store ({err}); training goes on: run "
                   f"{self.run_id}'s logged values wait in memory (up to {self.max_retained:,} "
                   f"points and {self.max_retained_bytes >> 20} MB of other records), then in "
                   "spill files next to the store, and are written when it can be written again")
 
-    def _count_dropped(self, d: batch.Dropped) -> None:
+    def _count_dropped(self, d: Dropped) -> None:
         if d.kind == "scalar":
             self.dropped += d.count
         self._say(f"dropped {d.kind} {d.key}", f"run {self.run_id}: {d} could not be stored "
@@ -483,47 +429,18 @@ class Writer:
 
     def _check_path(self) -> None:
         """Write to a store at the path again when the path no longer names the open file."""
-        if self.db_path is None:
-            return
-        try:
-            st = os.stat(self.db_path)
-        except FileNotFoundError:
-            st = None
-        except OSError:
-            return  # cannot tell (a folder without permission): the write will say
-        if self.conn is not None and st is not None and (st.st_dev, st.st_ino) == self._identity:
-            return
-        old, self.conn = self.conn, None
-        if old is not None:
-            stale.let_go(old, replaced=st is not None)
+        host, pid = start.here()
+        row = None if self._run_row is None else self._run_row()
+        moved = self.backend.reopen_if_moved(row, host=host, pid=pid, now=time.time())
+        if moved in ("replaced", "deleted"):
             self._say("moved", f"{self.db_path} no longer is the file run {self.run_id} was "
-                      f"writing to ({'replaced' if st is not None else 'deleted'}); from now on "
-                      "the run is written to a store at that path (created again if needed)")
-        conn = connect(self.db_path, create=True, cache_kib=4_000)
-        try:
-            if self._on_new_store is not None:
-                self._on_new_store(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self.conn = conn
-        self._identity = _identity(self.db_path)
-        self._series_ids.clear()
+                      f"writing to ({moved}); from now on the run is written to a store at that "
+                      "path (created again if needed)")
 
     def _say(self, what: str, message: str) -> None:
         if what not in self._said:
             self._said.add(what)
             print(f"tracker: {message}", file=sys.stderr)
-
-
-def _identity(path: Path | None) -> tuple[int, int] | None:
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _why(exc: BaseException) -> str:

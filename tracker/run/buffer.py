@@ -7,8 +7,13 @@ leaves the whole entry or none of it, and there is no lock to leave held: severa
 at once, and a signal handler that logs while the main thread was inside ``log()`` just appends too.
 
 ``take()`` (writer side) copies a prefix of the list and then deletes exactly that prefix; appends
-only ever go to the end. Each of those list operations is atomic (under the GIL, and under the
-list's own lock on free-threaded builds), so neither side needs a lock against the other. The
+only ever go to the end. THE GIL ASSUMPTION (the one place it is made): each of those list
+operations is atomic, and so are the plain attribute stores that go with an entry (``has_series``,
+``appended``) as seen from the writer thread, so neither side needs a lock against the other.
+Free-threaded CPython (3.13t/3.14t with the GIL off) keeps the first (lists have their own lock)
+but gives no order between the attribute stores and the append as another thread sees them; until
+that is measured and made safe, ``check_gil()`` refuses such an interpreter at ``tracker.init()``
+with one line. The
 taken entries become packed numpy columns at once (28 bytes a point); waiting in the list, an
 entry costs about 220 bytes plus 16 a point (and keeps its float objects alive), and the writer
 takes them at least once a second or whenever ``soft_limit`` points wait.
@@ -23,6 +28,7 @@ own thread by 2-8%.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from dataclasses import dataclass
 from itertools import chain
@@ -31,7 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from ..values import JAX_KINDS, Deferred, is_jax_on_cpu, is_ready, read_if_ready, resolve_deferred
+from ..errors import TrackerError
+from ..store.backend import SeriesPoints
+from .values import JAX_KINDS, Deferred, is_jax_on_cpu, is_ready, read_if_ready, resolve_deferred
 
 # Device handles waiting to be read that make log() ask the writer to read them before its next
 # flush (once a second). Measured with JAX on CPU: 2,000 arrays kept alive slowed a 0.2 ms step by
@@ -68,12 +76,23 @@ Entry = tuple[Any, Any, tuple[str, ...], Any, Any]
 _STEP, _WALL, _KEYS, _VALUES, _DEVICE = (itemgetter(i) for i in range(5))
 
 
+def check_gil() -> None:
+    """Refuse an interpreter running without the GIL (see the module's docstring).
+
+    Raises:
+        TrackerError: free-threaded CPython with the GIL disabled.
+    """
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    if is_enabled is not None and not is_enabled():
+        raise TrackerError("tracker does not support free-threaded Python with the GIL disabled "
+                           "yet; run with PYTHON_GIL=1 (or -X gil=1) to log from this interpreter")
+
+
 class ScalarBuffer:
     """Logged scalars waiting for the writer: appended by callers, taken by the writer."""
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
-        self.publish = self.entries.append  # the one step that makes an entry visible
         self.key_names: list[str] = []  # key id -> key (writer side)
         self._key_ids: dict[str, int] = {}
         self._ids_of: dict[tuple[str, ...], np.ndarray] = {}  # an entry's keys -> their ids
@@ -91,6 +110,19 @@ class ScalarBuffer:
         # logging at once may lose an increment now and then, which only delays a wake-up.
         self.appended = 0
         self.taken = 0
+
+    def publish(self, entry: Entry, points: int | None = None) -> None:
+        """Make a built entry visible to the writer: THE publish rule, for every logging path.
+
+        One ``list.append`` is the step that makes it visible (whole or not at all, whatever
+        exception lands around it); the count follows, as a statistic for the limits. A
+        ``log_series()`` entry (numpy steps) marks the buffer first: ``take()`` must know its
+        shape before it can see it. Device values of the entry were ``defer()``-ed before.
+        """
+        if type(entry[0]) is not int:
+            self.has_series = True
+        self.entries.append(entry)
+        self.appended += len(entry[3]) if points is None else points
 
     def defer(self, item: Deferred) -> None:
         """Queue a device value for reading (caller side, before its entry is published)."""
@@ -250,6 +282,19 @@ class ScalarBuffer:
             kid = self._key_ids[key] = len(self.key_names)
             self.key_names.append(key)
         return kid
+
+
+def series_points(batch: ScalarBatch | None, key_names: list[str]) -> list[SeriesPoints]:
+    """A batch's points per key, in logging order within each key (what the store takes)."""
+    if batch is None or not len(batch):
+        return []
+    order = np.argsort(batch.key_ids, kind="stable")
+    cuts = np.flatnonzero(np.diff(batch.key_ids[order])) + 1
+    out = []
+    for idx in np.split(order, cuts):
+        key = key_names[int(batch.key_ids[idx[0]])]
+        out.append(SeriesPoints(key, batch.steps[idx], batch.walls[idx], batch.values[idx]))
+    return out
 
 
 def concat(parts: list[ScalarBatch | None]) -> ScalarBatch | None:

@@ -14,7 +14,7 @@ import sqlite3
 
 import numpy as np
 
-from ..records import ReducedSeries
+from ...records import ReducedSeries
 from .chunks import read_points, read_seqs, unpack_steps
 from .series_writes import BLOCK_SIZES
 

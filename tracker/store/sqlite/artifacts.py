@@ -7,8 +7,8 @@ import sqlite3
 import time
 import zlib
 
-from ..graph import Graph
-from ..profile import Profile
+from ...graph import Graph
+from ...profile import Profile
 
 
 def _compress(raw: bytes | str | None) -> bytes | None:

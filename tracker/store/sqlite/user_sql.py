@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..errors import StoreError
+from ...errors import StoreError
 from .chunks import unpack_floats, unpack_steps
 from .connection import connect_readonly, describe_error
 
