@@ -9,9 +9,11 @@ The URL itself goes to libpq unchanged, so libpq's usual ways work: ``PGPASSWORD
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SCHEMES = ("postgresql://", "postgres://")
 MASK = "***"
@@ -66,6 +68,27 @@ class ServerURL:
 
     def __repr__(self) -> str:
         return f"ServerURL({redact(self.conninfo)!r})"
+
+    def __fspath__(self) -> str:
+        """The URL itself, for ``open_backend`` (which takes a path or a URL); never print it."""
+        return self.conninfo
+
+    # The few Path-like parts the callers of a store location use (the app's title, whether a
+    # store is there yet): a server location always is.
+    @property
+    def name(self) -> str:
+        return self.short
+
+    def exists(self) -> bool:
+        return True
+
+    def local_folder(self, suffix: str) -> Path:
+        """A folder on this host for what belongs to this server store (spill files):
+        $TRACKER_HOME, else ~/.cache/tracker, named after the redacted URL."""
+        base = Path(os.environ.get("TRACKER_HOME") or Path.home() / ".cache" / "tracker")
+        digest = hashlib.sha256(str(self).encode()).hexdigest()[:12]
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.short)[:60]
+        return base / f"{safe}-{digest}{suffix}"
 
     @property
     def short(self) -> str:

@@ -48,6 +48,7 @@ from ..store.backend import (
     WriteBatch,
     record_kind,
 )
+from ..urls import ServerURL
 from .buffer import ScalarBatch, series_points
 
 _seq = itertools.count(1)
@@ -55,7 +56,9 @@ _VERSION = 1
 
 
 def folder(db_path: Path) -> Path:
-    """The folder of a store's spill files."""
+    """The folder of a store's spill files (of a server store: a folder on this host)."""
+    if isinstance(db_path, ServerURL):
+        return db_path.local_folder(".spill")
     return db_path.with_name(db_path.name + ".spill")
 
 
@@ -88,7 +91,7 @@ def write(db_path: Path, data: Spilled) -> Path:
             nothing is left behind.
     """
     where = folder(db_path)
-    where.mkdir(exist_ok=True)
+    where.mkdir(parents=isinstance(db_path, ServerURL), exist_ok=True)
     path = where / f"{data.run_id}-{time.time_ns():019d}-{os.getpid()}-{next(_seq):06d}.npz"
     tmp = path.with_name(path.name + ".tmp")
     doc = {

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from ...records import Histogram
-from ..chunks import CHUNK_POINTS, GROW_CAP, pack_floats, pack_steps, unpack_steps
-from ..series_writes import _block_rows
+from ..sqlite.chunks import CHUNK_POINTS, GROW_CAP, pack_floats, pack_steps, unpack_steps
+from ..sqlite.series_writes import _block_rows
 
 _UPDATE_SERIES = """
 UPDATE series SET

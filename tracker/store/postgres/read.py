@@ -25,9 +25,9 @@ from ..backend import (
     RunRow,
     StoredImage,
 )
-from ..blobs import inflate
-from ..chunks import read_points, read_points_after
-from ..reduce import reduce_series
+from ..sqlite.blobs import inflate
+from ..sqlite.chunks import read_points, read_points_after
+from ..sqlite.reduce import reduce_series
 from .connection import QmarkCursor, connect, describe, psycopg
 from ...errors import StoreError
 

@@ -150,29 +150,31 @@ class PostgresWriteBackend:
 
     # -- the run's data ----------------------------------------------------------------------------
     def write(self, run_id: str, batch: WriteBatch, *, patient: bool = True,
-              final: FinalStatus | None = None, now: float) -> list[Dropped]:
+              final: FinalStatus | None = None, now: float | None) -> list[Dropped]:
         parts = list(_parts(batch))
         self._writing.active = True
         self._waiting_since = time.monotonic()
         try:
             try:
-                return self._write(run_id, parts, patient, final, careful=False)
+                return self._write(run_id, parts, patient, final, now, careful=False)
             except _DataFault:
-                return self._write(run_id, parts, patient, final, careful=True)
+                return self._write(run_id, parts, patient, final, now, careful=True)
         finally:
             self._waiting_since = None
             self._writing.active = False
 
     def _write(self, run_id: str, parts: list[_Part], patient: bool,
-               final: FinalStatus | None, careful: bool) -> list[Dropped]:
+               final: FinalStatus | None, beat_now: float | None, careful: bool
+               ) -> list[Dropped]:
         conn = self._connection()
         dropped: list[Dropped] = []
         try:
             with conn.transaction():
                 if not patient:
                     conn.execute(f"SET LOCAL lock_timeout = '{BRIEF_LOCK_WAIT}'")
-                touched = conn.execute(
-                    f"UPDATE runs SET heartbeat = {_SERVER_NOW} WHERE id = %s", (run_id,))
+                beat = "heartbeat" if beat_now is None else _SERVER_NOW  # None: a spill file
+                touched = conn.execute(f"UPDATE runs SET heartbeat = {beat} WHERE id = %s",
+                                       (run_id,))
                 if touched.rowcount == 0:
                     raise RunGoneError(f"run {run_id} is no longer in {self.url}")
                 self._waiting_since = None
@@ -195,7 +197,10 @@ class PostgresWriteBackend:
                         sids.clear()
                         reason = f"{type(exc).__name__}: {str(exc)[:160]}"
                         dropped.append(Dropped(part.kind, part.key, part.count, reason))
-                if final is not None:
+                if final is not None and final.only_if_running:
+                    conn.execute("UPDATE runs SET status = %s, ended = %s WHERE id = %s"
+                                 " AND status = 'running'", (final.status, final.ended, run_id))
+                elif final is not None:
                     conn.execute(
                         f"UPDATE runs SET status = %s, ended = %s, heartbeat = {_SERVER_NOW}"
                         " WHERE id = %s", (final.status, final.ended, run_id))
@@ -216,7 +221,8 @@ class PostgresWriteBackend:
     def in_write(self) -> bool:
         return bool(getattr(self._writing, "active", False))
 
-    def reopen_if_moved(self) -> Literal["replaced", "deleted"] | None:
+    def reopen_if_moved(self, run: RunStart | None = None, *, host: str = "", pid: int = 0,
+                        now: float = 0.0) -> Literal["replaced", "deleted", "reopened"] | None:
         return None  # a database is not a file that can be replaced under a writer
 
     # -- edits -------------------------------------------------------------------------------------
