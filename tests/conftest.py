@@ -44,3 +44,21 @@ def pg_server() -> Iterator[object]:
 def pg_url(pg_server) -> str:  # type: ignore[no-untyped-def]
     """A postgresql:// URL of a fresh, empty database on the session's server."""
     return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """A fresh store location of either backend: a SQLite path, or a ``ServerURL`` of an empty
+    database on the session's PostgreSQL server. A module whose tests run on both overrides
+    ``db_path`` with it (``def db_path(any_store): return any_store``)."""
+    if request.param == "sqlite":
+        yield tmp_path / "tracker.db"
+    else:
+        from tracker.urls import ServerURL
+
+        server = request.getfixturevalue("pg_server")
+        yield ServerURL(server.create_database())
+    from tracker.store.sqlite import pool
+
+    pool.close_all()
+

@@ -13,6 +13,12 @@ import tracker
 from tracker.errors import RunNotFoundError
 
 
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
+
+
 def brute_force(steps, values, buckets, lo, hi):
     edges = np.linspace(lo, hi + 1, buckets + 1)
     mins = np.full(buckets, np.nan)
