@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from ...errors import SchemaTooNewError, StoreError
+from ...errors import SchemaTooNewError, StoreError, StoreMissingError
 from ...urls import ServerURL, redact_text
 from ..backend import BusyError, StorageFault
 from .schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
@@ -22,8 +22,7 @@ except ImportError:  # the extra is not installed
 CONNECT_TIMEOUT_S = 5  # unless the URL says connect_timeout=: a dead host fails fast
 
 
-class SchemaMissingError(StoreError):
-    """The database has no tracker tables yet (a reader cannot create them)."""
+SchemaMissingError = StoreMissingError  # the database has no tracker tables yet
 
 
 def require_driver() -> None:
