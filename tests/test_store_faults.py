@@ -271,9 +271,9 @@ def test_a_run_deleted_while_it_logs_stops_with_one_warning_and_leaves_no_orphan
     orphans = {
         table: conn.execute(f"SELECT count(*) FROM {table} WHERE run_id NOT IN "
                             "(SELECT id FROM runs)").fetchone()[0]
-        for table in ("series", "graphs", "profiles")
+        for table in ("series", "graphs", "profiles", "console_lines")
     }
-    for table in ("points", "point_blocks", "point_chunks", "histograms", "texts"):
+    for table in ("point_blocks", "point_chunks", "histograms", "texts", "images"):
         orphans[table] = conn.execute(f"SELECT count(*) FROM {table} WHERE series_id NOT IN "
                                       "(SELECT id FROM series)").fetchone()[0]
     runs = [r[0] for r in conn.execute("SELECT id FROM runs")]
