@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("torch", "tensorflow", "jax", "keras", "textual", "tensorboardX", "tensorboard",
          "transformers", "accelerate")
@@ -60,3 +61,34 @@ def test_import_tracker_is_fast() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         times.append(float(out.stdout))
     assert min(times) < 0.15, times
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_import_contracts_hold() -> None:
+    """pyproject.toml's import-linter contracts (layers, no SQL outside the store, ...)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_only_the_store_imports_sqlite3() -> None:
+    offenders = [
+        str(path.relative_to(ROOT)) for path in (ROOT / "tracker").rglob("*.py")
+        if "tracker/store/" not in path.as_posix()
+        and ("import sqlite3" in path.read_text() or "sqlite3." in path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_free_threaded_python_is_refused_in_one_line(tmp_path) -> None:
+    code = (
+        "import sys, tracker\nsys._is_gil_enabled = lambda: False\n"
+        f"tracker.init('p', db={str(tmp_path / 'x.db')!r})"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert "free-threaded" in last and "PYTHON_GIL=1" in last
