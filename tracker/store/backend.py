@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..records import Histogram, HistogramPoint, ReducedSeries, Series, TextPoint
 
 __all__ = [
-    "BusyError", "ConfigSet", "DamagedBlobError", "ConsoleLine", "Dropped", "FinalStatus", "GraphInfo",
+    "BusyError", "ConfigSet", "ConflictError", "DamagedBlobError", "ConsoleLine", "Dropped", "FinalStatus", "GraphInfo",
     "HistogramItem", "ImageInfo", "ImageItem", "KeyRow", "LastValueRow", "NewRun", "ProfileInfo",
     "ReadBackend", "Record", "RunFilter", "RunGoneError", "RunRow", "RunStart", "SeriesPoints",
     "StorageFault", "StoreError", "StoredImage", "SummaryPatch", "TextItem",
@@ -63,6 +63,11 @@ class BusyError(StorageFault):
 class DamagedBlobError(StoreError):
     """A stored blob (a graph's raw form, a profile's trace) that cannot be read back: not
     compressed data, cut short, or inflating past the limit."""
+
+
+class ConflictError(StoreError):
+    """A batch's ``expect`` did not match what the store holds (another copy wrote first):
+    nothing of the batch was written; read the counts again and send what is still missing."""
 
 
 class RunGoneError(StoreError):
@@ -253,6 +258,10 @@ class WriteBatch:
 
     points: Sequence[SeriesPoints] = ()
     records: Sequence[Record] = ()
+    # What a copy (tracker sync) computed the batch against: (kind, key) -> how many the store
+    # holds (as ``ReadBackend.counts`` gives them). Checked in the write's transaction, which
+    # raises ConflictError and writes nothing where one differs: two copies never double data.
+    expect: dict[tuple[str, str], int] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.points) or bool(self.records)
@@ -498,6 +507,12 @@ class ReadBackend(Protocol):
                       limit: int | None = None) -> list[ConsoleLine]:
         """Console lines with seq > ``after_seq``, in seq order: of these ``streams`` (all when
         empty), containing ``grep`` (plain text, case-sensitive), at step >= ``since_step``."""
+        ...
+
+    def counts(self, run_id: str) -> dict[tuple[str, str], int]:
+        """How much of each a run holds, the marks a copy goes on from: (kind, key) -> points or
+        records of each series; ("console", "") -> one past the last console line's seq;
+        ("graph", "") and ("profile", "") -> how many. Absent: none."""
         ...
 
     # graphs and profiles

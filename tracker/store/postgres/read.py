@@ -25,6 +25,7 @@ from ..backend import (
     RunRow,
     StoredImage,
 )
+from ..sqlite import marks
 from ..sqlite.blobs import inflate
 from ..sqlite.chunks import read_points, read_points_after
 from ..sqlite.reduce import reduce_series
@@ -221,6 +222,9 @@ class PostgresReadBackend:
             sql += " LIMIT %s"
             args.append(limit)
         return [ConsoleLine(*r) for r in self._query(sql, args)]
+
+    def counts(self, run_id: str) -> dict[tuple[str, str], int]:
+        return self._guard(lambda: marks.counts(QmarkCursor(self.conn), run_id))  # type: ignore[no-any-return]
 
     # -- graphs and profiles -----------------------------------------------------------------------
     def graphs(self, run_id: str) -> list[GraphInfo]:

@@ -35,8 +35,9 @@ from ..backend import (
     TextItem,
     WriteBatch,
 )
+from ..sqlite import marks
 from . import points
-from .connection import connect, describe, is_connection_lost, psycopg, translated
+from .connection import QmarkCursor, connect, describe, is_connection_lost, psycopg, translated
 
 _SERVER_NOW = "extract(epoch from clock_timestamp())"
 BRIEF_LOCK_WAIT = "100ms"  # a write that must not wait (patient=False)
@@ -156,16 +157,18 @@ class PostgresWriteBackend:
         self._waiting_since = time.monotonic()
         try:
             try:
-                return self._write(run_id, parts, patient, final, now, careful=False)
+                return self._write(run_id, parts, patient, final, now, batch.expect,
+                                   careful=False)
             except _DataFault:
-                return self._write(run_id, parts, patient, final, now, careful=True)
+                return self._write(run_id, parts, patient, final, now, batch.expect,
+                                   careful=True)
         finally:
             self._waiting_since = None
             self._writing.active = False
 
     def _write(self, run_id: str, parts: list[_Part], patient: bool,
-               final: FinalStatus | None, beat_now: float | None, careful: bool
-               ) -> list[Dropped]:
+               final: FinalStatus | None, beat_now: float | None,
+               expect: dict[tuple[str, str], int] | None, careful: bool) -> list[Dropped]:
         conn = self._connection()
         dropped: list[Dropped] = []
         try:
@@ -178,6 +181,8 @@ class PostgresWriteBackend:
                 if touched.rowcount == 0:
                     raise RunGoneError(f"run {run_id} is no longer in {self.url}")
                 self._waiting_since = None
+                if expect is not None:  # the run's row is locked (updated above) until commit
+                    marks.check(QmarkCursor(conn), run_id, expect)
                 sids: dict[tuple[str, str], int] = {}
                 for part in parts:
                     if not careful:

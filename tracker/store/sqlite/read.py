@@ -24,6 +24,7 @@ from ..backend import (
     StoredImage,
 )
 from . import artifact_reads as art
+from . import marks
 from .chunks import read_points, read_points_after
 from .connection import connect_readonly, describe_error
 from .reduce import reduce_series
@@ -203,6 +204,12 @@ class SqliteReader:
             sql += " LIMIT ?"
             args.append(limit)
         return [ConsoleLine(*r) for r in self._query(sql, args)]
+
+    def counts(self, run_id: str) -> dict[tuple[str, str], int]:
+        try:
+            return marks.counts(self.conn, run_id)
+        except sqlite3.Error as exc:
+            raise describe_error(exc, self.path) from None
 
     # -- graphs and profiles ------------------------------------------------------------------------
     def graphs(self, run_id: str) -> list[GraphInfo]:
