@@ -89,3 +89,24 @@ def test_no_password_survives_redaction(password: str, escaped: bool, in_query: 
     assert secret not in redact(url)
     assert secret not in str(ServerURL(url)) and secret not in repr(ServerURL(url))
     assert secret not in redact_text(f"error at {url}")
+
+
+def test_an_upper_case_scheme_selects_the_server_backend(pg_url: str) -> None:
+    """libpq reads only a lower-case scheme: the URL goes to it in lower case."""
+    from tracker.store import open_backend
+
+    upper = "POSTGRESQL" + pg_url[len("postgresql"):]
+    assert ServerURL(upper).conninfo == pg_url
+    reader = open_backend(ServerURL(upper), mode="write")
+    reader.close()
+    reader = open_backend(upper, mode="read")  # not taken for a file name
+    assert reader.runs.__self__ is reader
+    reader.close()
+
+
+def test_without_password_leaves_a_url_to_copy() -> None:
+    from tracker.urls import without_password
+
+    assert without_password("postgresql://al:pw@h/db?sslmode=require&password=x") == \
+        "postgresql://al@h/db?sslmode=require"
+    assert without_password("postgres://al@h:5/db") == "postgres://al@h:5/db"

@@ -7,6 +7,9 @@ destination's own counts (``ReadBackend.counts``: points per series, records per
 lines, graphs, profiles), and every batch carries the counts it was computed against
 (``WriteBatch.expect``), checked in its transaction: a sync killed at any point and run again,
 or two syncs into one destination at once, never store anything twice. Run ids are kept.
+
+A source that is a store's spill folder (what runs on this host could not write to it before
+they finished) is written into that store (``tracker sync FOLDER URL``).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import TrackerError
 from .paths import resolve_db_path
+from .run import spill
 from .store import open_backend
 from .store.backend import (
     ConfigSet,
@@ -102,6 +107,8 @@ def sync(src: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     if _same(src_loc, dest_loc):
         raise SyncError(f"{display(src_loc)} and {display(dest_loc)} are the same store: "
                         "give two different ones")
+    if isinstance(src_loc, Path) and (src_loc.is_dir() or _same(src_loc, spill.folder(dest_loc))):
+        return _push_spilled(src_loc, dest_loc)  # (gone: all of it was pushed before)
     if not src_loc.exists():
         raise SyncError(f"no store at {display(src_loc)}: check the path or URL")
     result = SyncResult()
@@ -129,6 +136,20 @@ def sync(src: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     finally:
         source.close()
     return result
+
+
+def _push_spilled(folder: Path, dest: Any) -> SyncResult:
+    """Write the spill files waiting for ``dest`` on this host (what runs could not write to it
+    before they finished) into it."""
+    if not _same(folder, spill.folder(dest)):
+        raise SyncError(f"{folder} is a folder: give a store (a file or a postgresql:// URL), or "
+                        f"the spill folder of {display(dest)} ({spill.folder(dest)})")
+    writer = open_backend(dest, mode="write")
+    try:
+        points, records = spill.recover(writer, dest)
+    finally:
+        writer.close()
+    return SyncResult(points=points, records=records)
 
 
 def _same(a: Any, b: Any) -> bool:

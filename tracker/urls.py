@@ -46,6 +46,14 @@ def redact_text(text: str) -> str:
     return _PASSWORD_PARAM.sub(lambda m: m.group(1) + MASK, text)
 
 
+def without_password(url: str) -> str:
+    """The URL with no password at all (for a command to copy: libpq then takes the password
+    from PGPASSWORD or ~/.pgpass)."""
+    text = redact(url).replace(":" + MASK + "@", "@")
+    text = re.sub(r"(?<=[?&])(?:ssl)?password=\*\*\*(?:&|$)", "", text, flags=re.IGNORECASE)
+    return text.rstrip("?&")
+
+
 def display(location: str | os.PathLike[str]) -> str:
     """A store location as it may be printed: a URL redacted, a path as given."""
     text = os.fspath(location)
@@ -62,6 +70,9 @@ class ServerURL:
     def __post_init__(self) -> None:
         if not is_server_url(self.conninfo):
             raise ValueError(f"not a postgresql:// URL: {redact_text(self.conninfo)}")
+        scheme, sep, rest = self.conninfo.partition("://")
+        if scheme != scheme.lower():  # libpq takes the scheme in lower case only
+            object.__setattr__(self, "conninfo", scheme.lower() + sep + rest)
 
     def __str__(self) -> str:
         return redact(self.conninfo)

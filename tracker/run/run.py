@@ -21,6 +21,7 @@ from ..paths import resolve_db_path
 from ..profile import Profile
 from ..records import Histogram
 from ..refs import check_run_ref
+from ..urls import ServerURL, without_password
 from ..store import open_backend
 from ..store.backend import (
     ConfigSet,
@@ -31,10 +32,10 @@ from ..store.backend import (
     TextItem,
     WriteBackend,
 )
-from . import lifecycle, spill, start
+from . import lifecycle, spill, spool, start
 from .buffer import Entry, ScalarBuffer, check_gil
 from .config import to_config
-from .writer import Outcome, Writer
+from .writer import FINISH_WAIT_S, Outcome, Writer
 from .values import (
     CPU_READ_TYPES,
     DEFERRED_TYPES,
@@ -79,7 +80,9 @@ class Run:
         self.attached = attach is not None  # writes into a run another process owns
         self._interval = flush_interval
         with lifecycle.critical():  # a SIGTERM handler must not finish runs while pools change
-            backend = open_backend(self.db_path, mode="write")
+            # A new run whose server cannot be reached starts in the local spool (not strict).
+            backend, self.db_path = spool.open_for_start(
+                self.db_path, strict=strict, may_spool=attach is None and resume is None)
             try:
                 if attach is not None:
                     row = start.load(backend, attach, "attach", self.db_path)
@@ -517,8 +520,16 @@ class Run:
         if outcome.lost_points or outcome.lost_records:
             print(f"tracker: run {self.id}: {outcome.lost_points:,} points{records} could not be "
                   f"stored and were lost: the store {self.db_path} could not be written{why}, "
-                  "nor a spill file next to it", file=sys.stderr)
-        if outcome.spilled:
+                  f"nor a spill file in {spill.folder(self.db_path)}", file=sys.stderr)
+        if outcome.spilled and isinstance(self.db_path, ServerURL):
+            where = spill.folder(self.db_path)
+            print(f"tracker: run {self.id}: the server store {self.db_path} could not be written "
+                  f"within {FINISH_WAIT_S:g} s of finish{why}; {writer.spilled_points:,} points "
+                  f"and {writer.spilled_records:,} other records wait in {where}: push them with "
+                  f"`tracker sync {where} {without_password(self.db_path.conninfo)}` (the next tracker.init() on this host "
+                  "that logs there does it too). Until then the run shows as crashed.",
+                  file=sys.stderr)
+        elif outcome.spilled:
             files = ", ".join(str(p) for p in outcome.spilled)
             print(f"tracker: run {self.id}: the store {self.db_path} could not be written at "
                   f"finish{why}; {writer.spilled_points:,} points and {writer.spilled_records:,} "

@@ -193,8 +193,9 @@ def write_back(backend: WriteBackend, data: Spilled, *, patient: bool = True,
     return backend.write(data.run_id, batch, patient=patient, final=final, now=now)
 
 
-def recover(backend: WriteBackend, db_path: Path) -> None:
-    """Write back every spill file of the store (what earlier runs could not write), saying so.
+def recover(backend: WriteBackend, db_path: Path) -> tuple[int, int]:
+    """Write back every spill file of the store (what earlier runs could not write), saying so;
+    return how many points and other records were written.
 
     A file whose run is not in the store, or that cannot be read, is left as it is (and said);
     a storage fault stops the recovery (the files stay for the next writer).
@@ -232,6 +233,7 @@ def recover(backend: WriteBackend, db_path: Path) -> None:
         why = ("its run is not in this store" if isinstance(exc, RunGoneError)
                else f"{type(exc).__name__}: {exc}")
         _say(f"spill file {path} was not written into the store ({why}); it is left as it is")
+    return points, records
 
 
 def _say(message: str) -> None:

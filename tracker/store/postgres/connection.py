@@ -123,10 +123,23 @@ def describe(exc: BaseException, url: ServerURL, doing: str = "") -> StoreError:
     if isinstance(exc, pg_errors.InsufficientPrivilege):
         return StoreError(f"{where}: permission denied ({detail}); ask for a role with the grants"
                           " in docs/postgres.md")
+    if isinstance(exc, psycopg.OperationalError) and _refused_us(detail):
+        return StoreError(f"{where}: {detail}; check the URL's user, password and database")
     if isinstance(exc, (psycopg.OperationalError, pg_errors.DiskFull,
                         pg_errors.ReadOnlySqlTransaction, pg_errors.AdminShutdown)):
         return StorageFault(f"{where}: {detail}")
     return StoreError(f"{where}: {detail}")
+
+
+_REFUSALS = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
+             "authentication failed", "permission denied for database")
+
+
+def _refused_us(detail: str) -> bool:
+    """The server answered, and said no to this user or database (not a network fault: a new
+    run must not go to the local spool for a wrong password)."""
+    low = detail.lower()
+    return "fatal:" in low and any(r in low for r in _REFUSALS)
 
 
 @contextmanager
