@@ -34,8 +34,8 @@ RETURNING count
 # One statement for all of a flush's blocks (1M points make 21k block rows).
 _UPSERT_BLOCKS = """
 INSERT INTO point_blocks (series_id, level, block, n, n_valid, step_lo, step_hi, vmin, vmax, vsum)
-SELECT %s, * FROM unnest(%s::int[], %s::bigint[], %s::int[], %s::int[], %s::bigint[],
-                         %s::bigint[], %s::float8[], %s::float8[], %s::float8[])
+SELECT %b, * FROM unnest(%b::int[], %b::bigint[], %b::int[], %b::int[], %b::bigint[],
+                         %b::bigint[], %b::float8[], %b::float8[], %b::float8[])
 ON CONFLICT (series_id, level, block) DO UPDATE SET
     n = point_blocks.n + excluded.n,
     n_valid = point_blocks.n_valid + excluded.n_valid,
