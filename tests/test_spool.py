@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,45 @@ def test_down_at_finish_leaves_spill_files_that_sync_pushes(
     again = subprocess.run(cli, capture_output=True, text=True)
     assert again.returncode == 0 and "0 points" in again.stdout
     assert _points(pg_url, run.id)[0] == list(range(80))
+
+
+class _CommitReplyLost:
+    """A connection whose next COMMIT goes through on the server but whose reply never comes
+    back (the connection drops right after): the outcome the client sees is unknown."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        import psycopg
+
+        with self._conn.transaction() as tx:
+            yield tx
+        self._conn.close()
+        raise psycopg.OperationalError("consuming input failed: server closed the connection "
+                                       "unexpectedly")
+
+
+def test_a_commit_whose_reply_was_lost_is_not_written_twice(pg_url: str) -> None:
+    run = tracker.init(project="p", db=pg_url)
+    run.log({"x": 0.0}, step=0)
+    assert run.flush()
+    backend = run._writer.backend  # type: ignore[union-attr]
+    backend._conn = _CommitReplyLost(backend._conn)
+    for step in range(1, 100):
+        run.log({"x": float(step), "y": 1.0}, step=step)
+    run.log_text("t", "once", step=99)
+    assert not run.flush()  # committed, but the writer cannot know: it keeps the data
+    for step in range(100, 150):
+        run.log({"x": float(step)}, step=step)
+    run.log_text("t", "twice", step=149)
+    run.finish()
+    assert _points(pg_url, run.id) == (list(range(150)), [float(s) for s in range(150)],
+                                       "finished")
+    assert _points(pg_url, run.id, "y")[0] == list(range(1, 100))
+    with tracker.open_store(pg_url) as store:
+        assert [t.text for t in store.texts(run.id, "t")] == ["once", "twice"]

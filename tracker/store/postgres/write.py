@@ -30,6 +30,7 @@ from ..backend import (
     NewRun,
     RunGoneError,
     RunStart,
+    SeriesPoints,
     StorageFault,
     SummaryPatch,
     TextItem,
@@ -53,6 +54,11 @@ class PostgresWriteBackend:
         self._conn: Any = connect(url, "write" if create else "edit")
         self._waiting_since: float | None = None
         self._writing = threading.local()
+        # A commit whose reply never came (the connection dropped during COMMIT): the run and,
+        # per series, its counts before and after that batch. The writer sends the same data
+        # again, first in its next batch; whichever counts the store holds tell whether it is
+        # in already.
+        self._unsure: tuple[str, dict[tuple[str, str], tuple[int, int]]] | None = None
 
     # -- the connection ----------------------------------------------------------------------------
     def _connection(self) -> Any:
@@ -171,6 +177,9 @@ class PostgresWriteBackend:
                expect: dict[tuple[str, str], int] | None, careful: bool) -> list[Dropped]:
         conn = self._connection()
         dropped: list[Dropped] = []
+        written: list[_Part] = []
+        held: dict[tuple[str, str], int] = {}
+        committing = False
         try:
             with conn.transaction():
                 if not patient:
@@ -183,6 +192,9 @@ class PostgresWriteBackend:
                 self._waiting_since = None
                 if expect is not None:  # the run's row is locked (updated above) until commit
                     marks.check(QmarkCursor(conn), run_id, expect)
+                held = _held(conn, run_id, parts, self._unsure)
+                if self._unsure is not None and self._unsure[0] == run_id:
+                    parts = _not_committed(parts, self._unsure[1], held)
                 sids: dict[tuple[str, str], int] = {}
                 for part in parts:
                     if not careful:
@@ -192,10 +204,12 @@ class PostgresWriteBackend:
                             if _is_data_fault(exc):
                                 raise _DataFault from exc
                             raise
+                        written.append(part)
                         continue
                     try:
                         with conn.transaction():  # a savepoint: only this part is lost
                             part.write(conn, run_id, sids)
+                        written.append(part)
                     except psycopg.Error as exc:
                         if not _is_data_fault(exc):
                             raise
@@ -209,15 +223,19 @@ class PostgresWriteBackend:
                     conn.execute(
                         f"UPDATE runs SET status = %s, ended = %s, heartbeat = {_SERVER_NOW}"
                         " WHERE id = %s", (final.status, final.ended, run_id))
+                committing = True  # leaving the block sends COMMIT
         except _DataFault:
             raise
         except psycopg.Error as exc:
+            if committing and (is_connection_lost(exc) or conn.closed):
+                self._unsure = (run_id, _counts_after(written, held))
             if is_connection_lost(exc) or conn.closed:
                 self._lost()
             raise describe(exc, self.url, "cannot write to") from None
         except OSError as exc:
             self._lost()
             raise StorageFault(f"cannot write to {self.url}: {exc}") from None
+        self._unsure = None
         return dropped
 
     def waiting_for_lock_since(self) -> float | None:
@@ -363,6 +381,74 @@ def _parts(batch: WriteBatch) -> Iterator[_Part]:
             raise TypeError(f"not a record a store can write: {type(record).__name__}")
     if group:
         yield _Part(group_id[0], group_id[1], group, len(group))  # type: ignore[index]
+
+
+def _mark(part: _Part) -> tuple[str, str] | None:
+    """What a part is counted under (None: written again harmlessly: console lines by seq,
+    summary and config as values)."""
+    if part.kind in ("scalar", "histogram", "text", "image"):
+        return (part.kind, str(part.key))
+    if part.kind in ("graph", "profile"):
+        return (part.kind, "")
+    return None
+
+
+def _held(conn: Any, run_id: str, parts: list[_Part],
+          unsure: tuple[str, dict[tuple[str, str], tuple[int, int]]] | None
+          ) -> dict[tuple[str, str], int]:
+    """The run's counts of what ``parts`` (and an unsure commit) touch, in this transaction."""
+    wanted = {m for m in map(_mark, parts) if m is not None}
+    if unsure is not None and unsure[0] == run_id:
+        wanted |= set(unsure[1])
+    if not wanted:
+        return {}
+    held = {(k, key): int(n) for k, key, n in conn.execute(
+        "SELECT kind, key, count FROM series WHERE run_id = %s", (run_id,))}
+    for kind in ("graph", "profile"):
+        if (kind, "") in wanted:
+            held[(kind, "")] = int(conn.execute(
+                f"SELECT count(*) FROM {kind}s WHERE run_id = %s", (run_id,)).fetchone()[0])
+    return held
+
+
+def _counts_after(written: list[_Part], held: dict[tuple[str, str], int]
+                  ) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per series, the counts before and after the parts written in a transaction."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for part in written:
+        mark = _mark(part)
+        if mark is not None:
+            before, after = out.get(mark, (held.get(mark, 0), held.get(mark, 0)))
+            out[mark] = (before, after + part.count)
+    return out
+
+
+def _not_committed(parts: list[_Part], unsure: dict[tuple[str, str], tuple[int, int]],
+                   held: dict[tuple[str, str], int]) -> list[_Part]:
+    """``parts`` less what an unsure commit did store: per series whose count is the one that
+    commit would leave, its first (after - before) items, which the writer sent again."""
+    skip = {mark: after - before for mark, (before, after) in unsure.items()
+            if held.get(mark, 0) == after and after > before}
+    if not skip:
+        return parts
+    out: list[_Part] = []
+    for part in parts:
+        mark = _mark(part)
+        n = skip.get(mark, 0) if mark is not None else 0
+        if n <= 0:
+            out.append(part)
+            continue
+        take = min(n, part.count)
+        skip[mark] = n - take  # type: ignore[index]
+        if take == part.count:
+            continue
+        if part.kind == "scalar":
+            p = part.items
+            rest = SeriesPoints(p.key, p.steps[take:], p.walls[take:], p.values[take:])
+            out.append(_Part("scalar", part.key, rest, len(rest)))
+        else:
+            out.append(_Part(part.kind, part.key, part.items[take:], part.count - take))
+    return out
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
