@@ -82,6 +82,8 @@ def _fill(location: Any) -> None:
     w.rename_run("run00001", "renamed")
     w.set_tags("run00001", ["x", "y"])
     w.set_notes("run00001", "some notes")
+    w.close()
+    w = open_backend(location, mode="write")  # a write handle is one run's
     w.create_run(_new("run00002", name="two", started=3000.0))
     w.write("run00002", WriteBatch(points=[_points("loss", [0, 1], [1.0, 0.5])]), now=3001.0)
     w.close()
@@ -141,6 +143,7 @@ def test_every_kind_comes_across_and_a_second_sync_adds_nothing(
     assert (first.runs, first.created, first.points, first.records) == (2, 2, 1005, 9)
     want = _snapshot(src)
     assert _snapshot(dest) == want
+    assert want["run00002"]["points loss"][0] == [0, 1]
     assert want["run00001"]["row"][3] == "finished" and want["run00002"]["row"][3] == "running"
     second = sync(src, dest)
     assert (second.created, second.points, second.records) == (0, 0, 0)
@@ -199,8 +202,8 @@ _CHILD = textwrap.dedent("""
 
 
 def _big_source(location: Any, points: int) -> None:
-    w = open_backend(location, mode="write")
     for i in range(2):
+        w = open_backend(location, mode="write")  # a write handle is one run's
         run_id = f"big0000{i}"
         w.create_run(_new(run_id, name=f"big{i}", started=1000.0 + i))
         steps = np.arange(points)
@@ -209,7 +212,7 @@ def _big_source(location: Any, points: int) -> None:
                     _points("acc", steps, np.sin(steps / 100.0))],
             records=[TextItem("t", s, 1.0, f"text {s}") for s in range(50)]), now=1.0)
         w.write(run_id, WriteBatch(), final=FinalStatus("finished", 5000.0), now=2.0)
-    w.close()
+        w.close()
 
 
 def _child(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
