@@ -1,11 +1,13 @@
 """The PostgreSQL store beside the SQLite store, measured in the same run (medians of --repeat):
 W1 caller and total cost per scalar, N processes x M points into one store, read 1M points,
-list 1,000 runs with their last values.
+list 1,000 runs with their last values, the app's first paint on 10,000 runs, `tracker sync` of
+10M points from a SQLite store (into PostgreSQL; into another SQLite file beside it).
 
     .venv/bin/python benchmarks/bench_postgres.py [--url postgresql://...] [--repeat 3] [--quick]
 
 Without --url a throwaway server is started on this box (tests/pg_server.py: fsync off, as a
-test server; a production server with fsync on commits slower).
+test server; a production server with fsync on commits slower). Each figure's stores are fresh
+(a new file, a new database). The 10,000-run and 10M-point sources are built once per invocation.
 """
 
 from __future__ import annotations
@@ -98,6 +100,45 @@ def list_runs(db: str, runs: int) -> float:
     return min(times)
 
 
+def seed_points(path: Path, runs: int, points: int) -> Path:
+    """A SQLite store of ``runs`` finished runs of ``points`` points of one key (written through
+    the backend: the source of the sync figure)."""
+    from tracker.store import open_backend
+    from tracker.store.backend import FinalStatus, NewRun, SeriesPoints, WriteBatch
+
+    steps = np.arange(points, dtype=np.int64)
+    for i in range(runs):
+        w = open_backend(path, mode="write")  # a write handle is one run's
+        run_id = f"sync{i:04d}"
+        w.create_run(NewRun(run_id, "sync", f"s{i}", None, {"i": i}, [], None, "h", 1, None,
+                            None, None, 1000.0 + i))
+        for a in range(0, points, 1_000_000):
+            part = steps[a:a + 1_000_000]
+            w.write(run_id, WriteBatch(points=[SeriesPoints(
+                "loss", part, 1.7e9 + part * 1e-3, np.sin(part * 1e-4))]), now=1.0)
+        w.write(run_id, WriteBatch(), final=FinalStatus("finished", 2000.0), now=2.0)
+        w.close()
+    return path
+
+
+def sync_rate(src: Path, dest: str, points: int) -> float:
+    """`tracker sync` of the whole source into an empty store: points/s (whole copy)."""
+    from tracker.sync import sync
+
+    t = time.perf_counter()
+    result = sync(src, dest)
+    took = time.perf_counter() - t
+    assert result.points == points, result
+    return points / took
+
+
+def first_paint(db: str) -> float:
+    """The real app in a pseudo-terminal: seconds from spawn to the runs table painted."""
+    from benchmarks.bench_tui import in_pty
+
+    return in_pty(db, "paint")[0]  # type: ignore[arg-type]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url")
@@ -108,6 +149,8 @@ def main() -> None:
     procs, per_proc = 8, (50_000 if opts.quick else 1_000_000)
     points = 200_000 if opts.quick else 1_000_000
     nruns = 200 if opts.quick else 1_000
+    nruns_app = 1_000 if opts.quick else 10_000
+    sync_runs, sync_points = (2, 1_000_000) if opts.quick else (10, 1_000_000)
     server = None
     if opts.url is None:
         from tests import pg_server
@@ -115,6 +158,15 @@ def main() -> None:
         server = pg_server.start_server()
     results: dict[str, dict[str, list[float]]] = {"sqlite": {}, "postgres": {}}
     try:
+        from benchmarks.bench_tui import seed_runs
+        from tracker.sync import sync
+
+        scratch = Path(tempfile.mkdtemp())
+        app_sqlite = str(seed_runs(scratch / "app.db", nruns_app))
+        app_postgres = opts.url if opts.url else server.create_database()  # type: ignore[union-attr]
+        sync(app_sqlite, app_postgres)  # the same 10,000 runs on the server
+        sync_src = seed_points(scratch / "sync-src.db", sync_runs, sync_points)
+        total_sync = sync_runs * sync_points
         for _ in range(opts.repeat):
             for backend in ("sqlite", "postgres"):
                 def fresh() -> str:
@@ -130,6 +182,10 @@ def main() -> None:
                     many(fresh(), procs, per_proc))
                 r.setdefault(f"read {points:,} points s", []).append(read_1m(fresh(), points))
                 r.setdefault(f"list {nruns:,} runs ms", []).append(list_runs(fresh(), nruns) * 1e3)
+                r.setdefault(f"app first paint {nruns_app:,} runs s", []).append(
+                    first_paint(app_sqlite if backend == "sqlite" else app_postgres))
+                r.setdefault(f"sync {total_sync / 1e6:g}M points from SQLite pts/s", []).append(
+                    sync_rate(sync_src, fresh(), total_sync))
     finally:
         if server is not None:
             from tests import pg_server
