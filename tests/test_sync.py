@@ -289,3 +289,19 @@ def test_the_cli_copies_with_one_line_and_refuses_one_store_twice(
     missing = subprocess.run([*cmd, str(tmp_path / "nope.db"), str(dest.conninfo)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no store at" in missing.stderr
+
+
+def test_the_progress_line_is_for_terminals_and_shows_ids_literally() -> None:
+    import io
+
+    from tracker.sync import TerminalProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term, pipe = Terminal(), io.StringIO()
+    TerminalProgress(term)("run 1/1 ab\x1b[2Jcd: 5 points")
+    TerminalProgress(pipe)("run 1/1 abcd: 5 points")
+    assert term.getvalue().startswith("\rsync: run 1/1 ab") and "\x1b" not in term.getvalue()
+    assert pipe.getvalue() == ""

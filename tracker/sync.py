@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TrackerError
+from .literal import shown
 from .paths import resolve_db_path
 from .run import spill
 from .store import open_backend
@@ -377,7 +378,7 @@ class TerminalProgress:
         if not self.active or now - self._shown < 0.1:
             return
         self._shown = now
-        text = f"sync: {line}"[:120]
+        text = shown(f"sync: {line}")[:120]  # run ids from another store are data
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
         self._width = len(text)
