@@ -20,6 +20,12 @@ except ImportError:  # the extra is not installed
     psycopg = None  # type: ignore[assignment]
 
 CONNECT_TIMEOUT_S = 5  # unless the URL says connect_timeout=: a dead host fails fast
+# A network that dies silently (no reset) under a write: TCP gives up on unacknowledged data
+# after this, and keepalives find an idle connection dead, instead of the OS's ~15 minutes
+# during which the writer (and a log() waiting for room) would hang. Unless the URL says.
+TCP_USER_TIMEOUT_MS = 15_000
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+               "keepalives_count": 3}
 
 
 SchemaMissingError = StoreMissingError  # the database has no tracker tables yet
@@ -40,6 +46,11 @@ def connect(url: ServerURL, mode: Literal["read", "write", "edit"]) -> Any:
     kwargs: dict[str, Any] = {"autocommit": True, "application_name": "tracker"}
     if "connect_timeout" not in url.conninfo:
         kwargs["connect_timeout"] = CONNECT_TIMEOUT_S
+    if "tcp_user_timeout" not in url.conninfo:
+        kwargs["tcp_user_timeout"] = TCP_USER_TIMEOUT_MS
+    for name, value in _KEEPALIVES.items():
+        if name not in url.conninfo:
+            kwargs[name] = value
     try:
         conn = psycopg.connect(url.conninfo, **kwargs)
     except psycopg.Error as exc:
