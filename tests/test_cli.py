@@ -438,3 +438,10 @@ def test_rm_of_a_live_run_needs_force(db_path, live_run):
     out = tracker_cmd("rm", live_run, "--yes", "--force", "--db", str(db_path))
     assert out.returncode == 0 and "deleted 1 run" in out.stdout, out.stderr
     assert names_in(db_path) == ["done"]
+
+
+def test_ls_leaves_system_metrics_out_of_its_columns(db_path):
+    with tracker.init("p", "r", db=db_path) as run:
+        run.log({"sys/cpu_percent": 12.0, "sys/gpu0/util": 50.0, "loss": 0.5})
+    header = tracker_cmd("ls", "--db", str(db_path)).stdout.splitlines()[0].split()
+    assert header[-1] == "metric.loss" and not any("sys/" in col for col in header)

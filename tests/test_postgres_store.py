@@ -14,9 +14,9 @@ import pytest
 from tracker.errors import SchemaTooNewError, StoreError
 from tracker.graph import Graph, GraphNode
 from tracker.profile import Profile, ProfileOp
-from tracker.records import Histogram
+from tracker.records import EncodedImage, Histogram
 from tracker.store.backend import (
-    ConfigSet, ConsoleLine, FinalStatus, HistogramItem, ImageItem, NewRun, RunFilter,
+    ConfigSet, ConsoleLines, FinalStatus, HistogramItem, ImageItem, NewRun, RunFilter,
     RunGoneError, SeriesPoints, StorageFault, SummaryPatch, TextItem, WriteBatch,
 )
 from tracker.store.postgres import PostgresReadBackend, PostgresWriteBackend, open_backend
@@ -92,10 +92,10 @@ def test_records_runs_and_edits_round_trip(pg_url: str) -> None:
         records=[
             HistogramItem("w", 1, 10.0, h), HistogramItem("w", 2, 11.0, h),
             TextItem("note", 1, 10.0, "hello [b]not markup[/b]"),
-            ImageItem("img", 1, 10.0, b"\x89PNG...", "png", 2, 3, "cap"),
-            ImageItem("img", 1, 12.0, b"\x89PNG2", "png", 2, 3, None),
-            ConsoleLine(0, "stdout", 10.0, None, "epoch 1"),
-            ConsoleLine(1, "stderr", 11.0, 1, "warning: x"),
+            ImageItem("img", 1, 10.0, EncodedImage("png", b"\x89PNG...", 2, 3, "cap")),
+            ImageItem("img", 1, 12.0, EncodedImage("png", b"\x89PNG2", 2, 3, None)),
+            ConsoleLines([("stdout", 10.0, None, "epoch 1")]),
+            ConsoleLines([("stderr", 11.0, 1, "warning: x")]),
             SummaryPatch({"best": {"acc": 0.5, "old": 1}}), SummaryPatch({"best": {"old": None}}),
             ConfigSet({"lr": 0.2, "bs": 8}), graph, profile,
         ],
@@ -115,15 +115,23 @@ def test_records_runs_and_edits_round_trip(pg_url: str) -> None:
     assert [p.step for p in r.histograms_after(start.id, "w", 1)] == [2]
     assert [t.text for t in r.texts(start.id, "note")] == ["hello [b]not markup[/b]"]
     assert r.texts_after(start.id, "note", 1) == []
-    assert [(i.step, i.seq, i.caption) for i in r.images(start.id, "img")] == [(1, 0, "cap"), (1, 1, None)]
-    assert r.image(start.id, "img", 1).data == b"\x89PNG2"
-    assert r.image(start.id, "img", 1, seq=0).data == b"\x89PNG..."
-    assert r.image(start.id, "img", 7) is None
-    assert [c.text for c in r.console_lines(start.id)] == ["epoch 1", "warning: x"]
-    assert [c.text for c in r.console_lines(start.id, streams=["stderr"])] == ["warning: x"]
+    assert r.image_keys(start.id) == ["img"] and r.image_keys("nope") == []
+    assert r.image_steps(start.id, "img") == [1] and r.image_steps(start.id, "x") == []
+    assert [(m.step, m.wall, m.image.caption, m.image.data, m.image.width)
+            for m in r.images_after(start.id, "img", 0, 10)] == [
+        (1, 10.0, "cap", b"\x89PNG...", 2), (1, 12.0, None, b"\x89PNG2", 2)]
+    assert [m.wall for m in r.images_after(start.id, "img", 1, 10)] == [12.0]
+    assert [m.wall for m in r.images_after(start.id, "img", 0, 1)] == [10.0]
+    assert r.image_at(start.id, "img", 1).image.data == b"\x89PNG2"  # the last one there
+    assert r.image_at(start.id, "img", 7) is None and r.image_at(start.id, "x", 1) is None
+    assert [(c.seq, c.text) for c in r.console_lines(start.id)] == [(0, "epoch 1"), (1, "warning: x")]
+    assert [c.text for c in r.console_lines(start.id, stream="stderr")] == ["warning: x"]
     assert [c.text for c in r.console_lines(start.id, grep="%")] == []
     assert [c.seq for c in r.console_lines(start.id, after_seq=0)] == [1]
     assert [c.seq for c in r.console_lines(start.id, since_step=1)] == [1]
+    assert [c.seq for c in r.console_lines(start.id, limit=1)] == [0]
+    assert [c.seq for c in r.console_lines(start.id, limit=1, last=True)] == [1]
+    assert r.console_seq_at_step(start.id, 1) == 1 and r.console_seq_at_step(start.id, 2) is None
     (g,) = r.graphs(start.id)
     back = r.graph(g.id)
     assert [n.name for n in back.nodes] == ["a", "b"] and back.edges == [(0, 1)] and back.raw == b"xyz"

@@ -164,13 +164,18 @@ def test_a_commit_whose_reply_was_lost_is_not_written_twice(pg_url: str) -> None
     for step in range(1, 100):
         run.log({"x": float(step), "y": 1.0}, step=step)
     run.log_text("t", "once", step=99)
+    run.log_console([("stdout", 1.0, 99, "line once")])
     assert not run.flush()  # committed, but the writer cannot know: it keeps the data
     for step in range(100, 150):
         run.log({"x": float(step)}, step=step)
     run.log_text("t", "twice", step=149)
+    run.log_console([("stdout", 2.0, 149, "line twice")])
     run.finish()
     assert _points(pg_url, run.id) == (list(range(150)), [float(s) for s in range(150)],
                                        "finished")
     assert _points(pg_url, run.id, "y")[0] == list(range(1, 100))
     with tracker.open_store(pg_url) as store:
         assert [t.text for t in store.texts(run.id, "t")] == ["once", "twice"]
+        # the store numbers console lines: the one sent again is not stored a second time
+        assert [(c.seq, c.text) for c in store.console_lines(run.id)] == [
+            (0, "line once"), (1, "line twice")]

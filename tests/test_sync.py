@@ -19,10 +19,10 @@ import pytest
 
 from tracker.graph import Graph, GraphNode
 from tracker.profile import Profile, ProfileOp
-from tracker.records import Histogram
+from tracker.records import EncodedImage, Histogram
 from tracker.store import open_backend
 from tracker.store.backend import (
-    ConfigSet, ConsoleLine, FinalStatus, HistogramItem, ImageItem, NewRun, RunFilter,
+    ConfigSet, ConsoleLines, FinalStatus, HistogramItem, ImageItem, NewRun, RunFilter,
     SeriesPoints, SummaryPatch, TextItem, WriteBatch,
 )
 from tracker.sync import sync
@@ -72,10 +72,10 @@ def _fill(location: Any) -> None:
                 _points("acc", [0, 5, 3], [0.1, float("nan"), float("inf")])],
         records=[HistogramItem("w", 1, 10.0, h), HistogramItem("w", 2, 11.0, h),
                  TextItem("note", 1, 10.0, "hello [b]x[/b]"),
-                 ImageItem("img", 1, 10.0, b"\x89PNG-a", "png", 2, 3, "cap"),
-                 ImageItem("img", 1, 12.0, b"\x89PNG-b", "png", 2, 3, None),
-                 ConsoleLine(0, "stdout", 10.0, None, "epoch 1"),
-                 ConsoleLine(1, "stderr", 11.0, 1, "warning: \x1b[31mx"),
+                 ImageItem("img", 1, 10.0, EncodedImage("png", b"\x89PNG-a", 2, 3, "cap")),
+                 ImageItem("img", 1, 12.0, EncodedImage("png", b"\x89PNG-b", 2, 3, None)),
+                 ConsoleLines([("stdout", 10.0, None, "epoch 1"),
+                               ("stderr", 11.0, 1, "warning: \x1b[31mx")]),
                  SummaryPatch({"best": {"acc": 0.5}}), ConfigSet({"lr": 0.2, "bs": 8}),
                  graph, profile]),
         final=FinalStatus("finished", 2000.0), now=1500.0)
@@ -115,9 +115,8 @@ def _snapshot(location: Any) -> dict[str, Any]:
                 elif k.kind == "text":
                     run[f"text {k.key}"] = [(t.step, t.wall, t.text) for t in r.texts(rid, k.key)]
                 elif k.kind == "image":
-                    run[f"img {k.key}"] = [
-                        (i.step, i.seq, i.wall, i.caption, r.image(rid, k.key, i.step, i.seq).data)
-                        for i in r.images(rid, k.key)]
+                    run[f"img {k.key}"] = [(m.step, m.wall, m.image)
+                                           for m in r.images_after(rid, k.key, 0, 1000)]
             run["console"] = [(c.seq, c.stream, c.wall, c.step, c.text)
                               for c in r.console_lines(rid)]
             run["graphs"] = [(g.name, [n.name for n in r.graph(g.id).nodes], r.graph(g.id).raw)
@@ -155,11 +154,15 @@ def test_every_kind_comes_across_and_a_second_sync_adds_nothing(
 def test_a_running_run_synced_again_picks_up_only_what_is_new(make_store: Any) -> None:
     src, dest = make_store("sqlite"), make_store("postgres")
     _fill(src)
+    w = open_backend(src, mode="write")
+    w.write("run00002", WriteBatch(records=[ConsoleLines([("stdout", 3001.5, 1, "first")])]),
+            now=3001.5)
+    w.close()
     sync(src, dest, run_ids=["run00002"])
     w = open_backend(src, mode="write")
     w.write("run00002", WriteBatch(
         points=[_points("loss", [2, 3, 4], [0.4, 0.3, 0.2])],
-        records=[TextItem("log", 2, 12.0, "later"), ConsoleLine(0, "stdout", 12.0, 2, "line")]),
+        records=[TextItem("log", 2, 12.0, "later"), ConsoleLines([("stdout", 12.0, 2, "line")])]),
         now=3002.0)
     w.write("run00002", WriteBatch(), final=FinalStatus("failed", 3100.0), now=3100.0)
     w.close()

@@ -62,6 +62,10 @@ def init(
     resume: str | None = None,
     strict: bool = False,
     ranks: str = "zero",
+    system: bool | None = None,
+    console: bool | None = None,
+    system_interval: float = 10.0,
+    console_max_bytes: int | None = None,
 ) -> Run:
     """Start (or with ``resume=RUN_ID`` continue) a run and make it the current run.
 
@@ -78,13 +82,22 @@ def init(
         ranks: under DDP/torchrun (``RANK`` set), "zero" makes every rank but 0 get a
             ``DisabledRun`` that stores nothing, so one run exists per job; "all" lets every
             rank create its own run (rank recorded), e.g. with ``group=`` to keep them together.
+        system: sample CPU, memory, disk, network and NVIDIA GPUs into ``sys/...`` series
+            (default on; see docs/system-and-console.md).
+        console: store what the process prints to stdout/stderr, fd-level (default on); the
+            terminal shows exactly what it showed without it. ``tracker logs RUN`` reads it.
+        system_interval: seconds between system samples (the first comes within 2 s).
+        console_max_bytes: the console text stored per run (default 100 MB); past it, output
+            is still shown but not stored.
     """
+    from .run import capture as run_capture
     from .run.null_run import NullRun
     from .run.run import Run
 
     global _current
     if ranks not in ("zero", "all"):
         raise ValueError(f"ranks must be 'zero' or 'all', not {ranks!r}")
+    run_capture.check_options(system_interval, console_max_bytes)
     if ranks == "zero" and _env_rank() > 0:
         _current = NullRun(project, name)
         return _current
@@ -99,6 +112,8 @@ def init(
         resume=resume,
         strict=strict,
     )
+    run_capture.start(run, system=system, console=console, system_interval=system_interval,
+                      console_max_bytes=console_max_bytes)
     _current = run
     return run
 
@@ -163,6 +178,11 @@ def log_text(key: str, text: str, step: int | None = None) -> None:
     _require_run().log_text(key, text, step)
 
 
+def log_image(key: str, value: Any, step: int | None = None, caption: str | None = None) -> None:
+    """Log an image to the current run (see ``Run.log_image``)."""
+    _require_run().log_image(key, value, step, caption)
+
+
 def finish(status: str = "finished") -> None:
     """Finish the current run (a no-op when there is none)."""
     global _current
@@ -193,6 +213,7 @@ __all__ = [
     "init",
     "log",
     "log_histogram",
+    "log_image",
     "log_text",
     "open",
     "open_store",

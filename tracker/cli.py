@@ -1,5 +1,6 @@
 """The ``tracker`` command: list, show and delete runs; open the app; migrate a store;
-export/import TensorBoard; read-only SQL; copy runs between stores (sync).
+export/import TensorBoard; read-only SQL; a run's console output; copy runs between
+stores (sync).
 
 Every user error (missing, corrupt, foreign, locked, older or newer store; unknown run) is one line
 on stderr and exit status 2, never a traceback. Text that came from runs is printed literally (no
@@ -100,7 +101,8 @@ def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    keys = common_keys(runs)[:4]
+    # System metrics (sys/...) are there for every run and would crowd out the user's own.
+    keys = [key for key in common_keys(runs) if not key.startswith("sys/")][:4]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "project", "name", "status", "started", "time", "step"):
         table.add_column(col, no_wrap=True, min_width=8 if col == "id" else None,
@@ -326,6 +328,16 @@ def _register_sql_command() -> None:
 
 
 _register_sql_command()
+
+
+def _register_logs_command() -> None:
+    """Add `logs` (its module is light: click only; the store loads on use)."""
+    from .logs_command import logs_command
+
+    main.add_command(logs_command, "logs")
+
+
+_register_logs_command()
 
 if __name__ == "__main__":
     main()

@@ -76,6 +76,18 @@ class RunLike(Protocol):
         """A text at ``step`` (default: the last step)."""
         ...
 
+    def log_image(
+        self,
+        key: str,
+        value: Any,
+        step: int | None = None,
+        caption: str | None = None,
+        *,
+        wall: float | None = None,
+    ) -> None:
+        """An image (array, batch, PIL image, figure, file path) at ``step`` (default: the last)."""
+        ...
+
     def log_graph(self, graph: Graph) -> None:
         """Store a model graph with the run."""
         ...

@@ -63,9 +63,24 @@ def seed_demo(db: str | os.PathLike[str]) -> list[str]:
             run.log_graph(demo_graph())
             run.log_profile(demo_profile(i))
             run.set_summary(best_acc=round(float(1 - 0.9 * decay[-1]), 4))
+        if i < 2 or i == 5:
+            for step in range(0, STEPS if i < 5 else 20, 100):
+                caption = f"epoch {step // 100}" if i < 5 else name
+                run.log_image("samples", demo_image(step, i), step=step, caption=caption,
+                              wall=BASE_WALL + step)
         run.finish(status)
         ids.append(run.id)
     return ids
+
+
+def demo_image(step: int, seed: int) -> np.ndarray:
+    """A 24x32 RGB 'sample' that sharpens as the steps go by (deterministic)."""
+    y, x = np.mgrid[0:24, 0:32] / 24
+    sharp = 1 + step / 100
+    rng = np.random.default_rng(seed)
+    image = np.stack([np.sin(sharp * 3 * x), np.cos(sharp * 2 * y), np.sin(sharp * x * y * 4)], -1)
+    noise = rng.standard_normal(image.shape) * 0.3 / sharp
+    return np.clip(image * 0.5 + 0.5 + noise, 0, 1).astype(np.float32)
 
 
 def demo_graph() -> Graph:

@@ -21,26 +21,35 @@ from typing import Any
 from . import read_rows as rows_
 from .errors import RunNotFoundError
 from .paths import resolve_db_path
-from .records import INTERNAL_SUMMARY_KEY, KeyInfo, ReducedSeries, RunInfo, Series
+from .records import (
+    INTERNAL_SUMMARY_KEY,
+    EncodedImage,
+    ImagePoint,
+    KeyInfo,
+    LoggedLine,
+    ReducedSeries,
+    RunInfo,
+    Series,
+)
 from .refs import check_run_ref
 from .store import open_backend
 from .store.backend import (
-    ConsoleLine,
     DamagedBlobError,
     GraphInfo,
-    ImageInfo,
     KeyRow,
     ProfileInfo,
     RunFilter,
     RunRow,
-    StoredImage,
     WriteBackend,
 )
 
 __all__ = [
-    "ConsoleLine", "DamagedBlobError", "GraphInfo", "ImageInfo", "ProfileInfo", "Reader",
-    "StoredImage", "common_keys", "open_store",
+    "DamagedBlobError", "GraphInfo", "LoggedLine", "ProfileInfo", "Reader", "common_keys",
+    "open_store",
 ]
+
+EXPORT_PAGE = 64  # images read at a time by ``images_after`` callers that page (the exporter)
+STREAMS = ("stdout", "stderr")
 
 STALE_AFTER_S = 60.0  # a running run whose heartbeat is older than this has crashed
 
@@ -98,8 +107,7 @@ class Reader:
         steps: dict[str, int] = {}
         bad: dict[str, list[str]] = {}
         if last_values and rows:
-            for row in self.backend.last_values(where):
-                run_id, key, value, step = row.run_id, row.key, row.value, row.step
+            for run_id, key, value, step in self.backend.last_values(where):
                 number = rows_.metric_value(value)
                 if number is None or not (step is None or isinstance(step, int)):
                     bad.setdefault(run_id, []).append(rows_.text(key))
@@ -196,21 +204,54 @@ class Reader:
         """The texts logged after the first ``count`` ones, in logging order."""
         return self.backend.texts_after(run_id, key, count)
 
-    def images(self, run_id: str, key: str) -> list[ImageInfo]:
-        """The images of a key (without their bytes), in step order."""
-        return self.backend.images(run_id, key)
+    def image_keys(self, run_id: str) -> list[str]:
+        """The run's image keys, sorted."""
+        return self.backend.image_keys(run_id)
 
-    def image(self, run_id: str, key: str, step: int, seq: int | None = None) -> StoredImage | None:
-        """One image of a key at a step (the last logged there unless ``seq``); None if none."""
-        return self.backend.image(run_id, key, step, seq)
+    def image_steps(self, run_id: str, key: str) -> list[int]:
+        """The steps ``key`` has an image at, ascending (none when the run has no such key)."""
+        return self.backend.image_steps(run_id, key)
 
-    def console_lines(self, run_id: str, *, after_seq: int = -1, streams: Sequence[str] = (),
-                      grep: str | None = None, since_step: int | None = None,
-                      limit: int | None = None) -> list[ConsoleLine]:
-        """Captured console lines after ``after_seq``, in order, filtered by stream, text
-        and step."""
-        return self.backend.console_lines(run_id, after_seq=after_seq, streams=streams,
-                                          grep=grep, since_step=since_step, limit=limit)
+    def image(self, run_id: str, key: str, step: int) -> EncodedImage | None:
+        """The image of ``key`` at ``step`` (the last one logged there), or None."""
+        point = self.image_point(run_id, key, step)
+        return None if point is None else point.image
+
+    def image_point(self, run_id: str, key: str, step: int) -> ImagePoint | None:
+        """``image`` with its step and wall time."""
+        return self.backend.image_at(run_id, key, step)
+
+    def images_after(self, run_id: str, key: str, count: int,
+                     limit: int = EXPORT_PAGE) -> list[ImagePoint]:
+        """Up to ``limit`` images logged after the first ``count`` ones, in logging order."""
+        return self.backend.images_after(run_id, key, count, limit)
+
+    def console_lines(
+        self,
+        run_id: str,
+        *,
+        after: int | None = None,
+        stream: str | None = None,
+        grep: str | None = None,
+        since_step: int | None = None,
+        limit: int | None = None,
+        last: bool = False,
+    ) -> list[LoggedLine]:
+        """A run's console lines in the order they were printed.
+
+        ``after``: only lines with a larger ``seq`` (a follower's position); ``stream``: 'stdout'
+        or 'stderr'; ``grep``: lines that contain this text (case-sensitive, literal);
+        ``since_step``: lines printed at that step or later; ``limit``: the first that many,
+        or with ``last=True`` the last that many.
+        """
+        if stream is not None and stream not in STREAMS:
+            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+        return self.backend.console_lines(run_id, after_seq=after, stream=stream, grep=grep,
+                                          since_step=since_step, limit=limit, last=last)
+
+    def console_seq_at_step(self, run_id: str, step: int) -> int | None:
+        """The ``seq`` of the run's first line printed at ``step`` or later (None: none was)."""
+        return self.backend.console_seq_at_step(run_id, step)
 
     def graphs(self, run_id: str) -> list[GraphInfo]:
         """The graphs stored with a run, oldest first."""
@@ -280,7 +321,8 @@ class Reader:
 
 def common_keys(runs: Iterable[RunInfo]) -> list[str]:
     """Scalar keys ordered for display: logged by the most runs first, and among those, losses
-    and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats)."""
+    and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats);
+    system metrics (sys/...) after every metric the user logged."""
     counts: dict[str, int] = {}
     for run in runs:
         for key in run.last:
@@ -288,7 +330,8 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
 
     def rank(key: str) -> tuple[Any, ...]:
         low = key.lower()
-        return (-counts[key], "loss" not in low, "acc" not in low, key.count("/"), key)
+        return (key.startswith("sys/"), -counts[key], "loss" not in low, "acc" not in low,
+                key.count("/"), key)
 
     return sorted(counts, key=rank)
 
@@ -304,10 +347,7 @@ def _run_info(
     """A run's row as a RunInfo; whatever in it is damaged is left empty and named in
     ``damaged`` (the row is never trusted: other programs and old bugs write stores too)."""
     (run_id, project, name, group, status, config, tags, notes, run_host, pid, rank, world_size,
-     started, ended, heartbeat, summary) = (
-        row.id, row.project, row.name, row.group, row.status, row.config, row.tags, row.notes,
-        row.host, row.pid, row.rank, row.world_size, row.started, row.ended, row.heartbeat,
-        row.summary)
+     started, ended, heartbeat, summary) = row
     damage = rows_.Damage()
     started_s = rows_.number(started, "started", damage)
     ended_s = rows_.number(ended, "ended", damage)
@@ -340,9 +380,7 @@ def _run_info(
 
 def _key_info(row: KeyRow) -> KeyInfo:
     """A series row as a KeyInfo; a summary value that is not a number reads as missing."""
-    key, kind, count, first, last, value, mn, mx = (
-        row.key, row.kind, row.count, row.first_step, row.last_step, row.last_value, row.min,
-        row.max)
+    key, kind, count, first, last, value, mn, mx = row
     kind = rows_.text(kind)
     ignore = rows_.Damage()
     count_n = rows_.integer(count, "count", ignore) or 0

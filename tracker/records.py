@@ -147,3 +147,34 @@ class TextPoint:
     step: int
     wall: float
     text: str
+
+
+@dataclass(frozen=True)
+class LoggedLine:
+    """One stored console line: its number in the run, stream, time, the run's step then, text."""
+
+    seq: int
+    stream: str  # stdout | stderr
+    wall: float
+    step: int | None  # None: printed before the run's first log()
+    text: str  # as printed (escapes included): show it with tracker.console_text.display_line
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """One image as stored: PNG or JPEG bytes and their size in pixels."""
+
+    format: str  # "png" | "jpeg"
+    data: bytes
+    width: int
+    height: int
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class ImagePoint:
+    """An image logged at one step."""
+
+    step: int
+    wall: float
+    image: EncodedImage

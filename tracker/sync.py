@@ -34,7 +34,7 @@ from .store import open_backend
 from .store.backend import (
     ConfigSet,
     ConflictError,
-    ConsoleLine,
+    ConsoleLines,
     FinalStatus,
     HistogramItem,
     ImageItem,
@@ -54,6 +54,8 @@ from .urls import display
 
 BATCH_POINTS = 1_000_000  # points (or records) a write transaction carries at most
 BATCH_BYTES = 64 << 20  # encoded images, traces, texts a transaction carries at most
+IMAGES_PER_READ = 64  # images read from the source at once (each may be megabytes)
+LINES_PER_READ = 10_000  # console lines read from the source at once
 # Another sync into the same destination wrote first: read its counts again and go on. Each
 # conflict means the other one committed part of what is missing, so this ends; the bound only
 # guards against a destination that changes under the sync for other reasons.
@@ -278,21 +280,33 @@ class _RunCopy:
             elif kind == "text":
                 for t in s.texts_after(run, key, done):
                     yield mark, TextItem(key, t.step, t.wall, t.text)
-            elif kind == "image":
-                for info in sorted(s.images(run, key), key=lambda i: i.seq)[done:]:
-                    stored = s.image(run, key, info.step, info.seq)
-                    if stored is not None:
-                        yield mark, ImageItem(key, info.step, info.wall, stored.data, info.format,
-                                              info.width, info.height, info.caption)
+            elif kind == "image":  # all of them, several at one step included, in order
+                while page := s.images_after(run, key, done, IMAGES_PER_READ):
+                    done += len(page)
+                    for m in page:
+                        yield mark, ImageItem(key, m.step, m.wall, m.image)
             elif kind == "console":
-                for line in s.console_lines(run, after_seq=done - 1):
-                    yield mark, line
+                yield from self._missing_lines(mark, done)
             elif kind == "graph":
                 for g in s.graphs(run)[done:]:
                     yield mark, s.graph(g.id)
             elif kind == "profile":
                 for p in s.profiles(run)[done:]:
                     yield mark, s.profile(p.id)
+
+    def _missing_lines(self, mark: tuple[str, str],
+                       done: int) -> Iterator[tuple[tuple[str, str], ConsoleLines]]:
+        """The source's console lines after its first ``done`` (the destination holds that many
+        and numbers what comes on its own), a page at a time."""
+        after: int | None = None
+        skip = done
+        while page := self.source.console_lines(self.run_id, after_seq=after,
+                                                limit=LINES_PER_READ):
+            after = page[-1].seq
+            lines = [(x.stream, x.wall, x.step, x.text) for x in page[skip:]]
+            skip = max(0, skip - len(page))
+            if lines:
+                yield mark, ConsoleLines(lines)
 
     def _copy_fields(self) -> None:
         """Name, tags, notes, config, summary and the final status, as the source has them."""
@@ -324,13 +338,10 @@ class _Batch:
             n = len(item)
             self.points += n
         else:
-            n = 1
-            self.records += 1
+            n = len(item.lines) if isinstance(item, ConsoleLines) else 1
+            self.records += n
             self.bytes += _size(item)
-        if mark[0] == "console":
-            self.after[mark] = item.seq + 1
-        else:
-            self.after[mark] = self.after.get(mark, 0) + n
+        self.after[mark] = self.after.get(mark, 0) + n
 
     def full(self) -> bool:
         return self.points + self.records >= BATCH_POINTS or self.bytes >= BATCH_BYTES
@@ -356,9 +367,11 @@ def _joined(parts: list[SeriesPoints]) -> list[SeriesPoints]:
 
 def _size(item: Any) -> int:
     if isinstance(item, ImageItem):
-        return len(item.data)
-    if isinstance(item, (TextItem, ConsoleLine)):
+        return len(item.image.data)
+    if isinstance(item, TextItem):
         return len(item.text)
+    if isinstance(item, ConsoleLines):
+        return sum(len(text) for _, _, _, text in item.lines)
     trace = getattr(item, "trace", None) or getattr(item, "raw", None)
     return len(trace) if trace else 0
 

@@ -24,7 +24,7 @@ def test_the_contract_has_what_hooks_use() -> None:
     assert PROPERTIES == ["db_path", "disabled", "finished", "finishing", "id", "step"]
     assert METHODS == [
         "__enter__", "__exit__", "add_flush_hook", "finish", "flush", "log", "log_graph",
-        "log_histogram", "log_profile", "log_text", "remove_flush_hook", "set_summary",
+        "log_histogram", "log_image", "log_profile", "log_text", "remove_flush_hook", "set_summary",
         "update_config",
     ]
 

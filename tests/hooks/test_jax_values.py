@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import NamedTuple
 
@@ -9,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 import tracker
 from tracker.hooks import jax as tj
@@ -200,3 +202,71 @@ def test_threads_logging_jax_arrays_to_one_run_lose_and_mix_up_nothing(db_path: 
         else:
             assert values[f"w{t}/x"] == (ramp + t * 1000).tolist()
             assert values[f"w{t}/y"] == ((ramp + t * 1000) * 2).tolist()
+
+
+def test_log_image_takes_arrays_of_a_jitted_step_and_reads_them_on_the_writer(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tracker import images
+
+    readers: list[str] = []
+    real = images._host_values
+
+    def host_values(key: str, kind: str, value: object) -> object:
+        readers.append(key)
+        return real(key, kind, value)
+
+    monkeypatch.setattr(images, "_host_values", host_values)
+
+    @jax.jit
+    def step(x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return x * 0.5, {"real": x, "fake": 1.0 - x}
+
+    x = jnp.linspace(0.0, 1.0, 48).reshape(4, 4, 3)
+    with tracker.init("jax-images", db=db_path) as run:
+        half, pair = step(x)
+        tj.log_image(run, "half", half, step=1, caption="half")
+        tj.log_image(run, "pair", pair, step=1)
+        assert readers == []  # nothing read by log_image: the writer reads them (here at finish)
+    assert len(readers) == 3
+    expected = (np.clip(np.asarray(x), 0, 1) * 255 + 0.5).astype(np.uint8)
+    with tracker.open_store(db_path) as store:
+        assert store.image_keys(run.id) == ["half", "pair/fake", "pair/real"]
+        assert store.image(run.id, "half", 1).caption == "half"
+        real_image = store.image(run.id, "pair/real", 1)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(real_image.data))), expected)
+
+
+def test_an_image_still_being_computed_waits_for_a_later_flush() -> None:
+    """The flusher's interval flush (wait=False) leaves a JAX image that is not ready queued,
+    with the images after it of the same key; flush()/finish() (wait=True) encode it."""
+    from tracker.images import PendingImage
+    from tracker.run.image_writes import ImagePending, encode_taken
+    from tracker.store.backend import ImageItem, TextItem
+
+    class Computing:  # stands in for a jax.Array whose computation has not finished
+        ready = False
+        dtype = np.dtype("uint8")
+
+        def is_ready(self) -> bool:
+            return self.ready
+
+        def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+            assert self.ready, "read before it was computed"
+            return np.zeros((2, 2), np.uint8)
+
+    value = Computing()
+    slow = ImagePending("gen", 1, 0.0, PendingImage("gen", "jax", value, "HW", None))
+    after = ImagePending("gen", 2, 0.0, PendingImage("gen", "array", np.ones((2, 2), np.uint8),
+                                                     "HW", None))
+    other = ImagePending("other", 1, 0.0, PendingImage("other", "array",
+                                                       np.ones((2, 2), np.uint8), "HW", None))
+    text = TextItem("t", 1, 0.0, "x")
+    ready, later = encode_taken([slow, after, other, text], "run", wait=False)
+    assert later == [slow, after]  # in order: an image never overtakes an earlier one
+    assert [(type(r).__name__, r.key) for r in ready] == [("ImageItem", "other"),
+                                                         ("TextItem", "t")]
+    value.ready = True
+    ready, later = encode_taken(later, "run", wait=False)
+    assert later == [] and [r.step for r in ready] == [1, 2]
+    assert isinstance(ready[0], ImageItem) and ready[0].image.width == 2

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import lightning  # a test dependency (the `test` extra)
+import pytest
 import torch
 
 import tracker
@@ -89,3 +90,41 @@ def test_without_lightning_using_the_logger_says_what_to_install(tmp_path) -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install lightning" in out.stdout
+
+
+class ImageLogger(Regressor):
+    """Logs its input batch as images at the end of each epoch, the Lightning way."""
+
+    def on_train_epoch_end(self) -> None:
+        first = torch.rand(3, 4, 4)
+        self.logger.log_image("inputs", images=[first, first.numpy().transpose(1, 2, 0)],
+                              caption=[f"epoch {self.current_epoch}", "numpy"],
+                              step=self.current_epoch)
+        self.logger.log_image("one", [torch.zeros(1, 2, 2)], step=self.current_epoch)
+
+
+def test_log_image_takes_a_list_of_images_and_captions(db_path) -> None:
+    logger = TrackerLogger(project="lit", db=db_path)
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(16, 8), torch.randn(16, 1))
+    trainer = lightning.Trainer(
+        max_epochs=2, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", devices=1,
+    )
+    trainer.fit(ImageLogger(), torch.utils.data.DataLoader(data, batch_size=8))
+    with tracker.open_store(db_path) as store:
+        (run,) = store.runs()
+        assert store.image_keys(run.id) == ["inputs/0", "inputs/1", "one"]
+        assert store.image_steps(run.id, "inputs/0") == [0, 1]
+        first, second = store.image(run.id, "inputs/0", 1), store.image(run.id, "inputs/1", 1)
+        assert (first.caption, second.caption) == ("epoch 1", "numpy")
+        assert first.data == second.data  # the same pixels, channels-first and channels-last
+        assert store.image(run.id, "one", 0).caption is None
+    logger = TrackerLogger(project="lit", db=db_path)
+    try:
+        with pytest.raises(TypeError, match=r"images must be a list .*wrap one image in \[ \]"):
+            logger.log_image("x", torch.zeros(3, 2, 2))
+        with pytest.raises(ValueError, match=r"2 images but 1 captions"):
+            logger.log_image("x", [torch.zeros(3, 2, 2)] * 2, caption=["a"])
+    finally:
+        logger.finalize("success")

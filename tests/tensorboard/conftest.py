@@ -8,8 +8,15 @@ TensorBoard callback) is left alone.
 from __future__ import annotations
 
 import json
+import urllib.request
+import urllib.error
+import time
+import socket
+import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +120,73 @@ def _tb_steps(logdir: Path) -> dict[str, dict[str, list[int]]]:
 def tb_steps() -> Any:
     """``tb_steps(logdir)``: every scalar event's step per run and tag, read by TensorBoard."""
     return _tb_steps
+
+
+# A real `tensorboard` process on 127.0.0.1, for the tests that read an export over its HTTP API.
+
+DEADLINE_S = 120.0  # the server loads the logdir in the background; a loaded CI box is slow
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", OMP_NUM_THREADS="1")
+
+
+class TensorBoard:
+    """A running server: ``get`` a path of its API, ``poll`` until the data has loaded."""
+
+    def __init__(self, process: subprocess.Popen, base: str) -> None:
+        self.process = process
+        self.base = base
+
+    def get(self, path: str, body: dict | None = None) -> bytes:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.base}{path}", data=data,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read()
+
+    def get_json(self, path: str, body: dict | None = None) -> Any:
+        return json.loads(self.get(path, body))
+
+    def poll(self, fetch: Callable[[], Any], ready: Callable[[Any], bool]) -> Any:
+        """``fetch()`` until ``ready(result)``; between tries, wait on the server process itself,
+        so a server that dies fails at once."""
+        deadline = time.monotonic() + DEADLINE_S
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = fetch()
+                if ready(last):
+                    return last
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            try:
+                code = self.process.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"tensorboard exited with status {code}")
+        raise AssertionError(f"tensorboard did not serve the data in {DEADLINE_S} s; last: {last}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _tensorboard(logdir: Path, log_path: Path) -> Iterator[TensorBoard]:
+    """``tensorboard --logdir LOGDIR`` on a free port of 127.0.0.1, its stderr in ``log_path``."""
+    port = _free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
+             "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log, env=ENV)
+        try:
+            yield TensorBoard(process, f"http://127.0.0.1:{port}")
+        finally:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def tensorboard_server() -> Callable[[Path, Path], Any]:
+    """``with tensorboard_server(logdir, log_path) as tb:`` a server on the logdir (see TensorBoard)."""
+    return _tensorboard

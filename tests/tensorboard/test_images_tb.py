@@ -6,14 +6,11 @@ import base64
 import io
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from tracker.tensorboard.summaries import file_version
 
 WALL0 = 1_700_000_000.0
 RNG = np.random.default_rng(3)
+
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", OMP_NUM_THREADS="1")
 
 
@@ -119,69 +117,33 @@ def test_event_accumulator_reads_exported_images_as_the_images_plugin(exported: 
     assert jpeg == expected["jpeg"].data
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read()
-
-
-def _poll(server: subprocess.Popen, fetch: Any, ready: Any, deadline_s: float = 120.0) -> Any:
-    """``fetch()`` until ``ready(result)``; between tries, wait on the server (a dead one fails)."""
-    deadline = time.monotonic() + deadline_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fetch()
-            if ready(last):
-                return last
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        try:
-            code = server.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            continue
-        raise AssertionError(f"tensorboard exited with status {code}")
-    raise AssertionError(f"tensorboard did not serve the images in {deadline_s} s; last: {last}")
 
 
 @pytest.mark.slow
-def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, dict[str, Any]], tmp_path: Path,
+                                                       tensorboard_server) -> None:
     root, expected = exported
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "tensorboard.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(root), "--host", "127.0.0.1",
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log, env=ENV)
-    try:
-        tags = _poll(server, lambda: json.loads(_get(f"{base}/data/plugin/images/tags")),
+    with tensorboard_server(root, tmp_path / "tensorboard.log") as tb:
+        tags = tb.poll(lambda: tb.get_json(f"/data/plugin/images/tags"),
                      lambda t: len(t.get("run", {})) == 4)
         assert sorted(tags["run"]) == ["grid", "jpeg", "photo", "samples"]
         assert tags["run"]["samples"]["samples"] == 1
         query = urllib.parse.urlencode({"run": "run", "tag": "samples", "sample": 0})
-        entries = _poll(server, lambda: json.loads(_get(f"{base}/data/plugin/images/images?{query}")),
+        entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
                         lambda e: len(e) == 3)
         assert [e["step"] for e in entries] == [0, 1, 2]
         for entry, frame_ in zip(entries, expected["frames"]):
-            png = _get(f"{base}/data/plugin/images/individualImage?{entry['query']}")
+            png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
             assert np.array_equal(_pixels(png), frame_)
         for tag in ("jpeg", "grid", "photo"):
             query = urllib.parse.urlencode({"run": "run", "tag": tag, "sample": 0})
-            (entry,) = json.loads(_get(f"{base}/data/plugin/images/images?{query}"))
-            served = _get(f"{base}/data/plugin/images/individualImage?{entry['query']}")
+            (entry,) = tb.get_json(f"/data/plugin/images/images?{query}")
+            served = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
             assert served == expected[tag].data
         text_query = urllib.parse.urlencode({"run": "run", "tag": "samples/caption"})
-        texts = json.loads(_get(f"{base}/data/plugin/text/text?{text_query}"))
+        texts = tb.get_json(f"/data/plugin/text/text?{text_query}")
         assert [t["step"] for t in texts] == [0, 1, 2] and "epoch 1" in texts[1]["text"]
-    finally:
-        server.kill()
-        server.wait(timeout=30)
-        log.close()
 
 
 # --- round trip -----------------------------------------------------------------------------
@@ -412,3 +374,140 @@ def test_a_caption_beside_an_image_that_is_not_one_stays_a_text(tmp_path: Path) 
                                             caption)])
     data = read_run([path], {}, [], images=True)
     assert data.texts == {"loss/caption": [(1, WALL0 + 1, "not an image caption")]}
+
+
+# --- the store: export_tensorboard and import_tensorboard ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def store_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, dict[str, Any]]:
+    """A store whose run logged images with run.log_image, exported: (store, logdir, run dir
+    name, what was logged)."""
+    import tracker
+
+    root = tmp_path_factory.mktemp("store-export")
+    db = root / "t.db"
+    frames = [RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8) for _ in range(3)]
+    jpeg = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, (16, 20, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+    batch = RNG.integers(0, 256, (3, 5, 5, 4), dtype=np.uint8)
+    with tracker.init("imgs", "images", db=db) as run:
+        for i, f in enumerate(frames):
+            run.log_image("samples", f, step=i, caption=f"epoch {i}", wall=WALL0 + i)
+        run.log_image("photo", jpeg.getvalue(), step=7, wall=WALL0 + 7)
+        run.log_image("grid", batch, step=9, wall=WALL0 + 9)
+        run.log({"loss": 0.5}, step=9)
+    summary = tracker.export_tensorboard(root / "logs", db=db)
+    assert summary.images == 5 and summary.scalars == 1
+    (run_dir,) = [p.name for p in (root / "logs" / "imgs").iterdir()]
+    expected = {"frames": frames, "jpeg": jpeg.getvalue(),
+                "grid": images.tile_arrays(list(batch)), "run_id": run.id}
+    return db, root / "logs", run_dir, expected
+
+
+def test_event_accumulator_reads_the_images_a_store_export_wrote(
+    store_export: tuple[Path, Path, str, dict[str, Any]],
+) -> None:
+    _, logs, run_dir, expected = store_export
+    proc = subprocess.run([sys.executable, "-c", _DUMP, str(logs / "imgs" / run_dir)],
+                          capture_output=True, text=True, timeout=300, env=ENV)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tags = json.loads(proc.stdout)
+    assert {t: p for t, (p, _) in tags.items() if p in ("images", "text")} == {
+        "samples": "images", "samples/caption": "text", "photo": "images", "grid": "images"}
+    events = tags["samples"][1]
+    assert [(step, wall) for step, wall, *_ in events] == [(i, WALL0 + i) for i in range(3)]
+    for (*_, strings), frame_ in zip(events, expected["frames"]):
+        width, height, png = (base64.b64decode(s) for s in strings)
+        assert (width, height) == (b"10", b"12") and np.array_equal(_pixels(png), frame_)
+    assert base64.b64decode(tags["photo"][1][0][4][2]) == expected["jpeg"]  # byte for byte
+    assert np.array_equal(_pixels(base64.b64decode(tags["grid"][1][0][4][2])), expected["grid"])
+
+
+@pytest.mark.slow
+def test_a_tensorboard_server_shows_the_images_of_a_store_export(
+    store_export: tuple[Path, Path, str, dict[str, Any]], tmp_path: Path, tensorboard_server,
+) -> None:
+    _, logs, run_dir, expected = store_export
+    run = f"imgs/{run_dir}"
+    with tensorboard_server(logs, tmp_path / "tensorboard.log") as tb:
+        tags = tb.poll(lambda: tb.get_json(f"/data/plugin/images/tags"),
+                     lambda t: len(t.get(run, {})) == 3)
+        assert sorted(tags[run]) == ["grid", "photo", "samples"]
+        query = urllib.parse.urlencode({"run": run, "tag": "samples", "sample": 0})
+        entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
+                        lambda e: len(e) == 3)
+        assert [e["step"] for e in entries] == [0, 1, 2]
+        for entry, frame_ in zip(entries, expected["frames"]):
+            png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
+            assert np.array_equal(_pixels(png), frame_)
+        query = urllib.parse.urlencode({"run": run, "tag": "photo", "sample": 0})
+        (entry,) = tb.get_json(f"/data/plugin/images/images?{query}")
+        assert tb.get(f"/data/plugin/images/individualImage?{entry['query']}") == expected["jpeg"]
+
+
+def test_export_then_import_is_pixel_exact_and_keeps_steps_walls_and_captions(
+    store_export: tuple[Path, Path, str, dict[str, Any]], tmp_path: Path,
+) -> None:
+    import tracker
+
+    db, logs, _, expected = store_export
+    other = tmp_path / "imported.db"
+    summary = tracker.import_tensorboard(logs, db=other)
+    assert (summary.images, summary.scalars, summary.skipped) == (5, 1, {})
+    with tracker.open_store(db) as source, tracker.open_store(other) as store:
+        (run,) = store.runs()
+        assert store.image_keys(run.id) == source.image_keys(expected["run_id"])
+        for key in ("samples", "photo", "grid"):
+            mine = source.images_after(expected["run_id"], key, 0)
+            theirs = store.images_after(run.id, key, 0)
+            assert theirs == mine  # steps, walls, format, size, caption and the same bytes
+        first = store.image(run.id, "samples", 0)
+    assert first.caption == "epoch 0" and np.array_equal(_pixels(first.data), expected["frames"][0])
+    again = tracker.import_tensorboard(logs, db=other)
+    assert again.images == 0  # read already
+
+
+def test_a_second_export_writes_only_the_new_images(tmp_path: Path) -> None:
+    import tracker
+
+    db = tmp_path / "t.db"
+    run = tracker.init("p", "r", db=db)
+    run.log_image("x", np.zeros((2, 2), np.uint8), step=1)
+    run.flush()
+    assert tracker.export_tensorboard(tmp_path / "logs", db=db).images == 1
+    assert tracker.export_tensorboard(tmp_path / "logs", db=db).images == 0
+    run.log_image("x", np.full((2, 2), 255, np.uint8), step=2)
+    run.finish()
+    assert tracker.export_tensorboard(tmp_path / "logs", db=db).images == 1
+    got = _images_of(next((tmp_path / "logs" / "p").iterdir()))
+    assert [(step, _pixels(i.data).max()) for step, _, i in got["x"]] == [(1, 0), (2, 255)]
+
+
+@pytest.mark.slow
+def test_import_tensorboard_stores_the_peers_images_as_log_image_rows(
+    peer_logdir: tuple[Path, dict[str, np.ndarray]], tmp_path: Path,
+) -> None:
+    import tracker
+
+    root, arrays = peer_logdir
+    db = tmp_path / "peers.db"
+    summary = tracker.import_tensorboard(root, db=db)
+    assert summary.images == 8 and "images" not in summary.skipped
+    with tracker.open_store(db) as store:
+        runs = {r.name: r.id for r in store.runs()}
+        got = {name: {key: store.images_after(run_id, key, 0)
+                      for key in store.image_keys(run_id)} for name, run_id in runs.items()}
+    assert {name: sorted(keys) for name, keys in got.items()} == {
+        "torch": ["batch", "chw", "hwc_float"], "tbx": ["chw", "rgba"],
+        "tf": ["grey", "one", "two"]}
+    (chw,) = got["torch"]["chw"]
+    assert chw.step == 3 and np.array_equal(_pixels(chw.image.data), arrays["chw"].transpose(1, 2, 0))
+    (rgba,) = got["tbx"]["rgba"]
+    assert rgba.step == 6 and np.array_equal(_pixels(rgba.image.data), arrays["rgba"])
+    (two,) = got["tf"]["two"]  # two images of one value: one grid, as log_image stores a batch
+    assert np.array_equal(_pixels(two.image.data), images.tile_arrays(list(arrays["nhwc"])))
+    for name, keys in got.items():  # the same rows the reader gives, through the store
+        reader = _images_of(root / name)
+        for key, points in keys.items():
+            assert [(p.step, p.wall, p.image) for p in points] == reader[key]

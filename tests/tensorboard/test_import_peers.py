@@ -104,7 +104,9 @@ def test_torch_writer(imported, peer_logdir) -> None:
     (graph_info,) = store.graphs(run.id)
     graph = store.graph(graph_info.id)
     assert graph.raw_format == "graphdef" and any("Linear" in n.name for n in graph.nodes)
-    assert summary.skipped.get("image") == 1  # reported, not imported
+    assert "image" not in summary.skipped and summary.images == 1  # imported as log_image would
+    (image,) = store.images_after(run.id, "img", 0)
+    assert (image.step, image.image.width, image.image.height) == (0, 4, 4)
     hp = next(r for name, r in runs.items() if name.startswith("torch/run1/hp"))
     assert hp.config == {"lr": 0.1, "bs": 32.0, "opt": "sgd"}
     assert store.series(hp.id, "hparam/acc").values.tolist() == [float(np.float32(0.9))]

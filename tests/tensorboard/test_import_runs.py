@@ -50,7 +50,7 @@ def test_export_then_import_gives_back_the_same_runs(db_path: Path, tmp_path: Pa
     export_tensorboard(out, db=db_path)
     run_dir = out / "p" / f"r-{run_id}"
     assert len([p for p in run_dir.iterdir() if p.is_dir()]) == 2  # the later graphs' sub-runs
-    # folders with nothing tracker imports: only a file_version, only an image
+    # folders with nothing tracker imports: only a file_version, only a damaged image
     (out / "p" / "empty").mkdir()
     (out / "p" / "empty" / "events.out.tfevents.1.host").write_bytes(
         frame(event_pb2.Event(wall_time=WALL0, file_version="brain.Event:2").SerializeToString()))
@@ -63,7 +63,9 @@ def test_export_then_import_gives_back_the_same_runs(db_path: Path, tmp_path: Pa
     first = import_tensorboard(out, db=back, project="p")
     again = import_tensorboard(out, db=back, project="p")
 
-    assert (first.runs, first.scalars, first.graphs, first.skipped) == (1, 50, 3, {"image": 1})
+    assert (first.runs, first.scalars, first.graphs, first.skipped) == (1, 50, 3, {})
+    (problem,) = first.problems  # the image declares 1x1 pixels and holds no data
+    assert "value 'img': the data is not a readable PNG or JPEG image: skipped" in problem.reason
     assert (again.runs, again.scalars, again.graphs) == (0, 0, 0)
     with tracker.open_store(back) as store:
         (info,) = store.runs()

@@ -15,6 +15,7 @@ import tracker.run.start
 from tracker.demo import BASE_WALL, seed_demo
 from tracker.tui.app import make_app
 from tracker.tui.widgets.chart import LineChart
+from tracker.tui.widgets.images_panel import ImagesPanel
 from tracker.tui.widgets.runs_table import RunsTable
 
 SIZE = (100, 30)
@@ -128,6 +129,27 @@ def test_compare_config_diff(snap_compare, snap_db: Path, ui) -> None:
     assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
         *BASELINE, "space", "space", "space", "c", _charts_drawn(), "2",
         _text_shown("batch_size")))
+
+
+def _images_shown(step: int, count: int = 1) -> Callable[[object], bool]:
+    def check(app) -> bool:
+        views = app.screen.query_one(ImagesPanel).views()
+        return len(views) == count and all(v.image is not None and v.step == step
+                                           for v in views)
+
+    return check
+
+
+def test_run_images(snap_compare, snap_db: Path, ui) -> None:
+    """The Images tab in half blocks: key list, slider at the last step, caption and step line."""
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
+        *BASELINE, "enter", _charts_drawn(), "9", _images_shown(300), "left",
+        _images_shown(200)))
+
+
+def test_compare_images(snap_compare, snap_db: Path, ui) -> None:
+    assert snap_compare(app_on(snap_db), terminal_size=SIZE, run_before=ui.steps(
+        *BASELINE, "space", "space", "c", _charts_drawn(), "4", _images_shown(300, 2)))
 
 
 def test_help_screen(snap_compare, snap_db: Path, ui) -> None:

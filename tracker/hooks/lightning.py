@@ -5,7 +5,9 @@
     trainer = lightning.Trainer(logger=TrackerLogger(project="mnist"), max_epochs=3)
 
 Metrics go to ``run.log`` at the trainer's global step, hyperparameters to the run's config, the
-model graph (``log_graph``) through ``tracker.hooks.torch.log_graph``. Only rank 0 logs.
+model graph (``log_graph``) through ``tracker.hooks.torch.log_graph``, images with
+``self.logger.log_image(key, images=[...], step=..., caption=[...])`` (the convention of
+Lightning's W&B and Neptune loggers). Only rank 0 logs.
 """
 
 from __future__ import annotations
@@ -108,6 +110,29 @@ if LIGHTNING:
             """Log a dict of metrics (tensors welcome) at the trainer's step."""
             if metrics:
                 self.experiment.log(dict(metrics), step=step)
+
+        @rank_zero_only
+        def log_image(self, key: str, images: Any, step: int | None = None,
+                      caption: Any = None, **kwargs: Any) -> None:
+            """Log a list of images (anything ``run.log_image`` takes) with optional captions.
+
+            One image goes under ``key``; several under ``key/0``, ``key/1``... each with its
+            own caption (a list as long as ``images``), so each keeps its caption and size. A
+            batch array is one image (tiled into one grid). Other keywords (W&B's ``masks``,
+            ``file_type``...) are ignored.
+            """
+            if not isinstance(images, (list, tuple)):
+                raise TypeError(f"log_image({key!r}): images must be a list (Lightning's "
+                                f"convention), not {type(images).__name__}; wrap one image in [ ]")
+            captions = list(caption) if isinstance(caption, (list, tuple)) else None
+            if captions is not None and len(captions) != len(images):
+                raise ValueError(f"log_image({key!r}): {len(images)} images but "
+                                 f"{len(captions)} captions")
+            run = self.experiment
+            for i, image in enumerate(images):
+                name = key if len(images) == 1 else f"{key}/{i}"
+                text = captions[i] if captions is not None else caption
+                run.log_image(name, image, step, None if text is None else str(text))
 
         @rank_zero_only
         def log_graph(self, model: Any, input_array: Any = None) -> None:

@@ -46,6 +46,16 @@ class NullRun:
     def log_series(self, key: str, steps: Any, values: Any, walls: Any = None) -> None:
         """Ignored."""
 
+    def log_sample(self, values: dict[str, float]) -> None:
+        """Ignored."""
+
+    def log_console(self, lines: list[tuple[str, float, int | None, str]]) -> None:
+        """Ignored."""
+
+    def log_image(self, key: str, value: Any, step: int | None = None,
+                  caption: str | None = None, *, wall: float | None = None) -> None:
+        """Ignored."""
+
     def log_histogram(self, key: str, values: Any, step: int | None = None, *, bins: int = 64,
                       wall: float | None = None) -> None:
         """Ignored."""

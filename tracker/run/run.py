@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..graph import Graph
+from ..images import prepare
 from ..paths import resolve_db_path
 from ..profile import Profile
 from ..records import Histogram
@@ -25,6 +26,7 @@ from ..urls import ServerURL, without_password
 from ..store import open_backend
 from ..store.backend import (
     ConfigSet,
+    ConsoleLines,
     HistogramItem,
     Record,
     RunStart,
@@ -35,6 +37,7 @@ from ..store.backend import (
 from . import lifecycle, spill, spool, start
 from .buffer import Entry, ScalarBuffer, check_gil
 from .config import to_config
+from .image_writes import ImagePending
 from .writer import FINISH_WAIT_S, Outcome, Writer
 from .values import (
     CPU_READ_TYPES,
@@ -52,6 +55,8 @@ from .values import (
 )
 
 _now = time.time
+IMAGES_WAKE_AT = 16  # records waiting at which log_image wakes the writer...
+IMAGES_WAIT_AT = 64  # ...and waits for it (64 images of 512x512 RGB: 50 MB)
 
 
 class Run:
@@ -338,6 +343,18 @@ class Run:
                 raise
         return out
 
+    def log_sample(self, values: dict[str, float]) -> None:
+        """Log floats under checked keys at the current step without advancing it or ever
+        waiting (the system sampler's thread; tracker.run_capture)."""
+        if not self.finished:
+            self._publish((max(self._next_step - 1, 0), _now(), tuple(values),
+                           tuple(values.values()), None))
+
+    def log_console(self, lines: list[tuple[str, float, int | None, str]]) -> None:
+        """Store captured console lines, (stream, wall, step, text) each, as one record."""
+        if not self.finished:  # a capture's last batch can come after a stuck stop gave up
+            self._record(ConsoleLines(lines))
+
     def log_series(
         self, key: str, steps: Any, values: Any, walls: Any = None
     ) -> None:
@@ -415,6 +432,22 @@ class Run:
         when = _now() if wall is None else float(wall)
         self._record(TextItem(key, self._current_step(step), when, text))
 
+    def log_image(self, key: str, value: Any, step: int | None = None,
+                  caption: str | None = None, *, wall: float | None = None) -> None:
+        """Log an image (array, batch, PIL image, figure, file path: docs/images.md) at ``step``
+        (default: the last step). Only checked here; the writer thread encodes and stores it."""
+        pending = prepare(key, value, caption)
+        when = _now() if wall is None else float(wall)
+        self._record(ImagePending(key, self._current_step(step), when, pending))
+        writer = self._writer
+        if writer is not None and len(writer.records) >= IMAGES_WAKE_AT:
+            # images waiting cost memory: have them encoded now; past IMAGES_WAIT_AT wait for a
+            # healthy writer to take them (bounded memory, as log() does for points)
+            if len(writer.records) >= IMAGES_WAIT_AT:
+                writer.wait_for_room()
+            else:
+                writer.wake()
+
     def log_graph(self, graph: Graph) -> None:
         """Store a model graph (built by a framework hook) with this run."""
         if not isinstance(graph, Graph):
@@ -438,7 +471,7 @@ class Run:
         self.config.update(to_config(values))
         self._record(ConfigSet(dict(self.config)))  # a snapshot: later updates queue theirs
 
-    def _record(self, record: Record) -> None:
+    def _record(self, record: Record | ImagePending) -> None:
         if self.finished:
             self._closed_warning()
             return

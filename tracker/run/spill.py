@@ -2,8 +2,8 @@
 
 ``<store>.spill/<run>-<time_ns>-<pid>-<seq>.npz`` holds numpy arrays of the points (key ids,
 steps, walls, values) and one JSON document with the key names, the other records (texts,
-histograms, graphs, profiles, summary and config updates) and, when the run ended while its store
-could not be written, the status it ended with. No pickle: a spill file is data, loaded with
+histograms, images, graphs, profiles, summary and config updates) and, when the run ended while
+its store could not be written, the status it ended with. No pickle: a spill file is data, loaded with
 ``allow_pickle=False``, and one that does not parse is left alone with a one-line message.
 
 A file is written under a temporary name and renamed, so a reader never sees half of one. The run
@@ -32,10 +32,10 @@ import numpy as np
 from ..errors import StoreError
 from ..graph import Graph, GraphNode
 from ..profile import Profile, ProfileOp
-from ..records import Histogram
+from ..records import EncodedImage, Histogram
 from ..store.backend import (
     ConfigSet,
-    ConsoleLine,
+    ConsoleLines,
     Dropped,
     FinalStatus,
     HistogramItem,
@@ -258,12 +258,19 @@ def _encode(record: Record) -> dict[str, Any]:
     if isinstance(record, TextItem):
         return {"kind": kind, "key": record.key, "step": int(record.step),
                 "wall": float(record.wall), "obj": record.text}
+    if isinstance(record, ImageItem):
+        obj = {f.name: _plain(getattr(record.image, f.name))
+               for f in dataclasses.fields(record.image)}
+        return {"kind": kind, "key": record.key, "step": int(record.step),
+                "wall": float(record.wall), "obj": obj}
+    if isinstance(record, ConsoleLines):
+        return {"kind": kind, "obj": [list(line) for line in record.lines]}
     if isinstance(record, SummaryPatch):
         return {"kind": kind, "obj": json.dumps(record.values)}
     if isinstance(record, ConfigSet):
         return {"kind": kind, "obj": json.dumps(record.config)}
     obj = {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
-    return {"kind": kind, "obj": obj}  # graph, profile, image, console line
+    return {"kind": kind, "obj": obj}  # graph, profile
 
 
 def _plain(value: Any) -> Any:
@@ -302,9 +309,11 @@ def _decode(doc: dict[str, Any]) -> Record:
                           "step_times_ns": [tuple(s) for s in obj["step_times_ns"]],
                           "trace": _bytes(obj["trace"])})
     if kind == "image":
-        return ImageItem(**{**obj, "data": _bytes(obj["data"])})
+        image = EncodedImage(**{**obj, "data": _bytes(obj["data"])})
+        return ImageItem(str(doc["key"]), int(doc["step"]), float(doc["wall"]), image)
     if kind == "console":
-        return ConsoleLine(**obj)
+        return ConsoleLines([(str(s), float(w), None if t is None else int(t), str(x))
+                             for s, w, t, x in obj])
     if kind == "summary":
         return SummaryPatch(json.loads(obj))
     if kind == "config":
@@ -327,9 +336,9 @@ def sizes(records: Iterable[Record]) -> int:
         elif isinstance(record, Profile):
             total += 300 * len(record.ops) + len(record.trace or b"")
         elif isinstance(record, ImageItem):
-            total += len(record.data)
-        elif isinstance(record, ConsoleLine):
-            total += len(record.text)
+            total += len(record.image.data)
+        elif isinstance(record, ConsoleLines):
+            total += sum(60 + len(line[3]) for line in record.lines)
         elif isinstance(record, SummaryPatch):
             total += len(json.dumps(record.values))
         elif isinstance(record, ConfigSet):

@@ -45,8 +45,10 @@ from ..store.backend import (
     RunStart,
     WriteBackend,
     WriteBatch,
+    record_kind,
 )
 from . import flusher, spill, start
+from .image_writes import ImagePending, encode_taken
 from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat, series_points
 
 HEARTBEAT_EVERY_S = 5.0
@@ -99,7 +101,8 @@ class Writer:
         self.max_retained = max_retained
         self.max_retained_bytes = max_retained_bytes
         self.scalars = scalars if scalars is not None else ScalarBuffer()
-        self.records: list[Record] = []  # texts, histograms, images, graphs, summaries... in order
+        # texts, histograms, images (encoded when taken), graphs, summaries... in logging order
+        self.records: list[Record | ImagePending] = []
         self.error: BaseException | None = None
         self.dropped = 0  # points not stored: refused by the store, or lost (each said)
         self.lost_points = 0  # lost: neither the store nor a spill file could be written
@@ -292,6 +295,9 @@ class Writer:
         # Copy then delete exactly what was copied: appends racing with us stay in the list.
         records = self.records[:]
         del self.records[: len(records)]
+        records, later = encode_taken(records, self.run_id, wait=wait)  # images: encoded here
+        if later:  # JAX images still being computed: the next flush takes them
+            self.records[0:0] = later
         if self._waiting:
             self._waiting = False
             self._room.put(None)
@@ -391,8 +397,8 @@ class Writer:
             n = 0 if points is None else len(points)
             self.dropped += n
             self.lost_points += n
-            for kind, _ in records:
-                self.lost_records[kind] += 1
+            for record in records:
+                self.lost_records[record_kind(record)] += 1
             self._say("lost", f"points of run {self.run_id} are being lost: neither the store "
                       f"nor a spill file can be written ({_why(exc)})")
         else:

@@ -41,9 +41,11 @@ def open_backend(location: str | os.PathLike[str], *, mode: Literal["read", "wri
             raise StoreError("PostgreSQL stores are not supported by this tracker yet; "
                              "use a file path for --db / TRACKER_DB") from None
         return postgres.open_backend(text, mode=mode, for_run=for_run)  # type: ignore[no-any-return]
-    from .sqlite import SqliteReader, SqliteWriter
-
     path = Path(text)
     if mode == "read":
+        from .sqlite.read import SqliteReader
+
         return SqliteReader(path)
+    from .sqlite.write import SqliteWriter
+
     return SqliteWriter(path, for_run=for_run)

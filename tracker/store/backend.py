@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Union
 
 import numpy as np
 
@@ -38,13 +38,23 @@ from ..errors import StoreError
 if TYPE_CHECKING:
     from ..graph import Graph
     from ..profile import Profile
-    from ..records import Histogram, HistogramPoint, ReducedSeries, Series, TextPoint
+    from ..records import (
+        EncodedImage,
+        Histogram,
+        HistogramPoint,
+        ImagePoint,
+        LoggedLine,
+        ReducedSeries,
+        Series,
+        TextPoint,
+    )
 
 __all__ = [
-    "BusyError", "ConfigSet", "ConflictError", "DamagedBlobError", "ConsoleLine", "Dropped", "FinalStatus", "GraphInfo",
-    "HistogramItem", "ImageInfo", "ImageItem", "KeyRow", "LastValueRow", "NewRun", "ProfileInfo",
+    "BusyError", "ConfigSet", "ConflictError", "ConsoleLines", "DamagedBlobError", "Dropped",
+    "FinalStatus", "GraphInfo", "HistogramItem", "ImageItem", "LineRecord", "KeyRow", "LastValueRow",
+    "NewRun", "ProfileInfo",
     "ReadBackend", "Record", "RunFilter", "RunGoneError", "RunRow", "RunStart", "SeriesPoints",
-    "StorageFault", "StoreError", "StoredImage", "SummaryPatch", "TextItem",
+    "StorageFault", "StoreError", "SummaryPatch", "TextItem",
     "WriteBackend", "WriteBatch", "record_kind",
 ]
 
@@ -121,8 +131,7 @@ class RunFilter:
     ids: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class RunRow:
+class RunRow(NamedTuple):
     """A run's stored fields as stored: JSON columns unparsed, numbers unchecked (the read API
     makes a ``RunInfo`` of it, naming whatever is damaged)."""
 
@@ -144,8 +153,7 @@ class RunRow:
     summary: Any
 
 
-@dataclass(frozen=True)
-class LastValueRow:
+class LastValueRow(NamedTuple):
     """The last value and step of one scalar key of one run, as stored."""
 
     run_id: str
@@ -154,8 +162,7 @@ class LastValueRow:
     step: Any
 
 
-@dataclass(frozen=True)
-class KeyRow:
+class KeyRow(NamedTuple):
     """One series of a run (scalar, histogram, text, image) and its summary, as stored."""
 
     key: Any
@@ -200,27 +207,26 @@ class TextItem:
 
 @dataclass(frozen=True)
 class ImageItem:
-    """One encoded image (a batch of images is one grid image) of a key at a step."""
+    """One encoded image (PNG or JPEG bytes, as encoded on the run side; a batch of images is
+    one grid image) of a key at a step."""
 
     key: str
     step: int
     wall: float
-    data: bytes  # PNG or JPEG, as encoded on the run side
-    format: str  # png | jpeg
-    width: int
-    height: int
-    caption: str | None = None
+    image: EncodedImage
+
+
+# A captured console line as the writer holds it: (stream, wall, step, text); step None before
+# the run's first log().
+LineRecord = tuple[str, float, Union[int, None], str]
 
 
 @dataclass(frozen=True)
-class ConsoleLine:
-    """One captured console line (its final state), numbered per run in reading order."""
+class ConsoleLines:
+    """Captured console lines (their final state) in the order read; the store numbers them
+    (``seq``) after the run's last stored line, in the same transaction."""
 
-    seq: int
-    stream: str  # stdout | stderr
-    wall: float
-    step: int | None  # the run's step when it arrived (None before the first log)
-    text: str
+    lines: Sequence[LineRecord]
 
 
 @dataclass(frozen=True)
@@ -238,12 +244,12 @@ class ConfigSet:
 
 
 # A record of a batch, written in the order given. ``Graph`` and ``Profile`` are stored whole.
-Record = Union[HistogramItem, TextItem, ImageItem, ConsoleLine, SummaryPatch, ConfigSet,
+Record = Union[HistogramItem, TextItem, ImageItem, ConsoleLines, SummaryPatch, ConfigSet,
               "Graph", "Profile"]
 
 
 _KINDS = {"HistogramItem": "histogram", "TextItem": "text", "ImageItem": "image",
-          "ConsoleLine": "console", "SummaryPatch": "summary", "ConfigSet": "config",
+          "ConsoleLines": "console", "SummaryPatch": "summary", "ConfigSet": "config",
           "Graph": "graph", "Profile": "profile"}
 
 
@@ -327,28 +333,6 @@ class ProfileInfo:
     duration_ns: float | None
     trace_format: str | None
     op_count: int
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """One stored image without its bytes."""
-
-    key: str
-    step: int
-    seq: int
-    wall: float
-    format: str
-    width: int
-    height: int
-    caption: str | None
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    """One stored image with its encoded bytes."""
-
-    info: ImageInfo
-    data: bytes = field(repr=False)
 
 
 # -- the two handles -------------------------------------------------------------------------------
@@ -494,25 +478,39 @@ class ReadBackend(Protocol):
     def texts_after(self, run_id: str, key: str, count: int) -> list[TextPoint]: ...
 
     # images and console lines
-    def images(self, run_id: str, key: str) -> list[ImageInfo]:
-        """The images of a key (no bytes), in step order."""
+    def image_keys(self, run_id: str) -> list[str]:
+        """The run's image keys, sorted."""
         ...
 
-    def image(self, run_id: str, key: str, step: int, seq: int | None = None) -> StoredImage | None:
-        """One image of a key at a step (the last logged there unless ``seq``); None if none."""
+    def image_steps(self, run_id: str, key: str) -> list[int]:
+        """The steps ``key`` has an image at, ascending, each once (none: no such key)."""
         ...
 
-    def console_lines(self, run_id: str, *, after_seq: int = -1, streams: Sequence[str] = (),
-                      grep: str | None = None, since_step: int | None = None,
-                      limit: int | None = None) -> list[ConsoleLine]:
-        """Console lines with seq > ``after_seq``, in seq order: of these ``streams`` (all when
-        empty), containing ``grep`` (plain text, case-sensitive), at step >= ``since_step``."""
+    def image_at(self, run_id: str, key: str, step: int) -> ImagePoint | None:
+        """The image of ``key`` at ``step`` (the last one logged there), or None."""
+        ...
+
+    def images_after(self, run_id: str, key: str, count: int, limit: int) -> list[ImagePoint]:
+        """Up to ``limit`` images logged after the first ``count`` ones, in logging order."""
+        ...
+
+    def console_lines(self, run_id: str, *, after_seq: int | None = None,
+                      stream: str | None = None, grep: str | None = None,
+                      since_step: int | None = None, limit: int | None = None,
+                      last: bool = False) -> list[LoggedLine]:
+        """Console lines in seq order: after ``after_seq``, of one ``stream``, containing
+        ``grep`` (literal, case-sensitive), printed at ``since_step`` or later; at most
+        ``limit``, the first ones or with ``last`` the last ones."""
+        ...
+
+    def console_seq_at_step(self, run_id: str, step: int) -> int | None:
+        """The seq of the run's first line printed at ``step`` or later (None: none was)."""
         ...
 
     def counts(self, run_id: str) -> dict[tuple[str, str], int]:
         """How much of each a run holds, the marks a copy goes on from: (kind, key) -> points or
-        records of each series; ("console", "") -> one past the last console line's seq;
-        ("graph", "") and ("profile", "") -> how many. Absent: none."""
+        records of each series; ("console", ""), ("graph", "") and ("profile", "") -> how many
+        lines, graphs, profiles. Absent: none."""
         ...
 
     # graphs and profiles

@@ -57,8 +57,9 @@ def export_tensorboard_command(
     elif not quiet:
         click.echo(
             f"exported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
-            f" histograms, {summary.texts} texts, {summary.graphs} graphs, {summary.profiles}"
-            f" profiles -> {_shown(out_dir)}\nview with: tensorboard --logdir {_shown(out_dir)}"
+            f" histograms, {summary.texts} texts, {summary.images} images, {summary.graphs} graphs,"
+            f" {summary.profiles} profiles, {summary.console_lines} console lines ->"
+            f" {_shown(out_dir)}\nview with: tensorboard --logdir {_shown(out_dir)}"
         )
 
 
@@ -89,6 +90,6 @@ def import_tensorboard_command(logdir: str, project: str | None, quiet: bool, db
         skipped = ", ".join(f"{n} {_shown(k)}" for k, n in sorted(summary.skipped.items()))
         click.echo(
             f"imported {summary.runs} run(s): {summary.scalars} scalars, {summary.histograms}"
-            f" histograms, {summary.texts} texts, {summary.graphs} graphs"
+            f" histograms, {summary.texts} texts, {summary.images} images, {summary.graphs} graphs"
             + (f" (not supported, left out: {skipped})" if skipped else "")
         )

@@ -8,11 +8,12 @@ files each run got, so an export killed midway and run again writes each event o
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +27,10 @@ from ..read import Reader, open_store
 from ..records import RunInfo
 from ..read import DamagedBlobError
 from . import summaries
+from .console import console_records, console_tag
 from .encode import scalar_records
 from .graphdef import to_graphdef
+from .images import image_event
 from .outdir import Folder, is_temp
 from .paths import run_dir_name, safe_part
 from .profiles import profile_file
@@ -47,8 +50,10 @@ class ExportSummary:
     scalars: int = 0
     histograms: int = 0
     texts: int = 0
+    images: int = 0
     graphs: int = 0
     profiles: int = 0
+    console_lines: int = 0
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what was left out, one line each
 
@@ -214,14 +219,21 @@ def _export_run(
         entry["hparams"] = True
     records += _graphs(store, info, folder, entry, summary, host)
     tags, series = [], []
+    images: list[Iterable[bytes]] = []  # read while written, after the rest
     for key in store.keys(info.id):
-        records += _key_records(store, info.id, key.key, key.kind, key.count, entry, summary,
-                                tags, series)
+        new = _key_records(store, info.id, key.key, key.kind, key.count, entry, summary,
+                           tags, series)
+        if key.kind == "image":
+            if new:  # a generator: there are new images
+                images.append(new)
+        else:
+            records += new
     records += scalar_records(tags, series, float64=float64)
+    records += _console(store, info.id, entry, summary)
     summary.scalars += sum(len(s[0]) for s in series)
     written = False
-    if records:
-        _write_events(folder, "", entry, entry, records, summary, host)
+    if records or images:
+        _write_events(folder, "", entry, entry, itertools.chain(records, *images), summary, host)
         written = True
     for prof in store.profiles(info.id):
         if prof.id in entry["profiles"]:
@@ -277,9 +289,10 @@ def _key_records(
     summary: ExportSummary,
     tags: list[str],
     series: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-) -> list[bytes]:
-    """Framed records for the new points of one key (scalars are only collected here)."""
-    if kind not in ("scalar", "histogram", "text"):
+) -> list[bytes] | Iterator[bytes]:
+    """Framed records for the new points of one key (scalars are only collected here; images
+    come as a generator that reads them as it goes)."""
+    if kind not in ("scalar", "histogram", "text", "image"):
         return []
     done = entry[kind + "s"].get(key, 0)
     if count <= done:
@@ -301,6 +314,33 @@ def _key_records(
         records = [frame(summaries.text_event(key, t.step, t.wall, t.text)) for t in texts]
         entry["texts"][key] = done + len(texts)
         summary.texts += len(texts)
+    elif kind == "image":
+        return _image_records(store, run_id, key, done, entry, summary)
+    return records
+
+
+def _image_records(store: Reader, run_id: str, key: str, done: int, entry: dict[str, Any],
+                   summary: ExportSummary) -> Iterator[bytes]:
+    """The framed events of a key's new images, read a page at a time when written (a run's
+    images can be far larger than memory)."""
+    while True:
+        points = store.images_after(run_id, key, done)
+        if not points:
+            return
+        for p in points:
+            yield frame(image_event(key, p.step, p.wall, p.image))
+        done += len(points)
+        entry["images"][key] = done
+        summary.images += len(points)
+
+
+def _console(store: Reader, run_id: str, entry: dict[str, Any], summary: ExportSummary) -> list[bytes]:
+    """The run's new console lines as text chunks (tensorboard/console.py)."""
+    done = entry.setdefault("console_lines", 0)
+    tag = console_tag({k.key for k in store.keys(run_id, "text")})
+    records, count = console_records(store, run_id, done, tag)
+    entry["console_lines"] = done + count
+    summary.console_lines += count
     return records
 
 
@@ -334,7 +374,7 @@ def _graphs(
 
 def _write_events(
     folder: Folder, sub_run: str, stamps: dict[str, Any], entry: dict[str, Any],
-    records: list[bytes], summary: ExportSummary, host: str,
+    records: Iterable[bytes], summary: ExportSummary, host: str,
 ) -> None:
     """A new event file in ``folder`` (or its ``sub_run`` folder) whose name sorts after the ones
     written before; complete or absent, never half there. Listed in the run's ``files``."""

@@ -47,6 +47,7 @@ class ImportSummary:
     scalars: int = 0
     histograms: int = 0
     texts: int = 0
+    images: int = 0
     graphs: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # unsupported summaries, by plugin
     problems: list[RecordProblem] = field(default_factory=list)  # bad or truncated records
@@ -97,7 +98,8 @@ def import_tensorboard(
             continue
         previous = known.get(_source(root, rel))
         state = previous.state if previous else {}
-        data = read_run(files, state.get("offsets", {}), summary.problems, state.get("plugins"))
+        data = read_run(files, state.get("offsets", {}), summary.problems, state.get("plugins"),
+                        images=True)
         names = [p.name for p in files]
         for prefix, child, child_files in adopted.by_parent.get(rel, []):
             data.adopt(child, prefix)
@@ -130,7 +132,7 @@ def _read_graph_folders(
         offsets = parent_run.state.get("offsets", {}) if parent_run else {}
         names = [f"{prefix}/{p.name}" for p in files]  # its files' keys in the parent's state
         data = read_run(files, {n: offsets[n] for n in names if n in offsets}, summary.problems,
-                        names=names)
+                        names=names, images=True)
         adopted.taken.add(rel)
         if data.has_values:
             data.offsets = {p.name: data.offsets[n] for p, n in zip(files, names)
@@ -258,6 +260,10 @@ def _store_run(
             for step, wall, text in texts:
                 run.log_text(_key(tag), text, step, wall=wall)
             summary.texts += len(texts)
+        for tag, images in data.images.items():
+            for step, wall, image in images:  # PNG/JPEG bytes kept as they are
+                run.log_image(_key(tag), image.data, step, image.caption, wall=wall)
+            summary.images += len(images)
         unnamed = 0
         for _wall, graph_def, graph_name in data.graphs:
             if not graph_name:

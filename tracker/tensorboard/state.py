@@ -53,13 +53,14 @@ def _valid_entry(entry: Any) -> bool:
     """True when a run's entry has the types the export relies on (the file may be edited)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("dir"), str):
         return False
-    counts = [entry.get(k, {}) for k in ("scalars", "histograms", "texts")]
+    counts = [entry.get(k, {}) for k in ("scalars", "histograms", "texts", "images")]
     ids = [entry.get(k, []) for k in ("graphs", "profiles")]
     return (all(isinstance(c, dict) and all(type(n) is int for n in c.values()) for c in counts)
             and all(isinstance(i, list) and all(type(n) is int for n in i) for i in ids)
             and isinstance(entry.get("files", []), list)
             and all(isinstance(f, str) for f in entry.get("files", []))
-            and type(entry.get("stamp", 0)) is int)
+            and type(entry.get("stamp", 0)) is int
+            and type(entry.get("console_lines", 0)) is int)
 
 
 def save_state(out: Folder, state: dict[str, Any]) -> None:
@@ -75,7 +76,7 @@ def run_state(state: dict[str, Any], run_id: str, directory: str) -> dict[str, A
     state, and is removed before the run is written again (its points are written again).
     """
     entry = state["runs"].setdefault(run_id, {"dir": directory, "files": []})
-    for key in ("scalars", "histograms", "texts"):
+    for key in ("scalars", "histograms", "texts", "images"):
         entry.setdefault(key, {})
     for key in ("graphs", "profiles"):
         entry.setdefault(key, [])

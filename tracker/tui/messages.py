@@ -12,7 +12,7 @@ from textual.message import Message
 
 from ..graph import Graph
 from ..profile import Profile
-from ..records import HistogramPoint, KeyInfo, RunInfo, TextPoint
+from ..records import EncodedImage, HistogramPoint, KeyInfo, RunInfo, TextPoint
 from .results import ChartKeys, CurveData, RunDetail, TailMark
 
 
@@ -144,3 +144,39 @@ class TailsLoaded(Message):
         # A newer tail read from the same marks holds every point this one does (and more):
         # the marks move only when a tail is shown, so this one was never shown in between.
         return isinstance(message, TailsLoaded) and set(self.marks) <= set(message.marks)
+
+
+class ConsoleLinesLoaded(Message):
+    """Console lines read for a log view's request (``query``: a ``LinesQuery``)."""
+
+    def __init__(self, query: object, lines: list) -> None:
+        super().__init__()
+        self.query = query
+        self.lines = lines
+
+
+class ImageKeysLoaded(Message):
+    """The image keys of the shown runs (any of them logged)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__()
+        self.keys = keys
+
+
+class ImageKeyLoaded(Message):
+    """One image key's steps (of all the shown runs) and each run's image at the last one."""
+
+    def __init__(self, key: str, steps: list[int], images: dict[str, EncodedImage | None]) -> None:
+        super().__init__()
+        self.key, self.steps, self.images = key, steps, images
+
+
+class ImagesLoaded(Message):
+    """Each shown run's image of one key at one step (None where it has none)."""
+
+    def __init__(self, key: str, step: int, images: dict[str, EncodedImage | None]) -> None:
+        super().__init__()
+        self.key, self.step, self.images = key, step, images
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ImagesLoaded)  # a slider moved on: only the newest counts

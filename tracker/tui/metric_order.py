@@ -15,9 +15,31 @@ HOOK_PREFIXES = ("act_", "grad_norm", "weight_norm", "update_ratio", "grads", "w
 
 @dataclass
 class _LoggedKeys:
-    """What ``query.common_keys`` reads of a run: the keys it logged."""
+    """What ``read.common_keys`` reads of a run: the keys it logged."""
 
     last: dict[str, float]
+
+
+def is_system_key(key: str) -> bool:
+    """Whether ``key`` is a system metric (``sys/gpu0/util_percent``): the System tab's."""
+    return key.startswith("sys/")
+
+
+# The System tab's charts open in this order: what nvidia-smi and htop show first.
+_SYSTEM_ORDER = ("util_percent", "memory_percent", "sys/cpu_percent", "sys/memory_percent",
+                 "sys/proc/cpu_percent", "sys/proc/rss_mib", "temperature_c", "power_w",
+                 "sys/disk/", "sys/net/")
+
+
+def system_rank(key: str) -> int:
+    """Where a sys/ key's chart opens among the system charts (0 for any other key)."""
+    if not is_system_key(key):
+        return 0
+    gpu = key.startswith("sys/gpu")
+    for i, part in enumerate(_SYSTEM_ORDER):
+        if (gpu and i < 2 and key.endswith("/" + part)) or (i >= 2 and part in key):
+            return i
+    return len(_SYSTEM_ORDER)
 
 
 def is_hook_key(key: str) -> bool:
@@ -26,13 +48,14 @@ def is_hook_key(key: str) -> bool:
 
 
 def preferred_keys(keys_by_run: dict[str, list[KeyInfo]]) -> list[str]:
-    """Keys in the order charts open by default, ranked as ``query.common_keys`` ranks the runs
+    """Keys in the order charts open by default, ranked as ``read.common_keys`` ranks the runs
     table's columns (logged by the most runs first, then losses, then accuracies, then the
     shallowest), with the hooks' diagnostics after the user's own metrics: a key only one
     compared run has, or an all-zero activation stat, does not open first.
     """
     runs = [_LoggedKeys({k.key: 0.0 for k in infos}) for infos in keys_by_run.values()]
-    return sorted(common_keys(cast("list[RunInfo]", runs)), key=is_hook_key)
+    return sorted(common_keys(cast("list[RunInfo]", runs)),
+                  key=lambda k: (is_hook_key(k), is_system_key(k), system_rank(k)))
 
 
 def first_key(keys_by_run: dict[str, list[KeyInfo]]) -> str | None:

@@ -12,7 +12,7 @@ from ..format import sparklines
 from ..graph import Graph
 from ..profile import Profile
 from ..read import Reader
-from ..records import HistogramPoint, KeyInfo, RunInfo, TextPoint
+from ..records import EncodedImage, HistogramPoint, KeyInfo, RunInfo, TextPoint
 from .metric_order import first_key
 from .results import ChartKeys, CurveData, RunDetail, TailMark
 
@@ -145,3 +145,22 @@ def graph(store: Reader, graph_id: int) -> Graph:
 def profile(store: Reader, profile_id: int) -> Profile:
     """One profile's op rows and step times (the raw trace stays in the store)."""
     return store.profile(profile_id, with_trace=False)
+
+
+def image_keys(store: Reader, run_ids: list[str]) -> list[str]:
+    """The image keys any of the runs logged, sorted."""
+    return sorted({key for run_id in run_ids for key in store.image_keys(run_id)})
+
+
+def image_key(store: Reader, run_ids: list[str], key: str,
+              ) -> tuple[list[int], dict[str, EncodedImage | None]]:
+    """The steps any of the runs has an image of ``key`` at (ascending), and each run's image at
+    the last of them (one read for the tab's first drawing)."""
+    steps = sorted({step for run_id in run_ids for step in store.image_steps(run_id, key)})
+    return steps, images_at(store, run_ids, key, steps[-1]) if steps else {}
+
+
+def images_at(store: Reader, run_ids: list[str], key: str, step: int,
+              ) -> dict[str, EncodedImage | None]:
+    """Each run's image of ``key`` at ``step`` (None where it has none)."""
+    return {run_id: store.image(run_id, key, step) for run_id in run_ids}

@@ -11,6 +11,7 @@ Usage::
         with prof.step(step):
             params, opt_state, metrics, grads = train_step(params, opt_state, batch)
         tj.log(run, metrics, step=step)                      # nested dict of Arrays: no sync
+        tj.log_image(run, "samples", samples, step=step)     # an Array: read once computed
         tj.log_grad_norms(run, grads, step, every=50)
 
 Import it only in code that uses JAX (it imports jax); flax is used only when given nnx modules.
@@ -43,6 +44,7 @@ __all__ = [
     "log",
     "log_graph",
     "log_grad_norms",
+    "log_image",
     "log_module",
     "pack",
     "profile",
@@ -67,6 +69,24 @@ def log(run: RunLike, metrics: Any, step: int | None = None, *, prefix: str = ""
         except TypeError:  # lists, tuples or other pytrees inside (log() stored nothing)
             pass
     run.log(flatten_metrics(metrics, prefix), step)
+
+
+def log_image(run: RunLike, key: str, images: Any, step: int | None = None,
+              caption: str | None = None) -> None:
+    """``run.log_image`` for arrays a jitted step returned: never waits for the device.
+
+    ``images`` is one array ((H,W), (H,W,C), a batch (N,H,W,C): one grid) or a pytree of them
+    (a dict ``{"real": x, "fake": y}`` logs ``key/real`` and ``key/fake``). Only shape and dtype
+    are looked at here; the writer thread reads the values once they are computed (a flush that
+    need not wait leaves an array still being computed for the next one).
+    """
+    if run.disabled:
+        return
+    if not isinstance(images, (dict, list, tuple)):  # one image (NamedTuples are tuples)
+        run.log_image(key, images, step, caption)
+        return
+    for name, image in flatten_metrics(images, key).items():
+        run.log_image(name, image, step, caption)
 
 
 def log_graph(

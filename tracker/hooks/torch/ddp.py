@@ -116,6 +116,18 @@ class DistributedRun:
         """Log a text (key prefixed on ranks > 0 that attach)."""
         self.run.log_text(f"{self.prefix}{key}", text, step, wall=wall)
 
+    def log_image(
+        self,
+        key: str,
+        value: Any,
+        step: int | None = None,
+        caption: str | None = None,
+        *,
+        wall: float | None = None,
+    ) -> None:
+        """Log an image (key prefixed on ranks > 0 that attach)."""
+        self.run.log_image(f"{self.prefix}{key}", value, step, caption, wall=wall)
+
     def log_graph(self, graph: Graph) -> None:
         """Store a graph: rank 0 only (every rank has the same model)."""
         if self.rank == 0:

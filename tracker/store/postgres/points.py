@@ -174,6 +174,7 @@ def append_images(conn: Any, sid: int, items: list[Any]) -> None:
         cur.executemany(
             "INSERT INTO images (series_id, step, seq, wall, format, width, height, caption, data)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(sid, int(it.step), seq0 + i, float(it.wall), it.format, int(it.width),
-              int(it.height), it.caption, bytes(it.data)) for i, it in enumerate(items)],
+            [(sid, int(it.step), seq0 + i, float(it.wall), it.image.format, int(it.image.width),
+              int(it.image.height), it.image.caption, bytes(it.image.data))
+             for i, it in enumerate(items)],
         )

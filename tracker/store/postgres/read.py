@@ -12,19 +12,18 @@ import numpy as np
 
 from ...graph import Graph, GraphNode
 from ...profile import Profile, ProfileOp
-from ...records import Histogram, HistogramPoint, ReducedSeries, Series, TextPoint
-from ...urls import ServerURL
-from ..backend import (
-    ConsoleLine,
-    GraphInfo,
-    ImageInfo,
-    KeyRow,
-    LastValueRow,
-    ProfileInfo,
-    RunFilter,
-    RunRow,
-    StoredImage,
+from ...records import (
+    EncodedImage,
+    Histogram,
+    HistogramPoint,
+    ImagePoint,
+    LoggedLine,
+    ReducedSeries,
+    Series,
+    TextPoint,
 )
+from ...urls import ServerURL
+from ..backend import GraphInfo, KeyRow, LastValueRow, ProfileInfo, RunFilter, RunRow
 from ..sqlite import marks
 from ..sqlite.blobs import inflate
 from ..sqlite.chunks import read_points, read_points_after
@@ -186,42 +185,60 @@ class PostgresReadBackend:
             "texts", "text", "step, wall, value", run_id, key, "seq", "seq >= %s", (count,))]
 
     # -- images and console lines ------------------------------------------------------------------
-    def images(self, run_id: str, key: str) -> list[ImageInfo]:
-        return [ImageInfo(key, *r) for r in self._rows(
-            "images", "image", "step, seq, wall, format, width, height, caption", run_id, key,
-            "step, seq")]
+    def image_keys(self, run_id: str) -> list[str]:
+        return [r[0] for r in self._query(
+            f"SELECT key FROM series WHERE run_id = %s AND kind = 'image' ORDER BY key {_C}",
+            (run_id,))]
 
-    def image(self, run_id: str, key: str, step: int, seq: int | None = None) -> StoredImage | None:
-        where, args = "step = %s", (step,)
-        if seq is not None:
-            where, args = "step = %s AND seq = %s", (step, seq)  # type: ignore[assignment]
-        rows = self._rows("images", "image", "step, seq, wall, format, width, height, caption,"
-                          " data", run_id, key, "seq DESC LIMIT 1", where, args)
-        if not rows:
-            return None
-        *info, data = rows[0]
-        return StoredImage(ImageInfo(key, *info), bytes(data))
+    def image_steps(self, run_id: str, key: str) -> list[int]:
+        sid = self._sid(run_id, key, "image")
+        if sid is None:
+            return []
+        return [int(r[0]) for r in self._query(
+            "SELECT DISTINCT step FROM images WHERE series_id = %s ORDER BY step", (sid,))]
 
-    def console_lines(self, run_id: str, *, after_seq: int = -1, streams: Sequence[str] = (),
-                      grep: str | None = None, since_step: int | None = None,
-                      limit: int | None = None) -> list[ConsoleLine]:
-        sql = ("SELECT seq, stream, wall, step, text FROM console_lines"
-               " WHERE run_id = %s AND seq > %s")
-        args: list[Any] = [run_id, after_seq]
-        if streams:
-            sql += " AND stream = ANY(%s)"
-            args.append(list(streams))
+    def image_at(self, run_id: str, key: str, step: int) -> ImagePoint | None:
+        rows = self._rows("images", "image", _IMAGE_COLUMNS, run_id, key, "seq DESC LIMIT 1",
+                          "step = %s", (step,))
+        return _image_point(rows[0]) if rows else None
+
+    def images_after(self, run_id: str, key: str, count: int, limit: int) -> list[ImagePoint]:
+        rows = self._rows("images", "image", _IMAGE_COLUMNS, run_id, key, "seq LIMIT %s",
+                          "seq >= %s", (count, max(0, int(limit))))
+        return [_image_point(r) for r in rows]
+
+    def console_lines(self, run_id: str, *, after_seq: int | None = None,
+                      stream: str | None = None, grep: str | None = None,
+                      since_step: int | None = None, limit: int | None = None,
+                      last: bool = False) -> list[LoggedLine]:
+        sql = "SELECT seq, stream, wall, step, text FROM console_lines WHERE run_id = %s"
+        args: list[Any] = [run_id]
+        if after_seq is not None:
+            sql += " AND seq > %s"
+            args.append(int(after_seq))
+        if stream is not None:
+            sql += " AND stream = %s"
+            args.append(stream)
         if grep:
             sql += " AND strpos(text, %s) > 0"  # plain text, case-sensitive, no wildcards
             args.append(grep)
         if since_step is not None:
             sql += " AND step >= %s"
-            args.append(since_step)
-        sql += " ORDER BY seq"
+            args.append(int(since_step))
+        sql += " ORDER BY seq DESC" if last else " ORDER BY seq"
         if limit is not None:
             sql += " LIMIT %s"
-            args.append(limit)
-        return [ConsoleLine(*r) for r in self._query(sql, args)]
+            args.append(max(0, int(limit)))
+        rows = self._query(sql, args)
+        if last:
+            rows.reverse()
+        return [LoggedLine(int(seq), str(s), float(wall), None if step is None else int(step),
+                           str(text)) for seq, s, wall, step, text in rows]
+
+    def console_seq_at_step(self, run_id: str, step: int) -> int | None:
+        row = self._query("SELECT min(seq) FROM console_lines WHERE run_id = %s AND step >= %s",
+                          (run_id, int(step)))
+        return None if row[0][0] is None else int(row[0][0])
 
     def counts(self, run_id: str) -> dict[tuple[str, str], int]:
         return self._guard(lambda: marks.counts(QmarkCursor(self.conn), run_id))  # type: ignore[no-any-return]
@@ -288,6 +305,15 @@ def _has_tag(tags: Any, tag: str) -> bool:
 
 def _no_series(key: str) -> Series:
     return Series(key, np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+
+
+_IMAGE_COLUMNS = "step, wall, format, width, height, caption, data"
+
+
+def _image_point(row: tuple[Any, ...]) -> ImagePoint:
+    step, wall, fmt, width, height, caption, data = row
+    return ImagePoint(int(step), float(wall), EncodedImage(str(fmt), bytes(data), int(width),
+                                                           int(height), caption))
 
 
 _HISTOGRAM_COLUMNS = "step, wall, count, min, max, sum, sum_squares, edges, counts"

@@ -22,7 +22,7 @@ from ...profile import Profile
 from ...urls import ServerURL
 from ..backend import (
     ConfigSet,
-    ConsoleLine,
+    ConsoleLines,
     Dropped,
     FinalStatus,
     HistogramItem,
@@ -320,11 +320,7 @@ class _Part:
         elif kind == "image":
             points.append_images(conn, self._sid(conn, run_id, sids), items)
         elif kind == "console":
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO console_lines (run_id, seq, stream, wall, step, text)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, seq) DO NOTHING",
-                    [(run_id, c.seq, c.stream, c.wall, c.step, c.text) for c in items])
+            append_lines(conn, run_id, items)
         elif kind == "graph":
             write_graph(conn, run_id, items)
         elif kind == "profile":
@@ -349,7 +345,7 @@ class _Part:
 
 
 _KINDS: dict[type, str] = {HistogramItem: "histogram", TextItem: "text", ImageItem: "image",
-                           ConsoleLine: "console"}
+                           ConsoleLines: "console"}
 
 
 def _parts(batch: WriteBatch) -> Iterator[_Part]:
@@ -363,7 +359,7 @@ def _parts(batch: WriteBatch) -> Iterator[_Part]:
         kind = _KINDS.get(type(record))
         ident = None if kind is None else (kind, getattr(record, "key", None))
         if group and ident != group_id:
-            yield _Part(group_id[0], group_id[1], group, len(group))  # type: ignore[index]
+            yield from _group_part(group_id, group)  # type: ignore[arg-type]
             group = []
         if ident is not None:
             group.append(record)
@@ -380,15 +376,42 @@ def _parts(batch: WriteBatch) -> Iterator[_Part]:
         else:
             raise TypeError(f"not a record a store can write: {type(record).__name__}")
     if group:
-        yield _Part(group_id[0], group_id[1], group, len(group))  # type: ignore[index]
+        yield from _group_part(group_id, group)  # type: ignore[arg-type]
+
+
+def _group_part(ident: tuple[str, str | None], group: list[Any]) -> Iterator[_Part]:
+    """Consecutive records of one kind and key as one part; consecutive console calls' lines as
+    one part of lines (the store numbers them in this order)."""
+    kind, key = ident
+    if kind == "console":
+        lines = [line for record in group for line in record.lines]
+        if lines:
+            yield _Part("console", None, lines, len(lines))
+        return
+    yield _Part(kind, key, group, len(group))
+
+
+def append_lines(conn: Any, run_id: str, lines: list[Any]) -> None:
+    """Insert console lines (stream, wall, step, text) after the run's last stored one, numbered
+    on from its seq. The caller's transaction holds the run's row locked (its heartbeat update),
+    so two writers of one run number one after the other."""
+    last = conn.execute("SELECT max(seq) FROM console_lines WHERE run_id = %s",
+                        (run_id,)).fetchone()[0]
+    first = 0 if last is None else int(last) + 1
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO console_lines (run_id, seq, stream, wall, step, text)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [(run_id, first + i, stream, float(wall), step, text)
+             for i, (stream, wall, step, text) in enumerate(lines)])
 
 
 def _mark(part: _Part) -> tuple[str, str] | None:
-    """What a part is counted under (None: written again harmlessly: console lines by seq,
-    summary and config as values)."""
+    """What a part is counted under (None: written again harmlessly: summary and config as
+    values)."""
     if part.kind in ("scalar", "histogram", "text", "image"):
         return (part.kind, str(part.key))
-    if part.kind in ("graph", "profile"):
+    if part.kind in ("console", "graph", "profile"):
         return (part.kind, "")
     return None
 
@@ -404,10 +427,11 @@ def _held(conn: Any, run_id: str, parts: list[_Part],
         return {}
     held = {(k, key): int(n) for k, key, n in conn.execute(
         "SELECT kind, key, count FROM series WHERE run_id = %s", (run_id,))}
-    for kind in ("graph", "profile"):
+    for kind, table in (("console", "console_lines"), ("graph", "graphs"),
+                        ("profile", "profiles")):
         if (kind, "") in wanted:
             held[(kind, "")] = int(conn.execute(
-                f"SELECT count(*) FROM {kind}s WHERE run_id = %s", (run_id,)).fetchone()[0])
+                f"SELECT count(*) FROM {table} WHERE run_id = %s", (run_id,)).fetchone()[0])
     return held
 
 

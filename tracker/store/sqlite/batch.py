@@ -17,7 +17,7 @@ from ...graph import Graph
 from ...profile import Profile
 from ..backend import (
     ConfigSet,
-    ConsoleLine,
+    ConsoleLines,
     Dropped,
     HistogramItem,
     ImageItem,
@@ -27,7 +27,7 @@ from ..backend import (
     WriteBatch,
     record_kind,
 )
-from . import artifacts, runs, series_writes
+from . import artifacts, console_sql, images_sql, runs, series_writes
 
 # Records stored per series (run, kind, key): consecutive ones of a key are written together.
 _SERIES_RECORDS = (HistogramItem, TextItem, ImageItem)
@@ -89,7 +89,7 @@ def _write_part_by_part(
 @dataclass
 class _Part:
     """One unit that is written or dropped whole: a key's points, one kind's records of a key,
-    consecutive console lines, or one other record."""
+    one call's console lines, or one other record."""
 
     run_id: str
     kind: str
@@ -107,9 +107,9 @@ class _Part:
         elif kind == "text":
             series_writes.append_texts(conn, self._sid(conn, series_ids), items)
         elif kind == "image":
-            series_writes.append_images(conn, self._sid(conn, series_ids), items)
+            images_sql.append_images(conn, self._sid(conn, series_ids), items)
         elif kind == "console":
-            series_writes.append_console_lines(conn, self.run_id, items)
+            console_sql.append_lines(conn, self.run_id, items)
         elif isinstance(items, Graph):
             artifacts.write_graph(conn, self.run_id, items)
         elif isinstance(items, Profile):
@@ -135,23 +135,19 @@ def _parts(run_id: str, batch: WriteBatch) -> Iterator[_Part]:
         if len(points):
             yield _Part(run_id, "scalar", points.key, points, len(points))
     by_key: dict[tuple[str, str], list[Any]] = {}
-    console: list[ConsoleLine] = []
     for record in batch.records:
         if isinstance(record, _SERIES_RECORDS):
             by_key.setdefault((record_kind(record), record.key), []).append(record)
             continue
-        if isinstance(record, ConsoleLine):
-            console.append(record)
+        yield from _grouped(run_id, by_key)  # what came before, in order
+        by_key = {}
+        if isinstance(record, ConsoleLines):  # one log_console() call's lines: one part
+            yield _Part(run_id, "console", None, list(record.lines), 1)
             continue
-        yield from _grouped(run_id, by_key, console)  # what came before, in order
-        by_key, console = {}, []
         yield _Part(run_id, record_kind(record), getattr(record, "name", None), record, 1)
-    yield from _grouped(run_id, by_key, console)
+    yield from _grouped(run_id, by_key)
 
 
-def _grouped(run_id: str, by_key: dict[tuple[str, str], list[Record]],
-             console: list[ConsoleLine]) -> Iterator[_Part]:
+def _grouped(run_id: str, by_key: dict[tuple[str, str], list[Record]]) -> Iterator[_Part]:
     for (kind, key), items in by_key.items():
         yield _Part(run_id, kind, key, items, len(items))
-    if console:
-        yield _Part(run_id, "console", None, console, len(console))

@@ -10,15 +10,15 @@ from ..backend import ConflictError
 
 
 def counts(conn: Any, run_id: str) -> dict[tuple[str, str], int]:
-    """(kind, key) -> points or records of each series; ("console", "") -> one past the last
-    line's seq; ("graph", ""), ("profile", "") -> how many (see ``ReadBackend.counts``)."""
+    """(kind, key) -> points or records of each series; ("console", ""), ("graph", ""),
+    ("profile", "") -> how many (see ``ReadBackend.counts``)."""
     out: dict[tuple[str, str], int] = {
         (kind, key): int(n)
         for kind, key, n in conn.execute(
             "SELECT kind, key, count FROM series WHERE run_id = ? AND count > 0", (run_id,))
     }
     queries = (
-        ("console", "SELECT max(seq) + 1 FROM console_lines WHERE run_id = ?"),
+        ("console", "SELECT count(*) FROM console_lines WHERE run_id = ?"),
         ("graph", "SELECT count(*) FROM graphs WHERE run_id = ?"),
         ("profile", "SELECT count(*) FROM profiles WHERE run_id = ?"),
     )

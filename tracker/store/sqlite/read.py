@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ...graph import Graph
 from ...profile import Profile
-from ...records import HistogramPoint, ReducedSeries, Series, TextPoint
-from ..backend import (
-    ConsoleLine,
-    GraphInfo,
-    ImageInfo,
-    KeyRow,
-    LastValueRow,
-    ProfileInfo,
-    RunFilter,
-    RunRow,
-    StoredImage,
-)
+from ...records import HistogramPoint, ImagePoint, LoggedLine, ReducedSeries, Series, TextPoint
+from ..backend import GraphInfo, KeyRow, LastValueRow, ProfileInfo, RunFilter, RunRow
 from . import artifact_reads as art
-from . import marks
+from . import console_sql, images_sql, marks
 from .chunks import read_points, read_points_after
 from .connection import connect_readonly, describe_error
 from .reduce import reduce_series
@@ -34,7 +24,7 @@ _RUN_COLUMNS = (
     "id, project, name, group_name, status, config, tags, notes, host, pid, rank, world_size,"
     " started, ended, heartbeat, summary"
 )
-_IMAGE_COLUMNS = "step, seq, wall, format, width, height, caption"
+_T = TypeVar("_T")
 
 
 class SqliteReader:
@@ -78,14 +68,14 @@ class SqliteReader:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        return [RunRow(*r) for r in self._query(sql + " ORDER BY started DESC, id", args)]
+        return list(map(RunRow._make, self._query(sql + " ORDER BY started DESC, id", args)))
 
     def last_values(self, where: RunFilter) -> list[LastValueRow]:
         conditions, args = self._where(where)
         sql = "SELECT run_id, key, last_value, last_step FROM series WHERE kind = 'scalar'"
         if conditions:
             sql += f" AND run_id IN (SELECT id FROM runs WHERE {' AND '.join(conditions)})"
-        return [LastValueRow(*r) for r in self._query(sql, args)]
+        return list(map(LastValueRow._make, self._query(sql, args)))
 
     def projects(self) -> list[str]:
         return [r[0] for r in self._query("SELECT DISTINCT project FROM runs ORDER BY project")]
@@ -108,7 +98,7 @@ class SqliteReader:
         if kind is not None:
             sql += " AND kind = ?"
             args.append(kind)
-        return [KeyRow(*row) for row in self._query(sql + " ORDER BY key, kind", args)]
+        return list(map(KeyRow._make, self._query(sql + " ORDER BY key, kind", args)))
 
     def _sid(self, run_id: str, key: str, kind: str) -> int | None:
         row = self._query(
@@ -170,44 +160,44 @@ class SqliteReader:
         return [art.text_point(r) for r in rows]
 
     # -- images and console lines -------------------------------------------------------------------
-    def images(self, run_id: str, key: str) -> list[ImageInfo]:
-        rows = art.series_rows(self._query, self._sid(run_id, key, "image"), "images",
-                               _IMAGE_COLUMNS, "step, seq")
-        return [ImageInfo(key, *r) for r in rows]
+    def image_keys(self, run_id: str) -> list[str]:
+        return self._guard(lambda: images_sql.image_keys(self.conn, run_id))
 
-    def image(self, run_id: str, key: str, step: int, seq: int | None = None) -> StoredImage | None:
-        where, args = ("step = ?", (step,)) if seq is None else ("step = ? AND seq = ?", (step, seq))
-        rows = art.series_rows(self._query, self._sid(run_id, key, "image"), "images",
-                               _IMAGE_COLUMNS + ", data", "seq DESC LIMIT 1", where, args)
-        if not rows:
+    def image_steps(self, run_id: str, key: str) -> list[int]:
+        sid = self._sid(run_id, key, "image")
+        return [] if sid is None else self._guard(lambda: images_sql.image_steps(self.conn, sid))
+
+    def image_at(self, run_id: str, key: str, step: int) -> ImagePoint | None:
+        sid = self._sid(run_id, key, "image")
+        if sid is None:
             return None
-        *info, data = rows[0]
-        return StoredImage(ImageInfo(key, *info), bytes(data))
+        return self._guard(lambda: images_sql.image_at(self.conn, sid, step))
 
-    def console_lines(self, run_id: str, *, after_seq: int = -1, streams: Sequence[str] = (),
-                      grep: str | None = None, since_step: int | None = None,
-                      limit: int | None = None) -> list[ConsoleLine]:
-        sql = ("SELECT seq, stream, wall, step, text FROM console_lines"
-               " WHERE run_id = ? AND seq > ?")
-        args: list[Any] = [run_id, after_seq]
-        if streams:
-            sql += f" AND stream IN ({','.join('?' * len(streams))})"
-            args.extend(streams)
-        if grep:
-            sql += " AND instr(text, ?) > 0"  # plain text: no LIKE wildcards to escape
-            args.append(grep)
-        if since_step is not None:
-            sql += " AND step >= ?"
-            args.append(since_step)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [ConsoleLine(*r) for r in self._query(sql, args)]
+    def images_after(self, run_id: str, key: str, count: int, limit: int) -> list[ImagePoint]:
+        sid = self._sid(run_id, key, "image")
+        if sid is None:
+            return []
+        return self._guard(lambda: images_sql.images_after(self.conn, sid, count, limit))
+
+    def console_lines(self, run_id: str, *, after_seq: int | None = None,
+                      stream: str | None = None, grep: str | None = None,
+                      since_step: int | None = None, limit: int | None = None,
+                      last: bool = False) -> list[LoggedLine]:
+        rows = self._guard(lambda: console_sql.read_lines(
+            self.conn, run_id, after_seq=after_seq, stream=stream, grep=grep,
+            since_step=since_step, limit=limit, last=last))
+        return [LoggedLine(int(seq), str(s), float(wall), None if step is None else int(step),
+                           str(text)) for seq, s, wall, step, text in rows]
+
+    def console_seq_at_step(self, run_id: str, step: int) -> int | None:
+        return self._guard(lambda: console_sql.first_seq_at_step(self.conn, run_id, step))
 
     def counts(self, run_id: str) -> dict[tuple[str, str], int]:
+        return self._guard(lambda: marks.counts(self.conn, run_id))
+
+    def _guard(self, read: Callable[[], _T]) -> _T:
         try:
-            return marks.counts(self.conn, run_id)
+            return read()
         except sqlite3.Error as exc:
             raise describe_error(exc, self.path) from None
 

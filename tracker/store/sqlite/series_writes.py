@@ -9,7 +9,7 @@ from itertools import repeat
 
 import numpy as np
 
-from ..backend import ConsoleLine, HistogramItem, ImageItem, TextItem
+from ..backend import HistogramItem, TextItem
 from .chunks import write_chunks
 
 # Points are grouped into blocks of BLOCK_SIZES[level] consecutive points (by seq, per series);
@@ -200,25 +200,4 @@ def append_texts(conn: sqlite3.Connection, sid: int, items: list[TextItem]) -> N
     conn.executemany(
         "INSERT INTO texts (series_id, step, seq, wall, value) VALUES (?, ?, ?, ?, ?)",
         [(sid, t.step, seq0 + i, t.wall, t.text) for i, t in enumerate(items)],
-    )
-
-
-def append_images(conn: sqlite3.Connection, sid: int, items: list[ImageItem]) -> None:
-    """Append encoded images to a series."""
-    seq0 = _reserve(conn, sid, np.array([m.step for m in items], dtype=np.int64), items[-1].wall,
-                    None)
-    conn.executemany(
-        "INSERT INTO images (series_id, step, seq, wall, format, width, height, caption, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(sid, m.step, seq0 + i, m.wall, m.format, m.width, m.height, m.caption, m.data)
-         for i, m in enumerate(items)],
-    )
-
-
-def append_console_lines(conn: sqlite3.Connection, run_id: str, lines: list[ConsoleLine]) -> None:
-    """Append captured console lines of a run (a seq written before is replaced: a resent line)."""
-    conn.executemany(
-        "INSERT OR REPLACE INTO console_lines (run_id, seq, stream, wall, step, text)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(run_id, c.seq, c.stream, c.wall, c.step, c.text) for c in lines],
     )

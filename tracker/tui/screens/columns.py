@@ -40,10 +40,12 @@ def config_keys(runs: list[RunInfo]) -> list[str]:
 
 
 def default_columns(runs: list[RunInfo]) -> tuple[list[str], list[str]]:
-    """The metric and config columns shown first: common metrics, config keys that vary."""
+    """The metric and config columns shown first: common metrics (system metrics only when
+    picked: sys/gpu0/util_percent shows GPU use), config keys that vary."""
     values = _config_values(runs)
     varying = sorted(k for k, seen in values.items() if len(seen) > 1 or len(runs) == 1)
-    return metric_keys(runs)[:MAX_METRICS], varying[:MAX_CONFIG]
+    metrics = [k for k in metric_keys(runs) if not k.startswith("sys/")]
+    return metrics[:MAX_METRICS], varying[:MAX_CONFIG]
 
 
 class ColumnsScreen(ModalScreen["tuple[list[str], list[str]] | None"]):

@@ -1,4 +1,5 @@
-"""Provides the compare screen: runs overlaid on shared charts, a config diff and metric stats."""
+"""Provides the compare screen: runs overlaid on shared charts, a config diff, metric stats and
+their images side by side (same key, same step)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from ..reads import compared_runs
 from ..widgets.chart import PALETTE
 from ..widgets.charts_panel import RunRef
 from ..widgets.footer import TrackerFooter
+from ..widgets.images_panel import ImagesPanel
 from .charts import ChartsScreen
+from .images import ImagesTab
 
 
 def config_diff(runs: list[RunInfo]) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -41,7 +44,7 @@ def _value(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-class CompareScreen(ChartsScreen):
+class CompareScreen(ImagesTab, ChartsScreen):
     """Several runs: shared charts with one colour per run, config diff, last/min/max."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -50,11 +53,13 @@ class CompareScreen(ChartsScreen):
         Binding("1", "tab('compare-charts')", "Charts", show=False),
         Binding("2", "tab('compare-config')", "Config diff", show=False),
         Binding("3", "tab('compare-metrics')", "Metrics", show=False),
+        Binding("4", "tab('compare-images')", "Images", show=False),
     ]
 
     def __init__(self, runs: list[RunInfo]) -> None:
         super().__init__()
         self.run_ids = [r.id for r in runs]
+        self.image_run_ids = self.run_ids
         self.refs = _refs(runs)
 
     def compose(self) -> ComposeResult:
@@ -67,6 +72,8 @@ class CompareScreen(ChartsScreen):
                 yield DataTable(id="config-diff", zebra_stripes=True, cursor_type="row")
             with TabPane("Metrics", id="compare-metrics"):
                 yield DataTable(id="metric-stats", zebra_stripes=True, cursor_type="row")
+            with TabPane("Images", id="compare-images"):
+                yield ImagesPanel([(ref.id, ref.name) for ref in self.refs])
         yield TrackerFooter()
 
     def on_mount(self) -> None:
@@ -75,6 +82,7 @@ class CompareScreen(ChartsScreen):
             header.append(f"■ {clean(ref.name)}  ", style=f"bold {_palette_style(ref.color)}")
         self.query_one("#compare-header", Static).update(header)
         self.load()
+        self.read_image_keys()
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def load(self) -> None:

@@ -1,4 +1,5 @@
-"""Provides the run screen: one run's charts, config, histograms, text, graph and profile tabs."""
+"""Provides the run screen: one run's charts, config, histograms, text, graph, profile, system,
+logs and images tabs."""
 
 from __future__ import annotations
 
@@ -29,9 +30,13 @@ from ..widgets.graph_view import GraphView
 from ..widgets.histogram_view import HistogramView
 from ..widgets.profile_view import ProfileView
 from ..widgets.text_view import TextView
-from .charts import ChartsScreen
+from ..metric_order import is_system_key
+from ..widgets.images_panel import ImagesPanel
+from ..widgets.log_view import LogView
+from .images import ImagesTab
+from .run_system_logs import SystemAndLogsTabs
 
-TABS = ("charts", "config", "histograms", "text", "graph", "profile")
+TABS = ("charts", "config", "histograms", "text", "graph", "profile", "system", "logs", "images")
 HEADER_INTERVAL = 1.0  # seconds between re-reads of a running run's status, step and duration
 
 
@@ -58,7 +63,7 @@ def run_header(run: RunInfo, now: float) -> Text:
     return text
 
 
-class RunScreen(ChartsScreen):
+class RunScreen(ImagesTab, SystemAndLogsTabs):
     """One run in tabs; each tab reads its data when it is first shown."""
 
     AUTO_FOCUS = None  # the first chart takes the focus when it is drawn, not a search box
@@ -72,6 +77,7 @@ class RunScreen(ChartsScreen):
         """``run``, when the opener has it, lets the charts start before the run is re-read."""
         super().__init__()
         self.run_id = run_id
+        self.image_run_ids = [run_id]
         self.run_info = run
         self.detail: RunDetail | None = None
         self.loaded_tabs: set[str] = set()
@@ -101,6 +107,12 @@ class RunScreen(ChartsScreen):
             with TabPane("Profile", id="profile"):
                 yield Select([], prompt="profile", id="profile-select", allow_blank=True)
                 yield ProfileView()
+            with TabPane("System", id="system"):
+                yield Static(Text("loading…"), classes="chart-hint")
+            with TabPane("Logs", id="logs"):
+                yield LogView()
+            with TabPane("Images", id="images"):
+                yield ImagesPanel([(self.run_id, "")])
         yield TrackerFooter()
 
     def on_mount(self) -> None:
@@ -171,7 +183,11 @@ class RunScreen(ChartsScreen):
             self.query_one(ProfileView).show(message.profile)
 
     def _charts(self, run: RunInfo) -> ChartsPanel:
-        return self.charts_panel_for([RunRef(run.id, run.name, 0, run.status == "running")])
+        return self.charts_panel_for([self._run_ref(run)], step_jump=True,
+                                     keys_filter=lambda key: not is_system_key(key))
+
+    def _run_ref(self, run: RunInfo) -> RunRef:
+        return RunRef(run.id, run.name, 0, run.status == "running")
 
     async def _detail_loaded(self, detail: RunDetail) -> None:
         self.detail = detail
@@ -197,6 +213,7 @@ class RunScreen(ChartsScreen):
         if self.detail is not None:
             self.detail.run = run
         self.query_one("#run-header", Static).update(run_header(run, self.tracker.clock()))
+        self.logs_tick()  # (after an end too: its last lines)
         if run.status != "running" and self._header_timer is not None:
             self._header_timer.stop()  # it ended: one last read of its curves, then no more
             self._header_timer = None
@@ -231,11 +248,17 @@ class RunScreen(ChartsScreen):
                                                  g.id) for g in detail.graphs])
             if not detail.graphs:
                 self.query_one(GraphView).show(None)
+        elif tab == "system":
+            self.show_system(self._run_ref(run))
+        elif tab == "logs":
+            self.show_logs()
         elif tab == "profile":
             self._fill_select("#profile-select", [(f"{p.name} · {p.framework} · {p.op_count} ops",
                                                    p.id) for p in detail.profiles])
             if not detail.profiles:
                 self.query_one(ProfileView).show(None)
+        elif tab == "images":
+            self.query_one(ImagesPanel).set_keys([k.key for k in detail.keys if k.kind == "image"])
 
     def _fill_select(self, selector: str, options: list[tuple[str, int]]) -> None:
         select = self.query_one(selector, Select)

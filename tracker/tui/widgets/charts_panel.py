@@ -8,6 +8,7 @@ switching the x axis needs no new read and a live tick asks only for newer point
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +62,16 @@ class ChartsPanel(Horizontal):
         Binding("x", "x_mode", "X axis"),
         Binding("p", "focus_picker", "Find metric",
                 tooltip="Search the metrics (enter goes to the first match)"),
+        Binding("l", "logs_at", "Logs here",
+                tooltip="The console output at the crosshair's step (the Logs tab)"),
     ]
+
+    class StepChosen(Message):
+        """The user asked for the console output at ``step`` (the crosshair's point)."""
+
+        def __init__(self, step: int) -> None:
+            super().__init__()
+            self.step = step
 
     class CurvesWanted(Message):
         """The user asked for a chart, or zoomed one: read ``key``'s curves over ``window``."""
@@ -80,20 +90,29 @@ class ChartsPanel(Horizontal):
         def control(self) -> ChartsPanel:
             return self.panel
 
-    def __init__(self, runs: list[RunRef], **kwargs: Any) -> None:
+    def __init__(self, runs: list[RunRef], *, keys_filter: Callable[[str], bool] | None = None,
+                 grid: bool = False, grid_size: int = GRID_DEFAULT, x_mode: str = "step",
+                 step_jump: bool = False, **kwargs: Any) -> None:
+        """``keys_filter``: the keys this panel charts (the System tab's sys/ series);
+        ``step_jump``: the l key asks for the logs at the crosshair's step (``StepChosen``)."""
         super().__init__(**kwargs)
         self.runs = runs
         self.charts: dict[str, ChartState] = {}
         self.keys: list[str] = []
         self.ranked: list[str] = []  # keys in the order charts open by default
-        self.x_mode = "step"
-        self.grid = False
+        self.keys_filter = keys_filter
+        self.x_mode = x_mode
+        self.grid = grid
+        self.grid_size = grid_size
+        self.step_jump = step_jump
+        self.keys_shown = False
+        self._pending_keys: ChartKeys | None = None
         self.counts: dict[tuple[str, str], int] = {}
         self._generation = 0  # counts curve requests, so that a stale result can be told
 
     def compose(self) -> ComposeResult:
         yield MetricPicker()
-        with Vertical(id="chart-area"):
+        with Vertical(id="chart-area", classes="grid" if self.grid else ""):
             # Laid out before any data comes, so the first curves only need a redraw.
             chart = LineChart(id="chart-first")
             chart.title = "loading…"
@@ -111,6 +130,18 @@ class ChartsPanel(Horizontal):
                 ref.running = running
 
     # -- data in ----------------------------------------------------------------------------------
+    def keys_read(self, read: ChartKeys) -> None:
+        """The keys came: shown now, or once this panel is mounted (a tab's panel mounted late)."""
+        if self.is_mounted:
+            self.show_keys(read)
+        else:
+            self._pending_keys = read
+
+    def on_mount(self) -> None:
+        pending, self._pending_keys = self._pending_keys, None
+        if pending is not None:
+            self.show_keys(pending)
+
     def tail_marks(self) -> list[TailMark]:
         """Where each shown curve of a running run stands: a live tick reads what came after."""
         running = {r.id for r in self.runs if r.running}
@@ -120,12 +151,17 @@ class ChartsPanel(Horizontal):
 
     def show_keys(self, read: ChartKeys) -> None:
         """The runs' scalar keys came, with the first chart's curves: fill the picker, draw."""
-        for run_id, infos in read.keys.items():
+        if self.keys_shown:  # a screen with two panels hands each the keys it read for either
+            return
+        self.keys_shown = True
+        wanted = self.keys_filter or (lambda key: True)
+        keys = {run_id: [i for i in infos if wanted(i.key)] for run_id, infos in read.keys.items()}
+        for run_id, infos in keys.items():
             for info in infos:
                 self.counts[(run_id, info.key)] = info.count
         self.keys = sorted({k for _, k in self.counts})
-        self.ranked = preferred_keys(read.keys)
-        first = self.ranked[: GRID_DEFAULT if self.grid else 1]
+        self.ranked = preferred_keys(keys)
+        first = self.ranked[: self.grid_size if self.grid else 1]
         self.query_one(MetricPicker).set_keys(self.keys, set(first))
         placeholder = self.query_one("#chart-first", LineChart)
         if not self.keys:
@@ -135,7 +171,10 @@ class ChartsPanel(Horizontal):
             return
         self.charts[first[0]] = ChartState(first[0])
         self._label(placeholder, first[0])
-        self.show_curves(first[0], None, 0, read.curves)  # the reader ranks keys as above
+        if read.curves and read.curves[0].key == first[0]:  # the reader ranks keys as above
+            self.show_curves(first[0], None, 0, read.curves)
+        else:  # (this panel's first key is another)
+            self._want_curves(first[0], None)
         for key in first[1:]:
             self.show_chart(key)
         focused = self.screen.focused
@@ -274,7 +313,7 @@ class ChartsPanel(Horizontal):
         self.grid = not self.grid
         self.query_one("#chart-area").set_class(self.grid, "grid")
         if self.grid:
-            for key in self.ranked[:GRID_DEFAULT]:
+            for key in self.ranked[:self.grid_size]:
                 self.show_chart(key)
             self.query_one(MetricPicker).set_shown(set(self.charts))
 
@@ -293,4 +332,34 @@ class ChartsPanel(Horizontal):
     def action_focus_picker(self) -> None:
         self.query_one("#metric-search").focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.step_jump if action == "logs_at" else True
 
+    def step_at_cursor(self) -> int | None:
+        """The step of the logged point nearest the focused chart's crosshair (None: none)."""
+        chart = self.screen.focused
+        if not isinstance(chart, LineChart) or chart.cursor_x is None:
+            charts = [c for c in self.query(LineChart) if c.cursor_x is not None]
+            if not charts:
+                return None
+            chart = charts[0]
+        state = self.charts.get(getattr(chart, "chart_key", "") or "")
+        cursor = chart.cursor_x
+        if state is None or cursor is None:
+            return None
+        best: tuple[float, int] | None = None
+        for data in state.curves.values():
+            x = self._x(data)
+            if len(x):
+                i = int(np.argmin(np.abs(x - cursor)))
+                distance = abs(float(x[i]) - cursor)
+                if best is None or distance < best[0]:
+                    best = (distance, int(data.steps[i]))
+        return None if best is None else best[1]
+
+    def action_logs_at(self) -> None:
+        step = self.step_at_cursor()
+        if step is None:
+            self.notify("move the crosshair (arrow keys) to a point first")
+            return
+        self.post_message(self.StepChosen(step))

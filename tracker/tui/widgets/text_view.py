@@ -86,6 +86,7 @@ class TextView(KeyedView):
         self._scroll_to_newest()
 
     def _scroll_to_newest(self) -> None:
-        """Newest last and in view, like a log."""
-        body = self.query_one("#text-body", VerticalScroll)
-        self.call_after_refresh(lambda: body.scroll_end(animate=False))
+        """Newest last and in view, like a log: anchored to the end, so it stays there while the
+        Markdown blocks lay out (they mount after this call, a frame or more later on a loaded
+        machine) until the user scrolls away."""
+        self.query_one("#text-body", VerticalScroll).anchor()
