@@ -16,8 +16,19 @@ from tracker.graph import Graph, GraphNode
 from tracker.profile import Profile, ProfileOp
 from tracker.records import EncodedImage, Histogram
 from tracker.store.backend import (
-    ConfigSet, ConsoleLines, FinalStatus, HistogramItem, ImageItem, NewRun, RunFilter,
-    RunGoneError, SeriesPoints, StorageFault, SummaryPatch, TextItem, WriteBatch,
+    ConfigSet,
+    ConsoleLines,
+    FinalStatus,
+    HistogramItem,
+    ImageItem,
+    NewRun,
+    RunFilter,
+    RunGoneError,
+    SeriesPoints,
+    StorageFault,
+    SummaryPatch,
+    TextItem,
+    WriteBatch,
 )
 from tracker.store.postgres import PostgresReadBackend, PostgresWriteBackend, open_backend
 from tracker.store.postgres.schema import SCHEMA_VERSION

@@ -22,8 +22,17 @@ from tracker.profile import Profile, ProfileOp
 from tracker.records import EncodedImage, Histogram
 from tracker.store import open_backend
 from tracker.store.backend import (
-    ConfigSet, ConsoleLines, FinalStatus, HistogramItem, ImageItem, NewRun, RunFilter,
-    SeriesPoints, SummaryPatch, TextItem, WriteBatch,
+    ConfigSet,
+    ConsoleLines,
+    FinalStatus,
+    HistogramItem,
+    ImageItem,
+    NewRun,
+    RunFilter,
+    SeriesPoints,
+    SummaryPatch,
+    TextItem,
+    WriteBatch,
 )
 from tracker.sync import sync
 from tracker.urls import ServerURL

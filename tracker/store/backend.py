@@ -28,7 +28,7 @@ into these and lets no driver exception out, except from a bug of its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Union
 
 import numpy as np

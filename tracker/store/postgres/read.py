@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import StoreError
 from ...graph import Graph, GraphNode
 from ...profile import Profile, ProfileOp
 from ...records import (
@@ -29,7 +30,6 @@ from ..sqlite.blobs import inflate
 from ..sqlite.chunks import read_points, read_points_after
 from ..sqlite.reduce import reduce_series
 from .connection import QmarkCursor, connect, describe, psycopg
-from ...errors import StoreError
 
 _RUN_COLUMNS = ("id, project, name, group_name, status, config, tags, notes, host, pid, rank,"
                 " world_size, started, ended, heartbeat, summary")
@@ -67,7 +67,8 @@ class PostgresReadBackend:
 
     # -- runs --------------------------------------------------------------------------------------
     def _where(self, where: RunFilter) -> tuple[str, list[Any]]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if where.project is not None:
             clauses.append("project = %s")
             args.append(where.project)
