@@ -34,6 +34,41 @@ def db_path(tmp_path: Path) -> Iterator[Path]:
     pool.close_all()  # finished runs leave idle connections for reuse; close them per test
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """One PostgreSQL server for the session, in a temporary directory, stopped at the end even
+    when tests fail. No server binaries is an error, not a skip (.ci/run installs them)."""
+    from tests import pg_server as pg
+
+    server = pg.start_server()
+    try:
+        yield server
+    finally:
+        pg.remove(server)
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:  # type: ignore[no-untyped-def]
+    """A postgresql:// URL of a fresh, empty database on the session's server."""
+    return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """A fresh store location of either backend: a SQLite path, or a ``ServerURL`` of an empty
+    database on the session's PostgreSQL server. A module whose tests run on both overrides
+    ``db_path`` with it (``def db_path(any_store): return any_store``)."""
+    if request.param == "sqlite":
+        yield tmp_path / "tracker.db"
+    else:
+        from tracker.urls import ServerURL
+
+        server = request.getfixturevalue("pg_server")
+        yield ServerURL(server.create_database())
+    from tracker.store.sqlite import pool
+
+    pool.close_all()
+
 @pytest.fixture(autouse=True)
 def _no_capture_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process runs start without system metrics and console capture unless a test asks:

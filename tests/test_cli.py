@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,18 @@ from click.testing import CliRunner
 import tracker
 from tracker.cli import main
 from tracker.store.sqlite import SCHEMA_VERSION, connection, pool, schema
+
+
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL), but for those that edit
+    a SQLite file behind the store's back (``sqlite_path``)."""
+    return any_store
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "tracker.db"
 
 
 @pytest.fixture
@@ -141,7 +154,9 @@ def test_console_script_runs_as_a_process(store_with_runs):
     out = subprocess.run([*exe, "ls", "--db", str(db)], capture_output=True, text=True)
     assert out.returncode == 0 and a in out.stdout
     out = subprocess.run([*exe, "ls", "--db", str(db) + ".missing"], capture_output=True, text=True)
-    assert out.returncode == 2 and out.stderr.startswith("tracker: no store")
+    expected = "tracker: no store" if isinstance(db, Path) else "tracker: cannot connect to"
+    assert out.returncode == 2 and out.stderr.startswith(expected)
+    assert out.stderr.count("\n") == 1
 
 
 # -- as a user types it: subprocesses of `python -m tracker.cli` ---------------------------------
@@ -245,25 +260,25 @@ def test_an_empty_file_reads_as_a_store_with_no_runs_and_stays_empty(tmp_path):
     assert names_in(empty) == ["first"]
 
 
-def test_an_older_store_is_upgraded_by_migrate_not_by_readers(db_path, monkeypatch):
-    tracker.init("p", "old", db=db_path).finish()
+def test_an_older_store_is_upgraded_by_migrate_not_by_readers(sqlite_path, monkeypatch):
+    tracker.init("p", "old", db=sqlite_path).finish()
     pool.close_all()
-    before = db_path.read_bytes()
+    before = sqlite_path.read_bytes()
     # this tracker's schema is one version newer than the store's
     monkeypatch.setattr(connection, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     monkeypatch.setitem(schema.MIGRATIONS, SCHEMA_VERSION,
                         lambda conn: conn.execute("CREATE TABLE added_later (x)"))
     for args in (["ls"], ["show", "old"], ["ui"]):
-        line = _error(args, db_path)
-        assert "older tracker" in line and f"tracker migrate --db {db_path}" in line
+        line = _error(args, sqlite_path)
+        assert "older tracker" in line and f"tracker migrate --db {sqlite_path}" in line
     with pytest.raises(tracker.StoreError, match="tracker migrate"):
-        tracker.open_store(db_path)
-    assert db_path.read_bytes() == before
-    out = invoke("migrate", "--db", str(db_path))
+        tracker.open_store(sqlite_path)
+    assert sqlite_path.read_bytes() == before
+    out = invoke("migrate", "--db", str(sqlite_path))
     assert out.exit_code == 0 and f"to {SCHEMA_VERSION + 1}" in out.output
-    assert "up to date" in invoke("--db", str(db_path), "migrate").output
-    assert names_in(db_path) == ["old"]
-    version = sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0]
+    assert "up to date" in invoke("--db", str(sqlite_path), "migrate").output
+    assert names_in(sqlite_path) == ["old"]
+    version = sqlite3.connect(sqlite_path).execute("PRAGMA user_version").fetchone()[0]
     assert version == SCHEMA_VERSION + 1
 
 
@@ -313,9 +328,9 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_damaged_rows_are_shown_as_damaged_and_hide_no_other_run(db_path):
-    ids = damage_rows(db_path)
-    out = tracker_cmd("ls", "--db", str(db_path))
+def test_damaged_rows_are_shown_as_damaged_and_hide_no_other_run(sqlite_path):
+    ids = damage_rows(sqlite_path)
+    out = tracker_cmd("ls", "--db", str(sqlite_path))
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     for run_id in ids.values():
         assert run_id in out.stdout
@@ -323,16 +338,16 @@ def test_damaged_rows_are_shown_as_damaged_and_hide_no_other_run(db_path):
     damaged_lines = [line for line in out.stderr.splitlines() if "is damaged" in line]
     assert len(damaged_lines) == 4
     listed = {r["name"]: r for r in strict_json(tracker_cmd("ls", "--json", "--db",
-                                                            str(db_path)).stdout)}
+                                                            str(sqlite_path)).stdout)}
     assert listed["good"]["damaged"] is None and listed["good"]["config"] == {"lr": 0.1}
     assert "config" in listed["deep"]["damaged"] and listed["deep"]["config"] == {}
     assert "summary" in listed["not-json"]["damaged"] and listed["not-json"]["summary"] == {}
     assert "started" in listed["text-started"]["damaged"]
     assert "'loss'" in listed["text-last"]["damaged"] and listed["text-last"]["last"] == {}
     for name, run_id in ids.items():
-        out = tracker_cmd("show", run_id, "--json", "--db", str(db_path))
+        out = tracker_cmd("show", run_id, "--json", "--db", str(sqlite_path))
         assert out.returncode == 0 and strict_json(out.stdout)["id"] == run_id, (name, out.stderr)
-        out = tracker_cmd("show", run_id, "--db", str(db_path))
+        out = tracker_cmd("show", run_id, "--db", str(sqlite_path))
         assert out.returncode == 0 and "Traceback" not in out.stderr, (name, out.stderr)
         assert ("damaged" in out.stdout) == (name not in ("good", "good-too"))
 

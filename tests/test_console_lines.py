@@ -26,6 +26,12 @@ LINES = [
 ]
 
 
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
+
+
 def _run_with_lines(db: Path, batches: list[list[tuple]], **kw) -> str:
     with tracker.init("p", db=db, **kw) as run:
         for batch in batches:
@@ -110,12 +116,12 @@ def test_logs_prints_lines_literally_and_filters(db_path: Path) -> None:
     assert invoke("--db", str(db_path), "logs", run_id, "--grep", "absent").output == ""
 
 
-def test_logs_errors_are_one_line(db_path: Path) -> None:
+def test_logs_errors_are_one_line(db_path: Path, tmp_path: Path) -> None:
     _run_with_lines(db_path, [LINES])
     out = invoke("logs", "nope", "--db", str(db_path))
     assert out.exit_code == 2 and out.output == (
         "tracker: no run matches 'nope'; see `tracker ls` for ids\n")
-    out = invoke("logs", "nope", "--db", str(db_path.with_name("missing.db")))
+    out = invoke("logs", "nope", "--db", str(tmp_path / "missing.db"))
     assert out.exit_code == 2 and out.output.startswith("tracker: ") and out.output.count("\n") == 1
     out = invoke("logs", "x", "--db", str(db_path), "--stream", "both")
     assert out.exit_code == 2 and "Traceback" not in out.output

@@ -20,6 +20,12 @@ from tracker.records import EncodedImage
 RNG = np.random.default_rng(11)
 
 
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
+
+
 def _rgb(h: int = 6, w: int = 5, c: int = 3) -> np.ndarray:
     return RNG.integers(0, 256, size=(h, w, c), dtype=np.uint8)
 
@@ -243,13 +249,14 @@ def test_the_module_level_form_and_runs_that_store_nothing(db_path: Path) -> Non
         tracker.log_image("m", _rgb())
 
 
-def test_images_survive_a_spill_file(db_path: Path) -> None:
+def test_images_survive_a_spill_file(tmp_path: Path) -> None:
     from tracker.run import spill
     from tracker.store.backend import ImageItem, TextItem
 
     image = images.encode(images.prepare("s", _rgb(), caption="c"))
     data = spill.Spilled("run1", [], None, [ImageItem("s", 4, 12.5, image),
                                             TextItem("t", 4, 12.5, "x")])
+    db_path = tmp_path / "tracker.db"  # spill files are the store's kind's own: one is enough
     db_path.touch()
     path = spill.write(db_path, data)
     loaded = spill.load(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,12 @@ from hypothesis import strategies as st
 
 import tracker
 from tracker.errors import RunNotFoundError
+
+
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
 
 
 def brute_force(steps, values, buckets, lo, hi):

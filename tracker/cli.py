@@ -1,5 +1,6 @@
 """The ``tracker`` command: list, show and delete runs; open the app; migrate a store;
-export/import TensorBoard; read-only SQL; a run's console output.
+export/import TensorBoard; read-only SQL; a run's console output; copy runs between
+stores (sync).
 
 Every user error (missing, corrupt, foreign, locked, older or newer store; unknown run) is one line
 on stderr and exit status 2, never a traceback. Text that came from runs is printed literally (no
@@ -268,6 +269,34 @@ def _json_ready(value: Any) -> Any:
 def _json_text(value: Any) -> str:
     """Strict JSON: non-ASCII and control characters escaped, no NaN/Infinity."""
     return json.dumps(_json_ready(value), indent=1, allow_nan=False)
+
+
+@main.command("sync")
+@click.argument("src")
+@click.argument("dest")
+@click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option("--runs", "run_ids", multiple=True, metavar="ID",
+              help="Only these runs (full ids; repeat it, or separate ids with commas).")
+@click.option("--since", default=None, metavar="DATE",
+              help="Only runs active since DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM, local time).")
+def sync_command(src: str, dest: str, project: str | None, run_ids: tuple[str, ...],
+                 since: str | None) -> None:
+    """Copy runs from the store SRC to the store DEST (files or postgresql:// URLs, either way):
+    only what DEST lacks, run ids kept; safe to interrupt and run again. SRC is only read.
+
+    Example: tracker sync ./tracker.db postgresql://alice@db.internal/experiments
+    """
+    from .sync import TerminalProgress, parse_since, sync
+    from .urls import display
+
+    ids = [i.strip() for part in run_ids for i in part.split(",") if i.strip()]
+    after = None if since is None else parse_since(since)
+    progress = TerminalProgress()
+    try:
+        result = sync(src, dest, project=project, run_ids=ids, since=after, progress=progress)
+    finally:
+        progress.done()
+    click.echo(f"synced {result} into {shown(display(dest))}")
 
 
 def _run_json(r: Any) -> dict[str, Any]:

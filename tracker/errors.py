@@ -11,6 +11,11 @@ class StoreError(TrackerError):
     """The store file cannot be opened, read or written (path, corruption, lock, permissions)."""
 
 
+class StoreMissingError(StoreError):
+    """No store at the location yet (a server database without tracker's tables): readers
+    wait for the first run rather than create one."""
+
+
 class SchemaTooNewError(StoreError):
     """The store was written by a newer tracker than this one."""
 

@@ -160,6 +160,26 @@ def test_resume_from_checkpoint_continues_the_run(db_path, tmp_path) -> None:
     assert steps == [5, 10, 15, 15, 20, 20, 25, 30]
 
 
+def test_a_server_store_is_recorded_without_its_password(pg_url, tmp_path) -> None:
+    """The checkpoint's record holds the URL as libpq reads it, minus the password (the old
+    record went through Path.resolve(): a mangled URL, and a password in a plain file)."""
+    with_password = pg_url.replace("postgresql://tracker_test@", "postgresql://tracker_test:s3cret-pw@")
+    assert with_password != pg_url
+    first = trainer_for(tmp_path, TrackerCallback(db=with_password), save_strategy="steps",
+                        save_steps=10)
+    first.train()
+    record = json.loads((tmp_path / "out" / "checkpoint-10" / RUN_FILE).read_text())
+    assert record["db"] == pg_url and "s3cret" not in (tmp_path / "out" / "checkpoint-10" /
+                                                      RUN_FILE).read_text()
+    second = trainer_for(tmp_path, TrackerCallback(), steps=30, save_strategy="steps",
+                         save_steps=10)
+    second.train(resume_from_checkpoint=True)  # the store comes from the record
+    with tracker.open_store(pg_url) as store:
+        (run,) = store.runs()
+        assert run.id == record["run_id"]
+        assert store.series(run.id, "train/loss").steps.tolist() == [5, 10, 15, 20, 25, 30]
+
+
 def test_resume_picks_the_last_checkpoint_in_output_dir(db_path, tmp_path) -> None:
     first = trainer_for(tmp_path, TrackerCallback(db=db_path), save_strategy="steps", save_steps=10)
     first.train()

@@ -15,6 +15,12 @@ from tracker.tensorboard.export import export_tensorboard
 WALL0 = 1_700_000_000.0
 
 
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
+
+
 def _only_run(data: dict) -> dict:
     runs = [r for r in data.values() if r["tensors"] or r["scalars"]]
     assert len(runs) == 1, list(data)

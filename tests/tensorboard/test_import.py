@@ -17,6 +17,12 @@ from tracker.tensorboard.records import frame
 WALL0 = 1_700_000_000.0
 
 
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
+
+
 def _make_run(db: Path, name: str = "r", n: int = 100, project: str = "p") -> str:
     run = tracker.init(project, name=name, config={"lr": 0.01, "model": {"depth": 3}}, db=db)
     steps = np.arange(n)

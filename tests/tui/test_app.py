@@ -24,6 +24,12 @@ HOSTILE = RUNS[5][1]
 
 
 @pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
+
+
+@pytest.fixture
 def own_db(db_path: Path) -> Path:
     """A fresh demo store for a test that edits runs."""
     seed_demo(db_path)

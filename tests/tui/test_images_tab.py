@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tracker
 from tracker.demo import STEPS
@@ -20,9 +21,16 @@ SIZE = (120, 36)
 DEMO_STEPS = list(range(0, STEPS, 100))  # the demo logs 'samples' every 100 steps
 
 
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """The tab's tests on a store of either backend (SQLite and PostgreSQL)."""
+    return any_store
+
+
 def _stored(db: Path, name: str, key: str, step: int) -> tracker.records.EncodedImage:
     with tracker.open_store(db) as store:
-        run_id = store.resolve(name)
+        # by name exactly: a name as short as "a" is also the prefix of some random run ids
+        (run_id,) = [r.id for r in store.runs() if r.name == name]
         image = store.image(run_id, key, step)
     assert image is not None
     return image
@@ -65,8 +73,8 @@ async def test_the_slider_steps_through_the_images_of_a_run(demo_db: Path, ui) -
         await ui.wait_for(pilot, lambda: _shown(panel, 0), "the first step, clicked")
 
 
-async def test_captions_and_keys_are_shown_literally(tmp_path: Path, ui) -> None:
-    db = tmp_path / "t.db"
+async def test_captions_and_keys_are_shown_literally(db_path: Path, ui) -> None:
+    db = db_path
     with tracker.init("p", "hostile", db=db) as run:
         run.log_image("[b]key[/b]", np.zeros((4, 4), np.uint8), step=1,
                       caption="[red]not red[/red]\x1b]0;title\x07")
@@ -82,8 +90,8 @@ async def test_captions_and_keys_are_shown_literally(tmp_path: Path, ui) -> None
         assert "step 1  4x4 PNG" in text
 
 
-async def test_a_run_without_images_says_so(tmp_path: Path, ui) -> None:
-    db = tmp_path / "t.db"
+async def test_a_run_without_images_says_so(db_path: Path, ui) -> None:
+    db = db_path
     with tracker.init("p", "plain", db=db) as run:
         run.log({"loss": 1.0})
     app = make_app(db, live=False)
@@ -94,8 +102,8 @@ async def test_a_run_without_images_says_so(tmp_path: Path, ui) -> None:
         assert not screen.query_one(StepSlider).display
 
 
-async def test_compare_shows_the_same_key_and_step_side_by_side(tmp_path: Path, ui) -> None:
-    db = tmp_path / "t.db"
+async def test_compare_shows_the_same_key_and_step_side_by_side(db_path: Path, ui) -> None:
+    db = db_path
     grey = {"a": 40, "b": 200}
     for name, level in grey.items():
         with tracker.init("p", name, db=db) as run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tracker
 from tracker.tui import reads
@@ -21,6 +22,12 @@ from tracker.tui.widgets.charts_panel import ChartsPanel
 from tracker.tui.widgets.histogram_view import HistogramView
 
 SIZE = (120, 36)
+
+
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
 
 
 def test_a_newer_result_of_the_same_read_replaces_a_queued_one() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,12 @@ SIZE = (110, 32)
 WALL0 = 1_700_000_000.0
 SYS = {"sys/cpu_percent": 30.0, "sys/memory_percent": 40.0, "sys/gpu0/util_percent": 90.0,
        "sys/gpu0/memory_percent": 60.0, "sys/proc/rss_mib": 900.0}
+
+
+@pytest.fixture
+def db_path(any_store: Path) -> Path:
+    """Every test here runs on both backends (SQLite and PostgreSQL)."""
+    return any_store
 
 
 def _seed(db: Path, *, finish: bool = True) -> tracker.Run:
@@ -186,7 +193,8 @@ async def test_the_runs_table_shows_gpu_use_with_a_sparkline(sys_db: Path, ui) -
 # -- snapshots ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def snap_sys_db(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def snap_sys_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    db_path = tmp_path / "tracker.db"  # one kind of store is enough for the pictures
     ticks = itertools.count()
     ids = (f"run{i:05d}" for i in itertools.count())
     clock = lambda: WALL0 + 37.0 * next(ticks)  # noqa: E731
@@ -198,7 +206,10 @@ def snap_sys_db(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _seed(db_path)
     monkeypatch.undo()
     time.tzset()
-    return db_path
+    yield db_path
+    from tracker.store.sqlite import pool
+
+    pool.close_all()
 
 
 def _app(db: Path):

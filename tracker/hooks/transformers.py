@@ -30,6 +30,7 @@ import tracker
 from ..contract import RunLike
 from ..notices import Once, warn
 from ..run.config import to_config
+from ..urls import ServerURL, without_password
 
 RUN_FILE = "tracker_run.json"  # written into every checkpoint folder: the run to continue
 RUN_ID_ENV = "TRACKER_RUN_ID"
@@ -139,7 +140,7 @@ class TrackerCallback(TrainerCallback):
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if not folder.is_dir():
             return  # a checkpoint saved somewhere else (hyperparameter search): $TRACKER_RUN_ID
-        record = {"run_id": self.run.id, "db": str(Path(self.run.db_path).resolve())}
+        record = {"run_id": self.run.id, "db": _store_record(self.run.db_path)}
         try:
             tmp = folder / f".{RUN_FILE}.tmp"
             tmp.write_text(json.dumps(record))
@@ -302,3 +303,12 @@ class TrackerCallback(TrainerCallback):
 
 
 __all__ = ["RUN_FILE", "RUN_ID_ENV", "SUMMARY_KEYS", "TrackerCallback", "rewrite_keys"]
+
+
+def _store_record(location: Any) -> str:
+    """Where the run lives, for the checkpoint's record: a file's absolute path, or a server
+    URL without its password (the record is a plain file; libpq finds the password again in
+    PGPASSWORD or ~/.pgpass, or TRACKER_DB / db= give the URL)."""
+    if isinstance(location, ServerURL):
+        return without_password(location.conninfo)
+    return str(Path(location).resolve())

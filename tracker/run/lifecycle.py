@@ -49,7 +49,8 @@ def in_signal_handler() -> bool:
 
 
 def register(run: Run) -> None:
-    """Track an open run; install the exit, signal and fork hooks on first use."""
+    """Track an open run; install the exit, signal and fork hooks on first use (the SIGTERM
+    handler: while a run is open)."""
     global _installed
     _active.add(run)
     if not _installed:
@@ -57,13 +58,18 @@ def register(run: Run) -> None:
         atexit.register(_at_exit)
         _wrap_excepthook()
         _wrap_sys_exit()
-        _install_sigterm()
         os.register_at_fork(after_in_child=_after_fork_in_child)
+    _install_sigterm()
 
 
 def unregister(run: Run) -> None:
-    """Forget a run that has finished."""
+    """Forget a run that has finished; with no run open, give SIGTERM back to the handler it
+    had. A Python handler left behind made a process whose main thread waits in C (a
+    multiprocessing Pool worker waiting for its next task) unkillable by SIGTERM whenever the
+    kernel handed the signal to another thread (numpy's BLAS threads): Pool.terminate() hung."""
     _active.discard(run)
+    if not _active:
+        _restore_sigterm()
 
 
 def status_for_exit(exc: BaseException | None) -> str:
@@ -152,11 +158,22 @@ def _install_sigterm() -> None:
         return  # signal handlers can only be set from the main thread
     try:
         previous = signal.getsignal(signal.SIGTERM)
-        if previous is signal.SIG_IGN:
+        if previous is signal.SIG_IGN or previous is _on_sigterm:
             return
         _previous_sigterm = previous
         signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):
+        pass
+
+
+def _restore_sigterm() -> None:
+    """Put back the SIGTERM handler from before ours (only ours: one set since stays)."""
+    if threading.current_thread() is not threading.main_thread() or _in_signal_handler:
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm and _previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, _previous_sigterm)
+    except (ValueError, OSError, TypeError):
         pass
 
 

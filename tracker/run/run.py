@@ -34,7 +34,8 @@ from ..store.backend import (
     TextItem,
     WriteBackend,
 )
-from . import lifecycle, spill, start
+from ..urls import ServerURL, without_password
+from . import lifecycle, spill, spool, start
 from .buffer import Entry, ScalarBuffer, check_gil
 from .config import to_config
 from .image_writes import ImagePending
@@ -52,7 +53,7 @@ from .values import (
     to_numpy,
     to_scalar,
 )
-from .writer import Outcome, Writer
+from .writer import FINISH_WAIT_S, Outcome, Writer
 
 _now = time.time
 IMAGES_WAKE_AT = 16  # records waiting at which log_image wakes the writer...
@@ -85,7 +86,9 @@ class Run:
         self.attached = attach is not None  # writes into a run another process owns
         self._interval = flush_interval
         with lifecycle.critical():  # a SIGTERM handler must not finish runs while pools change
-            backend = open_backend(self.db_path, mode="write")
+            # A new run whose server cannot be reached starts in the local spool (not strict).
+            backend, self.db_path = spool.open_for_start(
+                self.db_path, strict=strict, may_spool=attach is None and resume is None)
             try:
                 if attach is not None:
                     row = start.load(backend, attach, "attach", self.db_path)
@@ -552,8 +555,16 @@ class Run:
         if outcome.lost_points or outcome.lost_records:
             warn(f"run {self.id}: {outcome.lost_points:,} points{records} could not be "
                  f"stored and were lost: the store {self.db_path} could not be written{why}, "
-                 "nor a spill file next to it")
-        if outcome.spilled:
+                 f"nor a spill file in {spill.folder(self.db_path)}")
+        if outcome.spilled and isinstance(self.db_path, ServerURL):
+            where = spill.folder(self.db_path)
+            warn(f"run {self.id}: the server store {self.db_path} could not be written "
+                 f"within {FINISH_WAIT_S:g} s of finish{why}; {writer.spilled_points:,} points "
+                 f"and {writer.spilled_records:,} other records wait in {where}: push them with "
+                 f"`tracker sync {where} {without_password(self.db_path.conninfo)}` (the next "
+                 "tracker.init() on this host that logs there does it too). Until then the run "
+                 "shows as crashed.")
+        elif outcome.spilled:
             files = ", ".join(str(p) for p in outcome.spilled)
             warn(f"run {self.id}: the store {self.db_path} could not be written at "
                  f"finish{why}; {writer.spilled_points:,} points and {writer.spilled_records:,} "

@@ -48,6 +48,7 @@ from ..store.backend import (
     WriteBatch,
     record_kind,
 )
+from ..urls import ServerURL
 from .buffer import ScalarBatch, series_points
 
 _seq = itertools.count(1)
@@ -55,7 +56,9 @@ _VERSION = 1
 
 
 def folder(db_path: Path) -> Path:
-    """The folder of a store's spill files."""
+    """The folder of a store's spill files (of a server store: a folder on this host)."""
+    if isinstance(db_path, ServerURL):
+        return db_path.local_folder(".spill")
     return db_path.with_name(db_path.name + ".spill")
 
 
@@ -88,7 +91,7 @@ def write(db_path: Path, data: Spilled) -> Path:
             nothing is left behind.
     """
     where = folder(db_path)
-    where.mkdir(exist_ok=True)
+    where.mkdir(parents=isinstance(db_path, ServerURL), exist_ok=True)
     path = where / f"{data.run_id}-{time.time_ns():019d}-{os.getpid()}-{next(_seq):06d}.npz"
     tmp = path.with_name(path.name + ".tmp")
     doc = {
@@ -190,8 +193,9 @@ def write_back(backend: WriteBackend, data: Spilled, *, patient: bool = True,
     return backend.write(data.run_id, batch, patient=patient, final=final, now=now)
 
 
-def recover(backend: WriteBackend, db_path: Path) -> None:
-    """Write back every spill file of the store (what earlier runs could not write), saying so.
+def recover(backend: WriteBackend, db_path: Path) -> tuple[int, int]:
+    """Write back every spill file of the store (what earlier runs could not write), saying so;
+    return how many points and other records were written.
 
     A file whose run is not in the store, or that cannot be read, is left as it is (and said);
     a storage fault stops the recovery (the files stay for the next writer).
@@ -231,6 +235,7 @@ def recover(backend: WriteBackend, db_path: Path) -> None:
         why = ("its run is not in this store" if isinstance(error, RunGoneError)
                else f"{type(error).__name__}: {error}")
         _say(f"spill file {path} was not written into the store ({why}); it is left as it is")
+    return points, records
 
 
 def _say(message: str) -> None:

@@ -46,6 +46,7 @@ from ..store.backend import (
     WriteBatch,
     record_kind,
 )
+from ..urls import ServerURL
 from . import flusher, spill, start
 from .buffer import HARD_LIMIT, ScalarBatch, ScalarBuffer, concat, series_points
 from .image_writes import ImagePending, encode_taken
@@ -59,6 +60,10 @@ ROOM_WAIT_S = 5.0  # the longest log() waits for a healthy writer to take the bu
 LOCK_WAIT_S = 0.05  # a writer waiting longer than this for the lock is not waited for
 MAX_RETAINED = 1_000_000  # unwritten points kept in memory during an outage (28 bytes each)
 MAX_RETAINED_BYTES = 64 << 20  # unwritten texts, histograms, graphs... kept in memory
+# How long finish() keeps trying a server store that cannot be written (the network may be
+# back in a moment) before it leaves what waits in spill files for `tracker sync`.
+FINISH_WAIT_S = 15.0
+FINISH_RETRY_S = 0.5
 
 
 @dataclass
@@ -219,11 +224,7 @@ class Writer:
         with self._lock:
             if self._closed:
                 return Outcome(written=True)
-            try:
-                ok = self._flush_locked(patient=True, wait=True, status=(status, ended))
-            except Exception as exc:  # a bug of ours: what is unwritten goes to a spill file
-                self.report(exc)
-                ok = False
+            ok = self._final_flush(status, ended)
             self._closed = True
             outcome = Outcome(written=ok, run_gone=self.run_gone)
             if not ok and not self.run_gone:
@@ -232,6 +233,23 @@ class Writer:
             outcome.lost_points = self.lost_points
             outcome.lost_records = sum(self.lost_records.values())
             return outcome
+
+    def _final_flush(self, status: str | None, ended: float) -> bool:
+        """The last flush, with the final status; a server store that cannot be written is tried
+        again for up to FINISH_WAIT_S (a file store: once)."""
+        deadline = time.monotonic() + FINISH_WAIT_S
+        while True:
+            try:
+                ok = self._flush_locked(patient=True, wait=True, status=(status, ended))
+            except Exception as exc:  # a bug of ours: what is unwritten goes to a spill file
+                self.report(exc)
+                return False
+            if ok or self.run_gone or not isinstance(self.db_path, ServerURL):
+                return ok
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(FINISH_RETRY_S, left))
 
     def _flush_locked(
         self, patient: bool, wait: bool, status: tuple[str | None, float] | None = None
@@ -413,7 +431,8 @@ class Writer:
         self._say("fault", f"cannot write to the store ({err}); training goes on: run "
                   f"{self.run_id}'s logged values wait in memory (up to {self.max_retained:,} "
                   f"points and {self.max_retained_bytes >> 20} MB of other records), then in "
-                  "spill files next to the store, and are written when it can be written again")
+                  f"spill files in {self._spill_folder()}, and are written when it can be "
+                  "written again")
 
     def _count_dropped(self, d: Dropped) -> None:
         if d.kind == "scalar":
@@ -446,6 +465,10 @@ class Writer:
             self._say("moved", f"{self.db_path} no longer is the file run {self.run_id} was "
                       f"writing to ({moved}); from now on the run is written to a store at that "
                       "path (created again if needed)")
+
+    def _spill_folder(self) -> str:
+        """Where this run's spill files go, for messages ("no store" for a run without one)."""
+        return "no store" if self.db_path is None else str(spill.folder(self.db_path))
 
     def _say(self, what: str, message: str) -> None:
         self._said.warn(what, message)

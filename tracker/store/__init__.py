@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
 from ..errors import StoreError
+from ..urls import is_server_url
 
 if TYPE_CHECKING:
     from .backend import ReadBackend, WriteBackend
 
 __all__ = ["open_backend"]
-
-_SERVER_SCHEMES = ("postgresql://", "postgres://")
 
 
 @overload
@@ -35,13 +34,13 @@ def open_backend(location: str | os.PathLike[str], *, mode: Literal["read", "wri
         StoreError: the location cannot be opened (one line that says why and what to do).
     """
     text = os.fspath(location)
-    if isinstance(text, str) and text.startswith(_SERVER_SCHEMES):
+    if is_server_url(text):  # the scheme in any case, as urls.is_server_url
         try:
-            from . import postgres  # type: ignore[attr-defined]  # the second backend (issue 17)
+            from . import postgres  # the second backend (issue 17)
         except ImportError:
             raise StoreError("PostgreSQL stores are not supported by this tracker yet; "
                              "use a file path for --db / TRACKER_DB") from None
-        return postgres.open_backend(text, mode=mode, for_run=for_run)  # type: ignore[no-any-return]
+        return postgres.open_backend(text, mode=mode, for_run=for_run)
     path = Path(text)
     if mode == "read":
         from .sqlite.read import SqliteReader

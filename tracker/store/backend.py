@@ -50,8 +50,9 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "BusyError", "ConfigSet", "ConsoleLines", "DamagedBlobError", "Dropped", "FinalStatus", "GraphInfo",
-    "HistogramItem", "ImageItem", "LineRecord", "KeyRow", "LastValueRow", "NewRun", "ProfileInfo",
+    "BusyError", "ConfigSet", "ConflictError", "ConsoleLines", "DamagedBlobError", "Dropped",
+    "FinalStatus", "GraphInfo", "HistogramItem", "ImageItem", "LineRecord", "KeyRow", "LastValueRow",
+    "NewRun", "ProfileInfo",
     "ReadBackend", "Record", "RunFilter", "RunGoneError", "RunRow", "RunStart", "SeriesPoints",
     "StorageFault", "StoreError", "SummaryPatch", "TextItem",
     "WriteBackend", "WriteBatch", "record_kind",
@@ -72,6 +73,11 @@ class BusyError(StorageFault):
 class DamagedBlobError(StoreError):
     """A stored blob (a graph's raw form, a profile's trace) that cannot be read back: not
     compressed data, cut short, or inflating past the limit."""
+
+
+class ConflictError(StoreError):
+    """A batch's ``expect`` did not match what the store holds (another copy wrote first):
+    nothing of the batch was written; read the counts again and send what is still missing."""
 
 
 class RunGoneError(StoreError):
@@ -258,6 +264,10 @@ class WriteBatch:
 
     points: Sequence[SeriesPoints] = ()
     records: Sequence[Record] = ()
+    # What a copy (tracker sync) computed the batch against: (kind, key) -> how many the store
+    # holds (as ``ReadBackend.counts`` gives them). Checked in the write's transaction, which
+    # raises ConflictError and writes nothing where one differs: two copies never double data.
+    expect: dict[tuple[str, str], int] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.points) or bool(self.records)
@@ -495,6 +505,12 @@ class ReadBackend(Protocol):
 
     def console_seq_at_step(self, run_id: str, step: int) -> int | None:
         """The seq of the run's first line printed at ``step`` or later (None: none was)."""
+        ...
+
+    def counts(self, run_id: str) -> dict[tuple[str, str], int]:
+        """How much of each a run holds, the marks a copy goes on from: (kind, key) -> points or
+        records of each series; ("console", ""), ("graph", "") and ("profile", "") -> how many
+        lines, graphs, profiles. Absent: none."""
         ...
 
     # graphs and profiles

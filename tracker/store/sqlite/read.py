@@ -14,7 +14,7 @@ from ...profile import Profile
 from ...records import HistogramPoint, ImagePoint, LoggedLine, ReducedSeries, Series, TextPoint
 from ..backend import GraphInfo, KeyRow, LastValueRow, ProfileInfo, RunFilter, RunRow
 from . import artifact_reads as art
-from . import console_sql, images_sql
+from . import console_sql, images_sql, marks
 from .chunks import read_points, read_points_after
 from .connection import connect_readonly, describe_error
 from .reduce import reduce_series
@@ -191,6 +191,9 @@ class SqliteReader:
 
     def console_seq_at_step(self, run_id: str, step: int) -> int | None:
         return self._guard(lambda: console_sql.first_seq_at_step(self.conn, run_id, step))
+
+    def counts(self, run_id: str) -> dict[tuple[str, str], int]:
+        return self._guard(lambda: marks.counts(self.conn, run_id))
 
     def _guard(self, read: Callable[[], _T]) -> _T:
         try:

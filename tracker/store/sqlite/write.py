@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from ..backend import (
     BusyError,
+    ConflictError,
     Dropped,
     FinalStatus,
     NewRun,
@@ -21,7 +22,7 @@ from ..backend import (
     StoreError,
     WriteBatch,
 )
-from . import batch, edits, pool, runs, stale
+from . import batch, edits, marks, pool, runs, stale
 from .connection import BUSY_TIMEOUT_S, connect, describe_error, transaction
 
 BACKGROUND_BUSY_S = 0.25  # how long a write that is not patient waits for another process's lock
@@ -81,12 +82,14 @@ class SqliteWriter:
                 with self._transaction(patient) as conn:
                     if not runs.touch(conn, run_id, now):
                         raise RunGoneError(f"run {run_id} is not in {self.location}")
+                    if batch_.expect is not None:
+                        marks.check(conn, run_id, batch_.expect)
                     dropped = batch.write(conn, run_id, batch_, self._series_ids, careful=careful)
                     if final is not None:
                         runs.set_final(conn, run_id, final.status, final.ended,
                                        final.only_if_running)
                     return dropped
-            except RunGoneError:
+            except (RunGoneError, ConflictError):
                 raise
             except Exception as exc:
                 self._series_ids.clear()  # ids created in what was rolled back are gone

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input, Static
 
-from ...errors import StoreError
+from ...errors import StoreError, StoreMissingError
 from ...format import clean
 from ...records import RunInfo
 from ..filters import FilterError, FilterRow, Predicate, compile_filter, match_all
@@ -128,8 +128,9 @@ class RunsScreen(RunEditsMixin, BaseScreen):
         path = self.tracker.db_path
         # The app never creates a store: no file (or a 0-byte one) means no runs yet, and the
         # live reload looks again. Opening it here would be a write.
+        is_file = isinstance(path, Path)  # else a server URL: no file to look at
         try:
-            empty = path.stat().st_size == 0
+            empty = is_file and path.stat().st_size == 0
         except FileNotFoundError:
             self.post_message(RunsLoaded([], 0.0, missing=True))
             return
@@ -143,7 +144,7 @@ class RunsScreen(RunEditsMixin, BaseScreen):
             with self.tracker.open_store() as store:
                 runs = store.runs()
         except StoreError as exc:  # removed since, or not (yet) a store: say so, keep looking
-            missing = not path.exists()
+            missing = not path.exists() if is_file else isinstance(exc, StoreMissingError)
             self.post_message(RunsLoaded([], 0.0, missing=missing,
                                          error="" if missing else one_line(exc)))
             return
