@@ -51,10 +51,14 @@ def rows_payload(sid: int, seq0: int, steps: np.ndarray, walls: np.ndarray, vals
     return HEADER + a.tobytes() + TRAILER
 
 
-def write_rows(url: str, sid: int, n: int, batch: int) -> float:
+def _series(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One series of n points: steps, walls and values as the store gets them."""
     steps = np.arange(n, dtype=np.int64)
-    walls = 1.7e9 + steps * 1e-3
-    vals = np.sin(steps * 1e-3)
+    return steps, 1.7e9 + steps * 1e-3, np.sin(steps * 1e-3)
+
+
+def write_rows(url: str, sid: int, n: int, batch: int) -> float:
+    steps, walls, vals = _series(n)
     t = time.perf_counter()
     with psycopg.connect(url) as conn:
         for a in range(0, n, batch):
@@ -67,9 +71,7 @@ def write_rows(url: str, sid: int, n: int, batch: int) -> float:
 
 
 def write_chunks(url: str, sid: int, n: int, batch: int) -> float:
-    steps = np.arange(n, dtype=np.int64)
-    walls = 1.7e9 + steps * 1e-3
-    vals = np.sin(steps * 1e-3)
+    steps, walls, vals = _series(n)
     t = time.perf_counter()
     with psycopg.connect(url) as conn:
         for a in range(0, n, batch):
