@@ -82,7 +82,7 @@ def ls_command(project: str | None, as_json: bool, db: str | None) -> None:
 
 
 def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
-    from .read import common_keys, open_store
+    from .read import common_keys, is_system_key, open_store
 
     with open_store(db) as store:
         runs = store.runs(project)
@@ -102,7 +102,7 @@ def _print_runs(db: str | None, project: str | None, as_json: bool) -> None:
     from rich.text import Text
 
     # System metrics (sys/...) are there for every run and would crowd out the user's own.
-    keys = [key for key in common_keys(runs) if not key.startswith("sys/")][:4]
+    keys = [key for key in common_keys(runs) if not is_system_key(key)][:4]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "project", "name", "status", "started", "time", "step"):
         table.add_column(col, no_wrap=True, min_width=8 if col == "id" else None,

@@ -319,6 +319,12 @@ class Reader:
             return backend.delete_runs(ids)
 
 
+def is_system_key(key: str) -> bool:
+    """Whether ``key`` is a system metric (``sys/gpu0/util_percent``, logged by the run's sampler):
+    shown in the System tab, after the user's own metrics, never as a default column."""
+    return key.startswith("sys/")
+
+
 def common_keys(runs: Iterable[RunInfo]) -> list[str]:
     """Scalar keys ordered for display: logged by the most runs first, and among those, losses
     and accuracies before the many diagnostic keys a hook adds (grad norms, activation stats);
@@ -330,7 +336,7 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
 
     def rank(key: str) -> tuple[Any, ...]:
         low = key.lower()
-        return (key.startswith("sys/"), -counts[key], "loss" not in low, "acc" not in low,
+        return (is_system_key(key), -counts[key], "loss" not in low, "acc" not in low,
                 key.count("/"), key)
 
     return sorted(counts, key=rank)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from ..read import common_keys
+from ..read import common_keys, is_system_key
 from ..records import KeyInfo, RunInfo
 
 # The first part of the keys the framework hooks log about the model itself (activation stats,
@@ -18,11 +18,6 @@ class _LoggedKeys:
     """What ``read.common_keys`` reads of a run: the keys it logged."""
 
     last: dict[str, float]
-
-
-def is_system_key(key: str) -> bool:
-    """Whether ``key`` is a system metric (``sys/gpu0/util_percent``): the System tab's."""
-    return key.startswith("sys/")
 
 
 # The System tab's charts open in this order: what nvidia-smi and htop show first.

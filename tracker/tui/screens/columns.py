@@ -11,7 +11,7 @@ from textual.widgets import Label, SelectionList
 from textual.widgets.selection_list import Selection
 
 from ...format import clean, flatten
-from ...read import common_keys
+from ...read import common_keys, is_system_key
 from ...records import RunInfo
 
 MAX_METRICS = 3
@@ -43,7 +43,7 @@ def default_columns(runs: list[RunInfo]) -> tuple[list[str], list[str]]:
     picked: sys/gpu0/util_percent shows GPU use), config keys that vary."""
     values = _config_values(runs)
     varying = sorted(k for k, seen in values.items() if len(seen) > 1 or len(runs) == 1)
-    metrics = [k for k in metric_keys(runs) if not k.startswith("sys/")]
+    metrics = [k for k in metric_keys(runs) if not is_system_key(k)]
     return metrics[:MAX_METRICS], varying[:MAX_CONFIG]
 
 
