@@ -11,7 +11,7 @@ from typing import Any, Literal
 from ...errors import SchemaTooNewError, StoreError, StoreMissingError
 from ...urls import ServerURL, redact_text
 from ..backend import BusyError, StorageFault
-from .schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
+from .schema import MIGRATION_LOCK, MIGRATIONS, READS_FROM, SCHEMA_VERSION
 
 try:
     import psycopg
@@ -88,6 +88,8 @@ def ensure_schema(conn: Any, url: ServerURL, mode: str) -> None:
         if version is not None and version > SCHEMA_VERSION:
             raise _too_new(url, version)
         if mode != "write":
+            if version is not None and version >= READS_FROM:
+                return
             if version is None:
                 raise SchemaMissingError(
                     f"{url} has no tracker store yet: log a run into it first"
