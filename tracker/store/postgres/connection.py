@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from ...errors import SchemaTooNewError, StoreError, StoreMissingError
-from ...urls import ServerURL, redact_text
+from ...urls import ServerURL
 from ..backend import BusyError, StorageFault
 from .schema import MIGRATION_LOCK, MIGRATIONS, READS_FROM, SCHEMA_VERSION
 
@@ -126,7 +126,7 @@ def is_connection_lost(exc: BaseException) -> bool:
 def describe(exc: BaseException, url: ServerURL, doing: str = "") -> StoreError:
     """A psycopg error as the store's error, on one line, the password masked."""
     detail = " ".join(str(exc).split()) or type(exc).__name__
-    detail = redact_text(detail)
+    detail = url.hide(detail)  # libpq may quote the part of the URL it could not parse
     where = f"{doing} {url}" if doing else str(url)
     if psycopg is None:
         return StoreError(f"{where}: {detail}")
