@@ -95,9 +95,11 @@ class ServerURL:
         from urllib.parse import unquote
 
         rest = self.conninfo.partition("://")[2]
-        before_query = rest.partition("?")[0]
-        userinfo = before_query[: max(0, before_query.rfind("@"))]
-        found = {userinfo.partition(":")[2]}
+        found = set()
+        user = re.match(r"[^:/@?#]*:", rest)  # user:password@ (the password may hold '@' or '?')
+        if user and "@" in rest[user.end():]:
+            tail = rest[user.end():]
+            found |= {tail[: tail.find("@")], tail[: tail.rfind("@")]}
         found.update(m.group(2).strip("'") for m in _PASSWORD_PARAM.finditer(rest))
         return {form for raw in found if raw for form in (raw, unquote(raw)) if form}
 
