@@ -1,6 +1,7 @@
 """Appending to a run's series on PostgreSQL: the series summary, min/max blocks and packed chunks
 of scalars (the same layout as the SQLite store's, see tracker/store/chunks.py), and the rows of
-histograms, texts and images. Every statement binds its data as parameters."""
+histograms, texts and images; new rows go in with COPY. Every statement binds its data as
+parameters."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ WHERE id = %(sid)s
 RETURNING count
 """
 
-# Every scalar series of a batch in one statement each: their summaries, ...
+# A batch's scalar series take one statement per table, all series at once: their summaries,
 _UPDATE_SCALAR_SERIES = """
 UPDATE series AS s SET
     count = s.count + u.n,
@@ -100,6 +101,7 @@ _TEXT_COLUMNS = (("series_id", "int8"), ("step", "int8"), ("seq", "int8"), ("wal
 _IMAGE_COLUMNS = (("series_id", "int8"), ("step", "int8"), ("seq", "int8"), ("wall", "float8"),
                   ("format", "text"), ("width", "int4"), ("height", "int4"), ("caption", "text"),
                   ("data", "bytea"))
+_FIELDS = ("level", "block", "n", "n_valid", "step_lo", "step_hi", "vmin", "vmax", "vsum")  # Blocks'
 _GROW_CHUNK = ("UPDATE point_chunks SET n = %b, step_lo = %b, step_hi = %b, steps = %b,"
                " walls = %b, vals = %b WHERE series_id = %b AND seq0 = %b")
 
@@ -179,7 +181,8 @@ def append_scalar_series(conn: Any, run_id: str, batch: list[SeriesPoints]) -> N
             upserts += _block_rows(sid, seq0, steps, values)
         else:
             blocks = block_columns(seq0, steps, values)
-            merge = blocks.continues | np.isnan(blocks.vmin) | np.isnan(blocks.vmax) | ~np.isfinite(blocks.vsum)
+            merge = (blocks.continues | np.isnan(blocks.vmin) | np.isnan(blocks.vmax)
+                     | np.isnan(blocks.vsum))  # COPY sends no NULL: those rows go with the merges
             if merge.any():
                 upserts += zip(repeat(sid), *(getattr(blocks, f)[merge].tolist() for f in _FIELDS))
                 blocks = Blocks(*(getattr(blocks, f)[~merge] for f in (*_FIELDS, "continues")))
@@ -198,9 +201,6 @@ def append_scalar_series(conn: Any, run_id: str, batch: list[SeriesPoints]) -> N
             cur.executemany(_GROW_CHUNK, grown)
     if chunks:
         copy_rows(conn, "point_chunks", _CHUNK_COLUMNS, chunks)
-
-
-_FIELDS = ("level", "block", "n", "n_valid", "step_lo", "step_hi", "vmin", "vmax", "vsum")
 
 
 def _scalar_state(conn: Any, run_id: str, keys: list[str]
