@@ -31,7 +31,7 @@ def w1(db: str, steps: int) -> tuple[float, float]:
     import tracker
 
     t0 = time.perf_counter()
-    run = tracker.init("bench", db=db)
+    run = tracker.init("bench", db=db, system=False, console=False)  # as bench_core's W1
     t1 = time.perf_counter()
     for i in range(steps):
         run.log({"a": i * 1e-3, "b": 1.0, "c": 2.0, "d": 3.0, "e": 4.0}, step=i)

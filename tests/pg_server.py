@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 SUPERUSER = "tracker_test"
+PASSWORD_ROLE = "tracker_pw"  # the one role that logs in with a password
 
 
 def find_bindir() -> Path:
@@ -75,6 +76,10 @@ class PgServer:
             ),
             check=True, capture_output=True,
         )
+        # One role must give a password (tests of PGPASSWORD and ~/.pgpass); the first matching
+        # line wins, so it goes before initdb's trust lines.
+        hba = self.datadir / "pg_hba.conf"
+        hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
         self._pg_ctl_start()
         self._started = True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.run.buffer import ScalarBuffer
+from tracker.run.buffer import ScalarBatch, ScalarBuffer, series_points
 from tracker.run.values import Deferred
 
 
@@ -103,3 +103,35 @@ def test_entries_of_no_point_and_of_several_points_keep_each_point_at_its_step()
     taken = buf.take()
     assert taken is not None
     assert taken.steps.tolist() == [1, 1, 2] and taken.values.tolist() == [1.0, 2.0, 3.0]
+
+
+def _per_key(batch: ScalarBatch, names: list[str]) -> dict[str, tuple[list, list, list]]:
+    return {p.key: (p.steps.tolist(), p.walls.tolist(), p.values.tolist())
+            for p in series_points(batch, names)}
+
+
+def test_points_per_key_keep_logging_order_for_any_mix_of_keys() -> None:
+    """The same keys every step (sliced without a sort) and any other mix (sorted) give each key
+    its points in the order logged."""
+    names = ["b", "a", "c"]
+    rng = np.random.default_rng(3)
+    mixes = [
+        np.tile([1, 0, 2], 50),  # every step logs a, b, c in one order
+        np.tile([2, 0], 40),  # two of the keys
+        np.array([0, 1, 2, 0, 1, 2, 0, 1]),  # a last step that logged fewer keys
+        np.array([0, 1, 0, 1, 1, 0]),  # the order changes
+        np.array([0, 0, 1, 1]),  # one key twice a step
+        rng.integers(0, 3, 500),
+        np.array([2]),
+    ]
+    for key_ids in mixes:
+        n = len(key_ids)
+        batch = ScalarBatch(key_ids.astype(np.int32), np.arange(n, dtype=np.int64) * 7,
+                            np.arange(n) * 0.5, rng.normal(size=n))
+        expect = {}
+        for kid in sorted(set(key_ids.tolist())):
+            at = np.flatnonzero(key_ids == kid)
+            expect[names[kid]] = (batch.steps[at].tolist(), batch.walls[at].tolist(),
+                                  batch.values[at].tolist())
+        assert _per_key(batch, names) == expect
+        assert [p.key for p in series_points(batch, names)] == list(expect)

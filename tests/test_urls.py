@@ -89,6 +89,9 @@ def test_no_password_survives_redaction(password: str, escaped: bool, in_query: 
     assert secret not in redact(url)
     assert secret not in str(ServerURL(url)) and secret not in repr(ServerURL(url))
     assert secret not in redact_text(f"error at {url}")
+    # a driver's message may quote the password alone (libpq: 'unexpected spaces found in "..."')
+    hidden = ServerURL(url).hide(f'found in "{secret}" and "{password}", at {url}')
+    assert secret not in hidden and password not in hidden
 
 
 def test_an_upper_case_scheme_selects_the_server_backend(pg_url: str) -> None:

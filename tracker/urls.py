@@ -84,6 +84,25 @@ class ServerURL:
         """The URL itself, for ``open_backend`` (which takes a path or a URL); never print it."""
         return self.conninfo
 
+    def hide(self, text: str) -> str:
+        """``text`` (a driver's message, which may quote part of the URL) with this URL's
+        password masked wherever it appears, as written or percent-decoded, and every URL's."""
+        for secret in sorted(self._passwords(), key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return redact_text(text)
+
+    def _passwords(self) -> set[str]:
+        from urllib.parse import unquote
+
+        rest = self.conninfo.partition("://")[2]
+        found = set()
+        user = re.match(r"[^:/@?#]*:", rest)  # user:password@ (the password may hold '@' or '?')
+        if user and "@" in rest[user.end():]:
+            tail = rest[user.end():]
+            found |= {tail[: tail.find("@")], tail[: tail.rfind("@")]}
+        found.update(m.group(2).strip("'") for m in _PASSWORD_PARAM.finditer(rest))
+        return {form for raw in found if raw for form in (raw, unquote(raw)) if form}
+
     # The few Path-like parts the callers of a store location use (the app's title, whether a
     # store is there yet): a server location always is.
     @property

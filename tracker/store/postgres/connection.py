@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from ...errors import SchemaTooNewError, StoreError, StoreMissingError
-from ...urls import ServerURL, redact_text
+from ...urls import ServerURL
 from ..backend import BusyError, StorageFault
-from .schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
+from .schema import MIGRATION_LOCK, MIGRATIONS, READS_FROM, SCHEMA_VERSION
 
 try:
     import psycopg
@@ -88,6 +88,8 @@ def ensure_schema(conn: Any, url: ServerURL, mode: str) -> None:
         if version is not None and version > SCHEMA_VERSION:
             raise _too_new(url, version)
         if mode != "write":
+            if version is not None and version >= READS_FROM:
+                return
             if version is None:
                 raise SchemaMissingError(
                     f"{url} has no tracker store yet: log a run into it first"
@@ -124,7 +126,7 @@ def is_connection_lost(exc: BaseException) -> bool:
 def describe(exc: BaseException, url: ServerURL, doing: str = "") -> StoreError:
     """A psycopg error as the store's error, on one line, the password masked."""
     detail = " ".join(str(exc).split()) or type(exc).__name__
-    detail = redact_text(detail)
+    detail = url.hide(detail)  # libpq may quote the part of the URL it could not parse
     where = f"{doing} {url}" if doing else str(url)
     if psycopg is None:
         return StoreError(f"{where}: {detail}")

@@ -39,6 +39,7 @@ from ..backend import (
 from ..sqlite import marks
 from . import points
 from .connection import QmarkCursor, connect, describe, is_connection_lost, psycopg, translated
+from .copy_rows import copy_rows
 
 _SERVER_NOW = "extract(epoch from clock_timestamp())"
 BRIEF_LOCK_WAIT = "100ms"  # a write that must not wait (patient=False)
@@ -198,6 +199,17 @@ class PostgresWriteBackend:
                 if self._unsure is not None and self._unsure[0] == run_id:
                     parts = _not_committed(parts, self._unsure[1], held)
                 sids: dict[tuple[str, str], int] = {}
+                if not careful:  # every key's points in one go (a fault: again, key by key)
+                    scalars = [p for p in parts if p.kind == "scalar"]
+                    if scalars:
+                        try:
+                            points.append_scalar_series(conn, run_id, [p.items for p in scalars])
+                        except psycopg.Error as exc:
+                            if _is_data_fault(exc):
+                                raise _DataFault from exc
+                            raise
+                        written += scalars
+                        parts = [p for p in parts if p.kind != "scalar"]
                 for part in parts:
                     if not careful:
                         try:
@@ -311,8 +323,7 @@ class _Part:
     def write(self, conn: Any, run_id: str, sids: dict[tuple[str, str], int]) -> None:
         kind, items = self.kind, self.items
         if kind == "scalar":
-            p = items
-            points.append_scalars(conn, self._sid(conn, run_id, sids), p.steps, p.walls, p.values)
+            points.append_scalar_series(conn, run_id, [items])
         elif kind == "histogram":
             points.append_histograms(conn, self._sid(conn, run_id, sids),
                                      [(i.step, i.wall, i.histogram) for i in items])
@@ -400,12 +411,13 @@ def append_lines(conn: Any, run_id: str, lines: list[Any]) -> None:
     last = conn.execute("SELECT max(seq) FROM console_lines WHERE run_id = %s",
                         (run_id,)).fetchone()[0]
     first = 0 if last is None else int(last) + 1
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO console_lines (run_id, seq, stream, wall, step, text)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            [(run_id, first + i, stream, float(wall), step, text)
-             for i, (stream, wall, step, text) in enumerate(lines)])
+    copy_rows(conn, "console_lines", _LINE_COLUMNS,
+              [(run_id, first + i, stream, float(wall), step, text)
+               for i, (stream, wall, step, text) in enumerate(lines)])
+
+
+_LINE_COLUMNS = (("run_id", "text"), ("seq", "int8"), ("stream", "text"), ("wall", "float8"),
+                 ("step", "int8"), ("text", "text"))
 
 
 def _mark(part: _Part) -> tuple[str, str] | None:
@@ -505,15 +517,11 @@ def write_graph(conn: Any, run_id: str, graph: Graph) -> int:
          len(graph.edges), graph.total_params, _compress(graph.raw), graph.raw_format,
          json.dumps(graph.meta, default=str)),
     ).fetchone()[0])
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO graph_nodes (graph_id, idx, name, scope, op, kind, shape, dtype, params,"
-            " attrs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(gid, i, n.name, n.scope, n.op, n.kind, n.shape, n.dtype, int(n.params),
-              json.dumps(n.attrs, default=str)) for i, n in enumerate(graph.nodes)])
-        cur.executemany(
-            "INSERT INTO graph_edges (graph_id, idx, src, dst) VALUES (%s, %s, %s, %s)",
-            [(gid, i, int(s), int(d)) for i, (s, d) in enumerate(graph.edges)])
+    copy_rows(conn, "graph_nodes", _NODE_COLUMNS,
+              [(gid, i, n.name, n.scope, n.op, n.kind, n.shape, n.dtype, int(n.params),
+                json.dumps(n.attrs, default=str)) for i, n in enumerate(graph.nodes)])
+    copy_rows(conn, "graph_edges", _EDGE_COLUMNS,
+              [(gid, i, int(s), int(d)) for i, (s, d) in enumerate(graph.edges)])
     return gid
 
 
@@ -526,15 +534,31 @@ def write_profile(conn: Any, run_id: str, profile: Profile) -> int:
          profile.step_to, profile.duration_ns, _compress(profile.trace), profile.trace_format,
          profile.trace_name, json.dumps(profile.meta, default=str)),
     ).fetchone()[0])
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO profile_ops (profile_id, name, category, calls, self_ns, total_ns,"
-            " device_self_ns, device_total_ns, cpu_mem, device_mem, flops, shapes, module)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(pid, o.name, o.category, int(o.calls), float(o.self_ns), float(o.total_ns),
-              o.device_self_ns, o.device_total_ns, o.cpu_mem, o.device_mem, o.flops, o.shapes,
-              o.module) for o in profile.ops])
-        cur.executemany(
-            "INSERT INTO profile_steps (profile_id, idx, step, duration_ns) VALUES (%s, %s, %s, %s)",
-            [(pid, i, int(s), float(d)) for i, (s, d) in enumerate(profile.step_times_ns)])
+    copy_rows(conn, "profile_ops", _OP_COLUMNS,
+              [(pid, o.name, o.category, int(o.calls), float(o.self_ns), float(o.total_ns),
+                _float(o.device_self_ns), _float(o.device_total_ns), _int(o.cpu_mem),
+                _int(o.device_mem), _float(o.flops), o.shapes, o.module) for o in profile.ops])
+    copy_rows(conn, "profile_steps", _STEP_COLUMNS,
+              [(pid, i, int(s), float(d)) for i, (s, d) in enumerate(profile.step_times_ns)])
     return pid
+
+
+_NODE_COLUMNS = (("graph_id", "int8"), ("idx", "int4"), ("name", "text"), ("scope", "text"),
+                 ("op", "text"), ("kind", "text"), ("shape", "text"), ("dtype", "text"),
+                 ("params", "int8"), ("attrs", "text"))
+_EDGE_COLUMNS = (("graph_id", "int8"), ("idx", "int4"), ("src", "int4"), ("dst", "int4"))
+_OP_COLUMNS = (("profile_id", "int8"), ("name", "text"), ("category", "text"), ("calls", "int8"),
+               ("self_ns", "float8"), ("total_ns", "float8"), ("device_self_ns", "float8"),
+               ("device_total_ns", "float8"), ("cpu_mem", "int8"), ("device_mem", "int8"),
+               ("flops", "float8"), ("shapes", "text"), ("module", "text"))
+_STEP_COLUMNS = (("profile_id", "int8"), ("idx", "int4"), ("step", "int8"),
+                 ("duration_ns", "float8"))
+
+
+def _float(value: Any) -> float | None:
+    """A value for a float8 column sent in binary (which takes no int)."""
+    return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

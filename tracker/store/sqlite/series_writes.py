@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
@@ -105,18 +106,29 @@ def append_scalars(
     write_chunks(conn, sid, seq0, steps, walls, values)
 
 
-def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> list[tuple[Any, ...]]:
-    """Aggregate new points per block at every level (the first block may continue an old one).
+@dataclass
+class Blocks:
+    """Block aggregates of appended points: one element per block row, level by level."""
 
-    NaN aggregates (a block of NaN points) bind as NULL, which the upsert treats as "no value".
-    """
+    level: np.ndarray  # int64
+    block: np.ndarray  # int64
+    n: np.ndarray  # int64
+    n_valid: np.ndarray  # int64
+    step_lo: np.ndarray  # int64
+    step_hi: np.ndarray  # int64
+    vmin: np.ndarray  # float64; NaN: no valid value
+    vmax: np.ndarray
+    vsum: np.ndarray
+    continues: np.ndarray  # bool: the first block of a level, continuing one stored before
+
+
+def block_columns(seq0: int, steps: np.ndarray, vals: np.ndarray) -> Blocks:
+    """Aggregate points seq0.. per block at every level, with numpy."""
     n = len(steps)
-    if n <= SMALL_APPEND:
-        return _block_rows_small(sid, seq0, steps.tolist(), vals.tolist())
     nan = np.isnan(vals)
     valid = (~nan).astype(np.int64)
     zeroed = np.where(nan, 0.0, vals)
-    rows: list[tuple[Any, ...]] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     for level, size in BLOCK_SIZES.items():
         first_cut = (-seq0) % size  # offset of the first block boundary within the new points
         cuts = np.arange(first_cut, n, size)
@@ -127,21 +139,26 @@ def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> lis
         # the float64 sum, stored as such; readers give such a block's mean from its points.
         with np.errstate(invalid="ignore", over="ignore"):
             sums = np.where(n_valid > 0, np.add.reduceat(zeroed, starts), np.nan)
-        rows.extend(
-            zip(
-                repeat(sid),
-                repeat(level),
-                ((seq0 + starts) // size).tolist(),
-                counts.tolist(),
-                n_valid.tolist(),
-                np.minimum.reduceat(steps, starts).tolist(),
-                np.maximum.reduceat(steps, starts).tolist(),
-                np.fmin.reduceat(vals, starts).tolist(),
-                np.fmax.reduceat(vals, starts).tolist(),
-                sums.tolist(),
-            )
-        )
-    return rows
+        continues = np.zeros(len(starts), dtype=bool)
+        continues[0] = seq0 % size != 0
+        parts.append((np.full(len(starts), level, dtype=np.int64), (seq0 + starts) // size,
+                      counts, n_valid, np.minimum.reduceat(steps, starts),
+                      np.maximum.reduceat(steps, starts), np.fmin.reduceat(vals, starts),
+                      np.fmax.reduceat(vals, starts), sums, continues))
+    return Blocks(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def _block_rows(sid: int, seq0: int, steps: np.ndarray, vals: np.ndarray) -> list[tuple[Any, ...]]:
+    """Aggregate new points per block at every level (the first block may continue an old one).
+
+    NaN aggregates (a block of NaN points) bind as NULL, which the upsert treats as "no value".
+    """
+    if len(steps) <= SMALL_APPEND:
+        return _block_rows_small(sid, seq0, steps.tolist(), vals.tolist())
+    b = block_columns(seq0, steps, vals)
+    return list(zip(repeat(sid), b.level.tolist(), b.block.tolist(), b.n.tolist(),
+                    b.n_valid.tolist(), b.step_lo.tolist(), b.step_hi.tolist(), b.vmin.tolist(),
+                    b.vmax.tolist(), b.vsum.tolist()))
 
 
 def _block_rows_small(sid: int, seq0: int, steps: list[int], vals: list[float]) -> list[tuple[Any, ...]]:
