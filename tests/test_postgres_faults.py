@@ -20,7 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 import tracker
+from tests.store_sql import execute
 from tracker.cli import main
+from tracker.errors import StoreError
 from tracker.read import STALE_AFTER_S
 
 
@@ -262,3 +264,24 @@ def test_kill_9_mid_batch_stores_none_of_it_and_leaves_no_lock(pg_server: Any, p
         assert x.steps.tolist() == list(range(3000)) and (x.values == x.steps * 0.5).all()
         assert store.series(run_id, "y").steps.tolist() == list(range(1000, 3000))
         assert store.run(run_id).status == "finished"
+
+
+# -- strict mode: a write the server broke off raises ---------------------------------------------
+def test_strict_mode_raises_when_the_server_drops_the_connection(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKER_HOME", str(tmp_path / "home"))  # spill files, if any, stay here
+    run = tracker.init("p", db=pg_url, strict=True)
+    run.log({"a": 1.0})
+    assert run.flush()
+    # the server ends the run's session (an administrator, a failover): the next write fails
+    (terminated,) = execute(pg_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                    " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    assert terminated == (1,)
+    run.log({"a": 2.0})
+    with pytest.raises(StoreError, match="cannot write to") as err:
+        run.flush()
+    assert "\n" not in str(err.value)
+    run.finish()  # the next write reconnects; what the failed flush held is written once
+    with tracker.open_store(pg_url) as store:
+        assert store.series(run.id, "a").values.tolist() == [1.0, 2.0]
+        assert store.run(run.id).status == "finished"
