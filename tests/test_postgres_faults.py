@@ -24,6 +24,8 @@ from tests.store_sql import execute
 from tracker.cli import main
 from tracker.errors import StoreError
 from tracker.read import STALE_AFTER_S
+from tracker.store import open_backend
+from tracker.store.backend import NewRun, SeriesPoints, TextItem, WriteBatch
 
 
 def _db_name(url: str) -> str:
@@ -285,3 +287,28 @@ def test_strict_mode_raises_when_the_server_drops_the_connection(
     with tracker.open_store(pg_url) as store:
         assert store.series(run.id, "a").values.tolist() == [1.0, 2.0]
         assert store.run(run.id).status == "finished"
+
+
+# -- a record the driver cannot encode ------------------------------------------------------------
+@pytest.mark.xfail(raises=UnicodeEncodeError, strict=True,
+                   reason="known bug, reported: the PostgreSQL writer lets psycopg's "
+                          "UnicodeEncodeError (a lone surrogate) out of write() instead of "
+                          "dropping that record alone, as SQLite's writer does")
+def test_a_text_the_driver_cannot_encode_is_dropped_alone(pg_url: str) -> None:
+    import numpy as np
+
+    backend = open_backend(pg_url, mode="write")
+    backend.create_run(NewRun(id="abc12345", project="p", name="one", group=None, config={},
+                              tags=[], notes=None, host="h", pid=1, rank=None, local_rank=None,
+                              world_size=None, started=1.0))
+    steps = np.arange(3, dtype=np.int64)
+    try:
+        dropped = backend.write("abc12345", WriteBatch(
+            points=[SeriesPoints("x", steps, steps * 1.0, steps * 1.0)],
+            records=[TextItem("bad", 0, 0.0, "file \udcff"), TextItem("ok", 0, 0.0, "fine")]),
+            now=1.0)
+    finally:
+        backend.close()
+    assert [(d.kind, d.key, d.count) for d in dropped] == [("text", "bad", 1)]
+    with tracker.open_store(pg_url) as store:
+        assert [k.key for k in store.keys("abc12345")] == ["ok", "x"]
