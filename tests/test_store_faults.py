@@ -22,9 +22,8 @@ from tracker.store.backend import TextItem
 
 
 @pytest.fixture
-def either(any_store, tmp_path, monkeypatch):
-    """A store of either backend; a server store's spill files go under the test's folder."""
-    monkeypatch.setenv("TRACKER_HOME", str(tmp_path / "home"))
+def either(any_store):
+    """A store of either backend (a server store's spill files go under the test's folder)."""
     return any_store
 
 
