@@ -64,6 +64,9 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object
         from tracker.urls import ServerURL
 
         server = request.getfixturevalue("pg_server")
+        # a server store's spill files and spool live on this host, under $TRACKER_HOME: in the
+        # test's folder (subprocesses inherit it), never in the user's ~/.cache
+        request.getfixturevalue("monkeypatch").setenv("TRACKER_HOME", str(tmp_path / "home"))
         yield ServerURL(server.create_database())
     from tracker.store.sqlite import pool
 

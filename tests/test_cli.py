@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import tracker
+from tests.store_sql import execute
 from tracker.cli import main
 from tracker.store.sqlite import SCHEMA_VERSION, connection, pool, schema
 
@@ -177,33 +179,37 @@ def names_in(db) -> list[str]:
         return sorted(r.name for r in store.runs())
 
 
-def test_db_before_the_command_selects_the_store(tmp_path, monkeypatch):
-    default, other = tmp_path / "tracker.db", tmp_path / "other.db"
+def test_db_before_the_command_selects_the_store(tmp_path, monkeypatch, db_path):
+    # the other store: a file named relative to the folder, or the PostgreSQL database
+    default = tmp_path / "tracker.db"
+    other = tmp_path / "other.db" if isinstance(db_path, Path) else db_path
+    spelled = "other.db" if isinstance(db_path, Path) else os.fspath(db_path)
     for db in (default, other):
         with tracker.init("p", "baseline", db=db) as run:
             run.log({"loss": 1.0})
         tracker.init("p", "keep", db=db).finish()
     with tracker.open_store(other) as store:
         other_id = store.run("baseline").id
-    out = tracker_cmd("--db", "other.db", "ls", cwd=tmp_path)
+    out = tracker_cmd("--db", spelled, "ls", cwd=tmp_path)
     assert out.returncode == 0 and other_id in out.stdout, out.stderr
-    out = tracker_cmd("--db", "other.db", "show", other_id[:6], cwd=tmp_path)
+    out = tracker_cmd("--db", spelled, "show", other_id[:6], cwd=tmp_path)
     assert out.returncode == 0 and "baseline" in out.stdout, out.stderr
-    out = tracker_cmd("--db", "other.db", "export", "tensorboard", "tb", "--runs", "baseline",
+    out = tracker_cmd("--db", spelled, "export", "tensorboard", "tb", "--runs", "baseline",
                       cwd=tmp_path)
     assert out.returncode == 0 and "exported 1 run" in out.stdout, out.stderr
     out = tracker_cmd("--db", "imported.db", "import", "tensorboard", "tb", cwd=tmp_path)
     assert out.returncode == 0 and (tmp_path / "imported.db").exists(), out.stderr
-    out = tracker_cmd("--db", "other.db", "rm", "baseline", "--yes", cwd=tmp_path)
+    out = tracker_cmd("--db", spelled, "rm", "baseline", "--yes", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert names_in(other) == ["keep"] and names_in(default) == ["baseline", "keep"]
     # the same file spelled twice is fine; two different files are a one-line error
-    out = tracker_cmd("--db", "other.db", "ls", "--db", str(other), cwd=tmp_path)
+    out = tracker_cmd("--db", spelled, "ls", "--db", str(other), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    line = one_line_error(tracker_cmd("--db", "other.db", "rm", "keep", "--yes", "--db",
+    line = one_line_error(tracker_cmd("--db", spelled, "rm", "keep", "--yes", "--db",
                                       "tracker.db", cwd=tmp_path))
-    assert "--db" in line and "other.db" in line and "tracker.db" in line
-    line = one_line_error(tracker_cmd("--db", "other.db", "export", "tensorboard", "tb2", "--db",
+    assert "--db" in line and str(other.name if isinstance(other, Path) else other) in line
+    assert "tracker.db" in line
+    line = one_line_error(tracker_cmd("--db", spelled, "export", "tensorboard", "tb2", "--db",
                                       "tracker.db", cwd=tmp_path))
     assert "--db" in line and not (tmp_path / "tb2").exists()
     assert names_in(other) == ["keep"] and names_in(default) == ["baseline", "keep"]
@@ -213,8 +219,8 @@ def test_db_before_the_command_selects_the_store(tmp_path, monkeypatch):
     opened = []
     monkeypatch.setattr(app_module, "run_app", lambda path: opened.append(path))
     monkeypatch.chdir(tmp_path)
-    assert invoke("--db", "other.db", "ui").exit_code == 0
-    assert opened == ["other.db"]
+    assert invoke("--db", spelled, "ui").exit_code == 0
+    assert opened == [spelled]
 
 
 def test_db_naming_a_directory_is_one_line(tmp_path):
@@ -445,3 +451,22 @@ def test_ls_leaves_system_metrics_out_of_its_columns(db_path):
         run.log({"sys/cpu_percent": 12.0, "sys/gpu0/util": 50.0, "loss": 0.5})
     header = tracker_cmd("ls", "--db", str(db_path)).stdout.splitlines()[0].split()
     assert header[-1] == "metric.loss" and not any("sys/" in col for col in header)
+
+
+@pytest.mark.parametrize("args", [["ls"], ["show", "x"], ["rm", "x", "--yes"], ["ui"]])
+def test_server_errors_are_one_line_with_exit_2(pg_server, pg_url, tmp_path, args):
+    """The PostgreSQL side of the errors above: no server there, no such database, a database
+    without a tracker store, a newer schema; the password in the URL never shows."""
+    from tracker.store.postgres.schema import SCHEMA_VERSION as PG_SCHEMA_VERSION
+
+    (tmp_path / "sock").mkdir()
+    nowhere = f"postgresql://alice:s3cret@/x?host={tmp_path / 'sock'}"
+    for db, expected in ((nowhere, "cannot connect to"),
+                         (pg_server.url("no_such_db", password="s3cret"), "does not exist")):
+        line = _error(args, db)
+        assert expected in line and "s3cret" not in line and ":***@" in line, line
+    if args != ["ui"]:  # the app waits for a store to appear in an empty database
+        assert "no tracker store" in _error(args, pg_url)
+    tracker.init("p", db=pg_url).finish()
+    execute(pg_url, f"UPDATE tracker_schema SET version = {PG_SCHEMA_VERSION + 5}")
+    assert "upgrade" in _error(args, pg_url)

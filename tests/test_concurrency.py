@@ -1,13 +1,23 @@
-"""Several processes log to one store at once while a reader polls: no lost rows, no lock errors."""
+"""Several processes log to one store at once while a reader polls: no lost rows, no lock errors.
+On both backends (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 import threading
 
+import pytest
+
 import tracker
+
+
+@pytest.fixture
+def db_path(any_store):
+    return any_store
+
 
 WRITER = textwrap.dedent(
     """
@@ -47,7 +57,7 @@ def test_four_processes_and_a_reader_share_one_store(db_path):
     reader = threading.Thread(target=poll)
     reader.start()
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), str(i)],
+        subprocess.Popen([sys.executable, "-c", WRITER, os.fspath(db_path), str(i)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(4)
     ]
@@ -101,7 +111,7 @@ FORK_SCENARIO = textwrap.dedent(
 
 def test_a_forked_child_logs_without_reusing_the_parents_connection(db_path):
     # In a fresh process: forking the test process (which has JAX's threads) could deadlock.
-    out = subprocess.run([sys.executable, "-c", FORK_SCENARIO, str(db_path)],
+    out = subprocess.run([sys.executable, "-c", FORK_SCENARIO, os.fspath(db_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     parent_id, child_id, exitcode = out.stdout.split()

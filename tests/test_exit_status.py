@@ -1,8 +1,10 @@
 """A run's final status follows how its process ended (exit code 0: finished, non-zero: failed,
-a signal: killed), and a SIGTERM during ``finish()`` lets the finish complete before the exit."""
+a signal: killed), and a SIGTERM during ``finish()`` lets the finish complete before the exit.
+On both backends (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +13,12 @@ import textwrap
 import pytest
 
 import tracker
+
+
+@pytest.fixture
+def db_path(any_store):
+    return any_store
+
 
 ENDINGS = {
     "sys.exit(1) without with": "run = tracker.init('p', db=db)\nrun.log({'x': 1.0})\nsys.exit(1)",
@@ -64,7 +72,7 @@ EXPECTED = {
 @pytest.mark.parametrize("ending", list(ENDINGS))
 def test_the_status_follows_how_the_process_ended(db_path, ending):
     code = "import os, signal, sys\nimport tracker\ndb = sys.argv[1]\n" + ENDINGS[ending]
-    out = subprocess.run([sys.executable, "-c", code, str(db_path)],
+    out = subprocess.run([sys.executable, "-c", code, os.fspath(db_path)],
                          capture_output=True, text=True, timeout=120)
     exit_code, status = EXPECTED[ending]
     assert out.returncode in (exit_code, 130 if exit_code == -signal.SIGINT else exit_code), (
@@ -76,7 +84,8 @@ def test_the_status_follows_how_the_process_ended(db_path, ending):
 
 
 # The SIGTERM arrives while finish() writes the buffered points (the scheduler preempts a job that
-# is finishing): the first write of the final flush raises it.
+# is finishing): the first write of the final flush raises it (on SQLite inside the transaction,
+# where the points are appended; on PostgreSQL as the batch's write begins).
 SIGTERM_IN_FINISH = textwrap.dedent(
     """
     import os, signal, sys
@@ -86,15 +95,17 @@ SIGTERM_IN_FINISH = textwrap.dedent(
     for i in range(100000):
         run.log({"a": float(i), "b": float(i)}, step=i)
     print(run.id, flush=True)
-    write, sent = series_writes.append_scalars, []
+    sqlite = "://" not in sys.argv[1]
+    owner, name = (series_writes, "append_scalars") if sqlite else (run._writer.backend, "write")
+    write, sent = getattr(owner, name), []
 
-    def write_and_signal(*args):
+    def write_and_signal(*args, **kwargs):
         if not sent:
             sent.append(1)
             os.kill(os.getpid(), signal.SIGTERM)  # its handler runs right here, inside finish()
-        return write(*args)
+        return write(*args, **kwargs)
 
-    series_writes.append_scalars = write_and_signal
+    setattr(owner, name, write_and_signal)
     run.finish()
     print("finish returned", flush=True)
     """
@@ -102,7 +113,7 @@ SIGTERM_IN_FINISH = textwrap.dedent(
 
 
 def test_sigterm_during_finish_lets_the_finish_complete_then_exits(db_path):
-    out = subprocess.run([sys.executable, "-c", SIGTERM_IN_FINISH, str(db_path)],
+    out = subprocess.run([sys.executable, "-c", SIGTERM_IN_FINISH, os.fspath(db_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == -signal.SIGTERM, out.stderr
     assert "finish returned" not in out.stdout  # the process still ends by the signal

@@ -1,14 +1,23 @@
 """A forked child (os.fork, a multiprocessing or DataLoader worker) logs into the parent's run with
 its own writer, like ``tracker.attach``: it never writes the parent's buffer, never finishes the
-parent's run, and what it logs is stored."""
+parent's run, and what it logs is stored. On both backends (a forked child must not use the
+parent's SQLite or PostgreSQL connection)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import tracker
+
+
+@pytest.fixture
+def db_path(any_store):
+    return any_store
 
 # In fresh processes: forking the test process (which may hold JAX's threads) could deadlock.
 OS_FORK = textwrap.dedent(
@@ -35,7 +44,7 @@ OS_FORK = textwrap.dedent(
 
 
 def test_an_os_fork_child_neither_rewrites_nor_finishes_the_parents_run(db_path):
-    out = subprocess.run([sys.executable, "-c", OS_FORK, str(db_path)],
+    out = subprocess.run([sys.executable, "-c", OS_FORK, os.fspath(db_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     run_id, child_exit, status_after_child = out.stdout.split()
@@ -78,7 +87,7 @@ MP_WORKER = textwrap.dedent(
 
 
 def test_multiprocessing_fork_workers_that_log_keep_what_they_log(db_path):
-    out = subprocess.run([sys.executable, "-c", MP_WORKER, str(db_path)],
+    out = subprocess.run([sys.executable, "-c", MP_WORKER, os.fspath(db_path)],
                          capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     run_id, codes = out.stdout.split(maxsplit=1)
@@ -119,7 +128,7 @@ DATALOADER = textwrap.dedent(
 
 
 def test_a_dataloader_worker_that_logs_keeps_what_it_logs(db_path):
-    out = subprocess.run([sys.executable, "-c", DATALOADER, str(db_path)],
+    out = subprocess.run([sys.executable, "-c", DATALOADER, os.fspath(db_path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     run_id, items = out.stdout.split()

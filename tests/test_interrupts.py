@@ -1,9 +1,11 @@
 """An exception can land anywhere in ``log()`` (Ctrl-C in a notebook, a signal handler's
 exception): every entry is all-or-nothing, no lock is left held, and a SIGTERM arriving inside
-``log()`` finishes the run (its flush hooks log too) instead of deadlocking."""
+``log()`` finishes the run (its flush hooks log too) instead of deadlocking. On both backends
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +17,11 @@ import numpy as np
 import pytest
 
 import tracker
+
+
+@pytest.fixture
+def db_path(any_store):
+    return any_store
 
 # What an asynchronous exception looks like to the code it lands in: raised before any bytecode
 # of any Python function log() runs (ours or the standard library's, e.g. threading's).
@@ -198,7 +205,7 @@ SIGTERM_IN_LOG = textwrap.dedent(
 
 @pytest.mark.parametrize("at", [1, 2000])
 def test_sigterm_inside_log_finishes_the_run_with_its_hooks(db_path, at):
-    out = subprocess.run([sys.executable, "-c", SIGTERM_IN_LOG, str(db_path), str(at)],
+    out = subprocess.run([sys.executable, "-c", SIGTERM_IN_LOG, os.fspath(db_path), str(at)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == -signal.SIGTERM, out.stderr[-3000:]
     run_id = out.stdout.split()[0]

@@ -1,15 +1,25 @@
-"""No data lost when the process dies: kill -9 at random moments, SIGTERM, normal exit, crashes."""
+"""No data lost when the process dies: kill -9 at random moments, SIGTERM, normal exit, crashes.
+On both backends (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import tracker
+from tests.store_sql import execute, is_sqlite
+
+
+@pytest.fixture
+def db_path(any_store):
+    return any_store
+
 
 # The child logs one point per step, paced with Event.wait, and after each step prints the step
 # and the wall time it logged. Those lines outlive a kill -9 (they sit in the pipe), so the test
@@ -43,7 +53,7 @@ def test_kill_9_at_random_moments_loses_at_most_the_flush_window(db_path):
     rng = random.Random(1234)
     checked_window = 0
     for attempt, lines in enumerate((rng.randint(1, 5), rng.randint(15, 25), rng.randint(30, 45))):
-        child = _spawn(CHILD, str(db_path))
+        child = _spawn(CHILD, os.fspath(db_path))
         run_id = child.stdout.readline().strip()
         # lines x 50 steps x >= 2 ms: from a fraction of a flush window to several windows
         line = child.stdout.readline()
@@ -57,9 +67,8 @@ def test_kill_9_at_random_moments_loses_at_most_the_flush_window(db_path):
         # from the child, it does not depend on when this process was scheduled around the kill.
         *complete, _ = (line + child.stdout.read()).split("\n")  # a cut-off last line is dropped
         last_step, last_wall = int(complete[-1].split()[0]), float(complete[-1].split()[1])
-        conn = sqlite3.connect(db_path)
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        conn.close()
+        if is_sqlite(db_path):
+            assert execute(db_path, "PRAGMA integrity_check") == [("ok",)]
         with tracker.open_store(db_path) as store:
             s = store.series(run_id, "value")
             info = store.run(run_id)
@@ -96,7 +105,7 @@ SIGTERM_CHILD = textwrap.dedent(
 
 
 def test_sigterm_flushes_and_marks_the_run_killed(db_path):
-    child = _spawn(SIGTERM_CHILD, str(db_path))
+    child = _spawn(SIGTERM_CHILD, os.fspath(db_path))
     run_id = child.stdout.readline().strip()
     child.send_signal(signal.SIGTERM)
     assert child.wait(30) == -signal.SIGTERM
@@ -123,7 +132,7 @@ EXIT_CHILD = textwrap.dedent(
 def test_interpreter_exit_flushes_and_finishes(db_path):
     for mode, status in (("normal", "finished"), ("raise", "failed")):
         out = subprocess.run(
-            [sys.executable, "-c", EXIT_CHILD, str(db_path), mode], capture_output=True, text=True
+            [sys.executable, "-c", EXIT_CHILD, os.fspath(db_path), mode], capture_output=True, text=True
         )
         run_id = out.stdout.strip()
         with tracker.open_store(db_path) as store:
@@ -135,10 +144,7 @@ def test_a_stale_heartbeat_shows_as_crashed(db_path):
     run = tracker.init("p", db=db_path)
     run.log({"a": 1.0})
     run.flush()
-    conn = sqlite3.connect(db_path)
-    conn.execute("UPDATE runs SET heartbeat = heartbeat - 3600, host = 'elsewhere'")
-    conn.commit()
-    conn.close()
+    execute(db_path, "UPDATE runs SET heartbeat = heartbeat - 3600, host = 'elsewhere'")
     with tracker.open_store(db_path) as store:
         assert store.run(run.id).status == "crashed"
         assert [r.id for r in store.runs(status="crashed")] == [run.id]

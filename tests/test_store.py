@@ -175,7 +175,8 @@ def test_reading_a_wal_store_whose_wal_files_are_gone_changes_nothing(db_path):
         assert sorted(r.name for r in store.runs()) == ["done", "next"]
 
 
-def test_a_reader_sees_a_live_run_as_of_its_last_flush(db_path):
+def test_a_reader_sees_a_live_run_as_of_its_last_flush(any_store):
+    db_path = any_store  # on both backends
     run = tracker.init("p", "live", db=db_path)
     run.log({"loss": 2.0})
     assert run.flush()

@@ -1,6 +1,8 @@
 """Faults of the store while a run logs: a full disk, a lock held by another process, the file
 deleted or replaced, the run deleted, a record the store refuses. Training goes on, nothing is
-lost without a count, and every message says what really happened."""
+lost without a count, and every message says what really happened. What does not depend on the
+file (the run deleted, a store locked by another's transaction, spill files
+left alone) runs on both backends."""
 
 from __future__ import annotations
 
@@ -14,8 +16,15 @@ import textwrap
 import pytest
 
 import tracker
+from tests.store_sql import execute, is_sqlite
 from tracker.run import spill
 from tracker.store.backend import TextItem
+
+
+@pytest.fixture
+def either(any_store):
+    """A store of either backend (a server store's spill files go under the test's folder)."""
+    return any_store
 
 
 class FullDisk:
@@ -111,6 +120,8 @@ def test_when_neither_store_nor_spill_can_be_written_the_loss_is_counted_exactly
 
 
 def test_a_record_the_store_refuses_costs_only_itself(db_path, capfd):
+    # SQLite only: on PostgreSQL the driver's UnicodeEncodeError escapes (a known bug:
+    # test_postgres_faults.py, test_a_text_the_driver_cannot_encode_is_dropped_alone)
     run = tracker.init("p", db=db_path)
     for i in range(3000):
         run.log({"good": float(i)}, step=i)
@@ -164,12 +175,26 @@ def test_records_past_the_memory_bound_go_to_the_spill_file_then_back(db_path, c
     assert "spill" in capfd.readouterr().err
 
 
-def test_a_locked_store_never_makes_log_wait_for_the_writer(db_path, monkeypatch):
+def _other_transaction(db_path):
+    """Another process's long transaction that holds every table the writer writes."""
+    if is_sqlite(db_path):
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        return other
+    import psycopg
+
+    other = psycopg.connect(os.fspath(db_path), autocommit=True)
+    other.execute("BEGIN")
+    other.execute("LOCK TABLE runs, series, point_chunks, point_blocks IN ACCESS EXCLUSIVE MODE")
+    return other
+
+
+def test_a_locked_store_never_makes_log_wait_for_the_writer(either, monkeypatch):
+    db_path = either
     run = tracker.init("p", db=db_path)
     run.log({"a": 0.0}, step=0)
     assert run.flush()
-    other = sqlite3.connect(db_path, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")  # another process's long transaction
+    other = _other_transaction(db_path)
     waited: list[str] = []
 
     def profile(frame, event, arg):  # noqa: ANN001, ANN202 - every blocking wait of this thread
@@ -248,7 +273,8 @@ def test_a_store_replaced_between_two_runs_of_a_process_gets_the_second_run(tmp_
         assert store.series(other_id, "o").values.tolist() == [1.0]
 
 
-def test_a_run_deleted_while_it_logs_stops_with_one_warning_and_leaves_no_orphans(db_path, capfd):
+def test_a_run_deleted_while_it_logs_stops_with_one_warning_and_leaves_no_orphans(either, capfd):
+    db_path = either
     run = tracker.init("p", db=db_path)
     keep = tracker.init("p", db=db_path)
     keep.log({"k": 1.0})
@@ -267,25 +293,24 @@ def test_a_run_deleted_while_it_logs_stops_with_one_warning_and_leaves_no_orphan
     err = capfd.readouterr().err
     assert err.count(run.id) == 1 and "deleted" in err, err
     assert "NoneType" not in err and "Traceback" not in err
-    conn = sqlite3.connect(db_path)
     orphans = {
-        table: conn.execute(f"SELECT count(*) FROM {table} WHERE run_id NOT IN "
-                            "(SELECT id FROM runs)").fetchone()[0]
+        table: execute(db_path, f"SELECT count(*) FROM {table} WHERE run_id NOT IN "
+                                "(SELECT id FROM runs)")[0][0]
         for table in ("series", "graphs", "profiles", "console_lines")
     }
     for table in ("point_blocks", "point_chunks", "histograms", "texts", "images"):
-        orphans[table] = conn.execute(f"SELECT count(*) FROM {table} WHERE series_id NOT IN "
-                                      "(SELECT id FROM series)").fetchone()[0]
-    runs = [r[0] for r in conn.execute("SELECT id FROM runs")]
-    conn.close()
+        orphans[table] = execute(db_path, f"SELECT count(*) FROM {table} WHERE series_id NOT IN "
+                                          "(SELECT id FROM series)")[0][0]
+    runs = [r[0] for r in execute(db_path, "SELECT id FROM runs")]
     assert runs == [keep.id]  # not created again by the finish
     assert not any(orphans.values()), orphans
 
 
-def test_a_damaged_or_foreign_spill_file_is_left_alone_with_one_line(db_path, capfd):
+def test_a_damaged_or_foreign_spill_file_is_left_alone_with_one_line(either, capfd):
+    db_path = either
     tracker.init("p", db=db_path).finish()
     folder = spill.folder(db_path)
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "garbage-1-1-000001.npz").write_bytes(b"not a zip file")
     foreign = spill.Spilled("nosuchrun", ["a"], None, [TextItem("t", 0, 0.0, "x")])
     spill.write(db_path, foreign)
