@@ -290,10 +290,6 @@ def test_strict_mode_raises_when_the_server_drops_the_connection(
 
 
 # -- a record the driver cannot encode ------------------------------------------------------------
-@pytest.mark.xfail(raises=UnicodeEncodeError, strict=True,
-                   reason="known bug, reported: the PostgreSQL writer lets psycopg's "
-                          "UnicodeEncodeError (a lone surrogate) out of write() instead of "
-                          "dropping that record alone, as SQLite's writer does")
 def test_a_text_the_driver_cannot_encode_is_dropped_alone(pg_url: str) -> None:
     import numpy as np
 

@@ -199,32 +199,22 @@ class PostgresWriteBackend:
                 if self._unsure is not None and self._unsure[0] == run_id:
                     parts = _not_committed(parts, self._unsure[1], held)
                 sids: dict[tuple[str, str], int] = {}
-                if not careful:  # every key's points in one go (a fault: again, key by key)
+                if not careful:  # every key's points in one go; a data fault: again, part by part
                     scalars = [p for p in parts if p.kind == "scalar"]
                     if scalars:
-                        try:
-                            points.append_scalar_series(conn, run_id, [p.items for p in scalars])
-                        except psycopg.Error as exc:
-                            if _is_data_fault(exc):
-                                raise _DataFault from exc
-                            raise
+                        _at_once(points.append_scalar_series, conn, run_id,
+                                 [p.items for p in scalars])
                         written += scalars
-                        parts = [p for p in parts if p.kind != "scalar"]
-                for part in parts:
-                    if not careful:
-                        try:
-                            part.write(conn, run_id, sids)
-                        except psycopg.Error as exc:
-                            if _is_data_fault(exc):
-                                raise _DataFault from exc
-                            raise
-                        written.append(part)
-                        continue
+                    for part in parts:
+                        if part.kind != "scalar":
+                            _at_once(part.write, conn, run_id, sids)
+                            written.append(part)
+                for part in parts if careful else ():
                     try:
                         with conn.transaction():  # a savepoint: only this part is lost
                             part.write(conn, run_id, sids)
                         written.append(part)
-                    except psycopg.Error as exc:
+                    except (psycopg.Error, UnicodeEncodeError) as exc:
                         if not _is_data_fault(exc):
                             raise
                         sids.clear()
@@ -307,8 +297,20 @@ class _DataFault(Exception):
 
 
 def _is_data_fault(exc: BaseException) -> bool:
-    """A fault of the data (text the server cannot hold, a value out of range), not the store."""
-    return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError))
+    """A fault of the data (text the server cannot hold or the driver cannot encode, such as a
+    lone surrogate; a value out of range), not the store."""
+    return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError))
+
+
+def _at_once(write: Callable[..., Any], *args: Any) -> None:
+    """One part of a batch written with the rest; a data fault sends the whole batch again, part
+    by part (each in a savepoint)."""
+    try:
+        write(*args)
+    except (psycopg.Error, UnicodeEncodeError) as exc:
+        if _is_data_fault(exc):
+            raise _DataFault from exc
+        raise
 
 
 @dataclass
