@@ -283,9 +283,12 @@ def test_strict_mode_raises_when_the_server_drops_the_connection(
     with pytest.raises(StoreError, match="cannot write to") as err:
         run.flush()
     assert "\n" not in str(err.value)
-    run.finish()  # the next write reconnects; what the failed flush held is written once
+    run.log({"a": 3.0})  # raised once: a strict run goes on when the store takes writes again
+    assert run.flush()  # the next write reconnects; what the failed flush held is written once
+    run.log({"a": 4.0})
+    run.finish()
     with tracker.open_store(pg_url) as store:
-        assert store.series(run.id, "a").values.tolist() == [1.0, 2.0]
+        assert store.series(run.id, "a").values.tolist() == [1.0, 2.0, 3.0, 4.0]
         assert store.run(run.id).status == "finished"
 
 

@@ -308,7 +308,7 @@ class Run:
             writer.wait_for_room()
         elif pending >= buf.soft_limit:
             writer.wake()
-        if self.strict and writer.error is not None:
+        if self.strict and writer.unraised is not None:
             self._raise_store_error()
 
     def _log_checked(self, metrics: dict[str, Any], step: int) -> None:
@@ -479,7 +479,7 @@ class Run:
             return
         writer = self._writer or self._open_in_child()
         writer.records.append(record)  # one append: the record is whole or absent
-        if self.strict and writer.error is not None:
+        if self.strict and writer.unraised is not None:
             self._raise_store_error()
 
     def _wake(self) -> None:
@@ -589,7 +589,12 @@ class Run:
 
     # -- errors -----------------------------------------------------------------------------------
     def _raise_store_error(self) -> None:
-        err = None if self._writer is None else self._writer.error
+        """Raise the writer's storage error once: a strict run that catches it goes on, and
+        raises again only for a new fault."""
+        writer = self._writer
+        err = None
+        if writer is not None:
+            err, writer.unraised = writer.unraised or writer.error, None
         if isinstance(err, StoreError):
             raise err
         raise StoreError(f"cannot write to {self.db_path}: {err}")

@@ -103,7 +103,9 @@ class Writer:
         self.scalars = scalars if scalars is not None else ScalarBuffer()
         # texts, histograms, images (encoded when taken), graphs, summaries... in logging order
         self.records: list[Record | ImagePending] = []
+        # The last storage error (for messages), and one a strict run has not raised yet.
         self.error: BaseException | None = None
+        self.unraised: BaseException | None = None
         self.dropped = 0  # points not stored: refused by the store, or lost (each said)
         self.lost_points = 0  # lost: neither the store nor a spill file could be written
         self.lost_records: Counter[str] = Counter()
@@ -427,7 +429,7 @@ class Writer:
     def report(self, exc: BaseException) -> None:
         """Keep a storage error (strict runs raise it) and warn about it once."""
         err = exc  # the backend's errors say what happened in one line already
-        self.error = err
+        self.error = self.unraised = err
         self._say("fault", f"cannot write to the store ({err}); training goes on: run "
                   f"{self.run_id}'s logged values wait in memory (up to {self.max_retained:,} "
                   f"points and {self.max_retained_bytes >> 20} MB of other records), then in "
