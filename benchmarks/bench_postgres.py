@@ -4,6 +4,7 @@ list 1,000 runs with their last values, the app's first paint on 10,000 runs, `t
 10M points from a SQLite store (into PostgreSQL; into another SQLite file beside it).
 
     .venv/bin/python benchmarks/bench_postgres.py [--url postgresql://...] [--repeat 3] [--quick]
+    .venv/bin/python benchmarks/bench_postgres.py --paint-only --repeat 7 --app-db /tmp/app10k.db
 
 Without --url a throwaway server is started on this box (tests/pg_server.py: fsync off, as a
 test server; a production server with fsync on commits slower). Each figure's stores are fresh
@@ -19,7 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -144,6 +144,11 @@ def main() -> None:
     ap.add_argument("--url")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (per-point figures)")
+    ap.add_argument("--paint-only", action="store_true",
+                    help="only the app's first paint (both backends, interleaved)")
+    ap.add_argument("--app-db", type=Path,
+                    help="the 10,000-run SQLite store for the first paint: built there if missing,"
+                         " reused if there (else a fresh one per invocation)")
     opts = ap.parse_args()
     steps = 20_000 if opts.quick else 200_000
     procs, per_proc = 8, (50_000 if opts.quick else 1_000_000)
@@ -162,19 +167,24 @@ def main() -> None:
         from tracker.sync import sync
 
         scratch = Path(tempfile.mkdtemp())
-        app_sqlite = str(seed_runs(scratch / "app.db", nruns_app))
+        app_sqlite = str(seed_runs(opts.app_db or scratch / "app.db", nruns_app))
         app_postgres = opts.url if opts.url else server.create_database()  # type: ignore[union-attr]
         sync(app_sqlite, app_postgres)  # the same 10,000 runs on the server
-        sync_src = seed_points(scratch / "sync-src.db", sync_runs, sync_points)
+        if not opts.paint_only:
+            sync_src = seed_points(scratch / "sync-src.db", sync_runs, sync_points)
         total_sync = sync_runs * sync_points
         for _ in range(opts.repeat):
             for backend in ("sqlite", "postgres"):
-                def fresh() -> str:
+                def fresh(backend: str = backend) -> str:
                     if backend == "sqlite":
                         return str(Path(tempfile.mkdtemp()) / "bench.db")
                     return opts.url if opts.url else server.create_database()  # type: ignore[union-attr]
 
                 r = results[backend]
+                if opts.paint_only:
+                    r.setdefault(f"app first paint {nruns_app:,} runs s", []).append(
+                        first_paint(app_sqlite if backend == "sqlite" else app_postgres))
+                    continue
                 caller, total = w1(fresh(), steps)
                 r.setdefault("W1 caller µs/scalar", []).append(caller)
                 r.setdefault("W1 total µs/scalar", []).append(total)

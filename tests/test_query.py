@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 import warnings
 from pathlib import Path
 
@@ -151,6 +153,69 @@ def test_resolve_edit_and_delete(db_path):
         tables = ("point_chunks", "point_blocks", "histograms", "texts", "series")
         left = [store.backend.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
         assert left == [1, 4, 1, 1, 3]  # only the remaining run's rows (4 block levels, 3 keys)
+
+
+def nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def set_config_text(db, run_id: str, text: str) -> None:
+    """Write a run's config column as another program could (past the writer's own checks)."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+
+        from tracker.urls import ServerURL
+
+        with psycopg.connect(ServerURL(str(db)).conninfo, autocommit=True) as conn:
+            conn.execute("UPDATE runs SET config = %s WHERE id = %s", (text, run_id))
+        return
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE runs SET config = ? WHERE id = ?", (text, run_id))
+    conn.close()
+
+
+def test_runs_list_every_field_and_only_too_deep_config_is_damaged(db_path):
+    """The run list's fields as logged, on either backend; a config nested past the readers'
+    limit (read_rows.MAX_JSON_DEPTH) reads as damaged, however its text is made up."""
+    from tracker.read_rows import MAX_JSON_DEPTH
+
+    configs = {
+        "at-limit": nested(MAX_JSON_DEPTH),
+        "too-deep": nested(MAX_JSON_DEPTH + 1),
+        "brackets-in-text": {"s": "{[" * MAX_JSON_DEPTH, "t": ["[", "{"]},
+    }
+    for name, config in configs.items():
+        with tracker.init("p", name, tags=["t"] if name != "too-deep" else [],
+                          db=db_path) as run:
+            run.log({"loss": 0.5, "acc": 0.25}, step=3)
+            run.log({"loss": 0.125}, step=4)
+        set_config_text(db_path, run.id, json.dumps(config))  # deeper than init accepts
+    running = tracker.init("p", "running", db=db_path)
+    running.log({"loss": 1.0}, step=0)
+    running.flush()
+    try:
+        with tracker.open_store(db_path) as store:
+            listed = {r.name: r for r in store.runs()}
+            assert list(listed) == ["running", *reversed(configs)]  # newest first
+            assert listed["at-limit"].config == configs["at-limit"]
+            assert listed["at-limit"].damaged is None
+            assert listed["brackets-in-text"].config == configs["brackets-in-text"]
+            assert listed["brackets-in-text"].damaged is None
+            assert listed["too-deep"].config == {}
+            assert "config" in (listed["too-deep"].damaged or "")
+            assert listed["at-limit"].last == {"loss": 0.125, "acc": 0.25}
+            assert listed["at-limit"].last_step == 4 and listed["at-limit"].tags == ["t"]
+            assert listed["running"].status == "running"
+            assert abs(listed["running"].heartbeat - time.time()) < 30  # in this host's clock
+            assert [r.name for r in store.runs(tag="t")] == ["brackets-in-text", "at-limit"]
+            assert store.runs(tag="t", last_values=False)[0].last == {}
+    finally:
+        running.finish()
 
 
 def test_graphs_and_profiles_round_trip(db_path):

@@ -37,6 +37,7 @@ from .store.backend import (
     DamagedBlobError,
     GraphInfo,
     KeyRow,
+    LastValueRow,
     ProfileInfo,
     RunFilter,
     RunRow,
@@ -107,14 +108,7 @@ class Reader:
         steps: dict[str, int] = {}
         bad: dict[str, list[str]] = {}
         if last_values and rows:
-            for run_id, key, value, step in self.backend.last_values(where):
-                number = rows_.metric_value(value)
-                if number is None or not (step is None or isinstance(step, int)):
-                    bad.setdefault(run_id, []).append(rows_.text(key))
-                    continue
-                last.setdefault(run_id, {})[rows_.text(key)] = number
-                if step is not None and step > steps.get(run_id, -(2**63)):
-                    steps[run_id] = step
+            _fold_last_values(self.backend.last_values(where), last, steps, bad)
         now = time.time()
         host = socket.gethostname()
         infos = [
@@ -340,6 +334,25 @@ def common_keys(runs: Iterable[RunInfo]) -> list[str]:
                 key.count("/"), key)
 
     return sorted(counts, key=rank)
+
+
+def _fold_last_values(rows: Iterable[LastValueRow], last: dict[str, dict[str, float]],
+                      steps: dict[str, int], bad: dict[str, list[str]]) -> None:
+    """Each run's last value per scalar key, its highest last step, and its keys whose last value
+    is not a number (into ``last``, ``steps`` and ``bad``)."""
+    # A sound row (a float value, a str key) takes the short way: 30,000 of them (10,000 runs)
+    # are a noticeable part of the app's first paint.
+    for run_id, key, value, step in rows:
+        number = value if type(value) is float else rows_.metric_value(value)
+        if number is None or not (step is None or isinstance(step, int)):
+            bad.setdefault(run_id, []).append(rows_.text(key))
+            continue
+        per_run = last.get(run_id)
+        if per_run is None:
+            per_run = last[run_id] = {}
+        per_run[key if type(key) is str else rows_.text(key)] = number
+        if step is not None and step > steps.get(run_id, -(2**63)):
+            steps[run_id] = step
 
 
 def _run_info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 
@@ -13,7 +14,12 @@ import tracker
 from tracker.tui.app import make_app
 from tracker.tui.messages import RunsLoaded
 from tracker.tui.screens.run import RunScreen
-from tracker.tui.screens.runs import LIVE_MAX_INTERVAL, RunsScreen, live_interval
+from tracker.tui.screens.runs import (
+    LIVE_MAX_INTERVAL,
+    RunsScreen,
+    collector_paused,
+    live_interval,
+)
 from tracker.tui.widgets.chart import LineChart
 from tracker.tui.widgets.runs_table import RunsTable
 
@@ -198,3 +204,22 @@ async def test_a_failed_reload_keeps_the_runs_shown_and_says_why(db_path: Path, 
         await ui.wait_for(pilot, lambda: "not updating" in str(status.render()), "the message")
         assert table.row_count == 1 and table.display  # what was shown stays
         assert "not a tracker store" in str(status.render())
+
+
+def test_the_run_list_read_pauses_the_collector_and_gives_back_its_state():
+    """The run list is built with the cyclic collector off, and it is left as it was found: on
+    after a read (one that failed too), still off for a program that turned it off itself."""
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("read failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

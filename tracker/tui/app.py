@@ -54,6 +54,9 @@ class TrackerApp(App[None]):
 
         self.theme = DARK
         self._pin_console_size()
+        # The modules and the app built so far live as long as the process: out of the
+        # collector's full passes before the first read builds thousands of runs' objects.
+        gc.freeze()
         self.push_screen(RunsScreen())
         # Everything built so far lives as long as the app: keep it out of the collector's
         # full passes, which otherwise pause a screen switch or a chart read now and then.

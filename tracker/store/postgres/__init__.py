@@ -3,13 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...urls import ServerURL
 from .read import PostgresReadBackend
-from .write import PostgresWriteBackend
+
+if TYPE_CHECKING:
+    from .write import PostgresWriteBackend
 
 __all__ = ["PostgresReadBackend", "PostgresWriteBackend", "open_backend"]
+
+
+def __getattr__(name: str) -> Any:
+    # The write side is imported by writers only: a reader (the app's first paint) skips it.
+    if name == "PostgresWriteBackend":
+        from .write import PostgresWriteBackend
+
+        return PostgresWriteBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_backend(location: str, mode: Literal["read", "write"] = "read", *, for_run: bool = True
@@ -18,5 +29,7 @@ def open_backend(location: str, mode: Literal["read", "write"] = "read", *, for_
     or migrates the schema; an edit's (``for_run`` False) and a reader need it there."""
     url = ServerURL(location)
     if mode == "write":
+        from .write import PostgresWriteBackend
+
         return PostgresWriteBackend(url, create=for_run)
     return PostgresReadBackend(url)

@@ -19,7 +19,9 @@ from .cells import Cell, cell, flip
 SELECTED_MARK = "◆"
 GROUP_KEY = "\x00group:"  # the row key of a group's header row starts so (never a run id)
 GROUP_LABELS = {"project": "project", "group": "group"}
-FIRST_ROWS = 300  # rows added before the first paint (a 200-line terminal shows them all)
+# Rows added before the first paint: a screenful (the terminal's height, at least this many),
+# so a big store's first paint does not wait for rows nobody sees yet.
+FIRST_ROWS = 50
 ROWS_PER_CHUNK = 1000  # rows added per repaint after that
 
 
@@ -111,7 +113,7 @@ class RunsTable(DataTable):
         self._headers = {}
         self._pending = {r.id: r for r in runs}
         self._generation += 1
-        self._add_pending(self._generation, FIRST_ROWS)
+        self._add_pending(self._generation, max(FIRST_ROWS, self.app.size.height))
 
     @property
     def pending_count(self) -> int:
