@@ -5,6 +5,7 @@ doubles nothing, two syncs at once into one destination, a running run synced tw
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import json
 import os
 import signal
@@ -317,3 +318,41 @@ def test_the_progress_line_is_for_terminals_and_shows_ids_literally() -> None:
     TerminalProgress(pipe)("run 1/1 abcd: 5 points")
     assert term.getvalue().startswith("\rsync: run 1/1 ab") and "\x1b" not in term.getvalue()
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize("dest_kind", ["sqlite", "postgres"])
+def test_a_sync_of_runs_already_copied_writes_nothing_and_still_takes_their_edits(
+        make_store: Any, dest_kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs the destination holds whole are only compared (no write: a no-op sync of thousands of
+    runs is a read of each side), while a field edited at the source since is copied."""
+    src, dest = make_store("sqlite"), make_store(dest_kind)
+    _fill(src)
+    sync(src, dest)
+    want = _snapshot(dest)
+    # another connection holds the destination's write lock: any write by the sync would wait
+    if dest_kind == "sqlite":
+        from tracker.store.sqlite import connection
+
+        monkeypatch.setattr(connection, "BUSY_TIMEOUT_S", 0.5)
+        holder: Any = sqlite3.connect(dest, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=500")
+        holder = psycopg.connect(dest.conninfo)
+        holder.execute("LOCK TABLE runs, series IN EXCLUSIVE MODE")  # reads go on
+    try:
+        again = sync(src, dest)
+    finally:
+        holder.rollback() if dest_kind == "postgres" else holder.execute("ROLLBACK")
+        holder.close()
+    assert (again.runs, again.created, again.points, again.records) == (2, 0, 0, 0)
+    assert _snapshot(dest) == want
+    edit = open_backend(src, mode="write", for_run=False)
+    edit.rename_run("run00001", "renamed")
+    edit.set_tags("run00001", ["new"])
+    edit.close()
+    sync(src, dest)
+    assert _snapshot(dest) == _snapshot(src)
+    assert _snapshot(dest)["run00001"]["row"] != want["run00001"]["row"]

@@ -120,22 +120,23 @@ def sync(src: str | os.PathLike[str], dest: str | os.PathLike[str], *,
         rows = _chosen(source, project, run_ids, since)
         if not rows:
             return result
-        open_backend(dest_loc, mode="write").close()  # creates (or migrates) the destination
-        marks = open_backend(dest_loc, mode="read")
+        writer = open_backend(dest_loc, mode="write")  # creates (or migrates) the destination
         try:
-            for i, row in enumerate(rows):
-                if progress is not None:
-                    progress(f"run {i + 1}/{len(rows)} {row.id}: {result.points:,} points, "
-                             f"{result.records:,} records")
-                # a write handle is one run's (it keeps that run's series ids)
-                writer = open_backend(dest_loc, mode="write")
-                try:
-                    _RunCopy(source, writer, marks, row, result, progress).copy()
-                finally:
-                    writer.close()
-                result.runs += 1
+            marks = open_backend(dest_loc, mode="read")
+            try:
+                there = {str(r.id): r for r in marks.runs(RunFilter(project=project))}
+                for i, row in enumerate(rows):
+                    if progress is not None:
+                        progress(f"run {i + 1}/{len(rows)} {row.id}: {result.points:,} points, "
+                                 f"{result.records:,} records")
+                    copied = there.get(str(row.id))
+                    if not _up_to_date(row, copied, source, marks):
+                        _RunCopy(source, writer, marks, row, copied, result, progress).copy()
+                    result.runs += 1
+            finally:
+                marks.close()
         finally:
-            marks.close()
+            writer.close()
     finally:
         source.close()
     return result
@@ -179,6 +180,24 @@ def _chosen(source: ReadBackend, project: str | None, run_ids: Sequence[str],
     return sorted(rows, key=lambda r: (_number(r.started) or 0.0, str(r.id)))
 
 
+def _up_to_date(row: RunRow, there: RunRow | None, source: ReadBackend,
+                marks: ReadBackend) -> bool:
+    """Whether the destination's copy of a run holds all the source does (its fields as
+    ``_RunCopy`` would leave them, and as many of every kind of item): a sync run again after
+    one that finished opens no transaction for it."""
+    if there is None or _fields(row) != _fields(there):
+        return False
+    if row.status in _FINAL and _number(row.ended) != _number(there.ended):
+        return False
+    return source.counts(str(row.id)) == marks.counts(str(row.id))
+
+
+def _fields(row: RunRow) -> tuple[Any, ...]:
+    notes = row.notes if isinstance(row.notes, str) else None
+    return (str(row.name), str(row.status), _json(row.config, {}), _json(row.tags, []), notes,
+            _json(row.summary, {}))
+
+
 def _last_active(row: RunRow) -> float:
     return max(_number(row.started) or 0.0, _number(row.ended) or 0.0,
                _number(row.heartbeat) or 0.0)
@@ -200,10 +219,11 @@ class _RunCopy:
     """The copy of one run: its row, then what the destination lacks, batch by batch."""
 
     def __init__(self, source: ReadBackend, writer: WriteBackend, marks: ReadBackend,
-                 row: RunRow, result: SyncResult,
+                 row: RunRow, copied: RunRow | None, result: SyncResult,
                  progress: Callable[[str], None] | None) -> None:
         self.source, self.writer, self.marks = source, writer, marks
         self.row, self.result, self.progress = row, result, progress
+        self.copied = copied  # the destination's row before this sync (None: not there yet)
         self.run_id = str(row.id)
 
     def copy(self) -> None:
@@ -317,9 +337,15 @@ class _RunCopy:
         if row.status in _FINAL:
             final = FinalStatus(str(row.status), _number(row.ended) or _last_active(row))
         self.writer.write(self.run_id, batch, final=final, now=None)
-        self.writer.rename_run(self.run_id, str(row.name))
-        self.writer.set_tags(self.run_id, _json(row.tags, []))
-        self.writer.set_notes(self.run_id, row.notes if isinstance(row.notes, str) else None)
+        if self.copied is None:
+            return  # created by this sync (or another one) with the source's name, tags, notes
+        if str(self.copied.name) != str(row.name):
+            self.writer.rename_run(self.run_id, str(row.name))
+        if _json(self.copied.tags, []) != _json(row.tags, []):
+            self.writer.set_tags(self.run_id, _json(row.tags, []))
+        notes = row.notes if isinstance(row.notes, str) else None
+        if self.copied.notes != notes:
+            self.writer.set_notes(self.run_id, notes)
 
 
 class _Batch:

@@ -3,8 +3,9 @@
 A backend is one module under ``tracker/store/`` (``sqlite/`` is the first; ``postgres`` the
 second) with two classes and one line in ``tracker.store.open_backend``:
 
-- a ``WriteBackend``: one write handle on a store, used by one run's writer (one thread at a time)
-  and, opened for a single edit, by the read API's edits (rename, tags, notes, times, delete);
+- a ``WriteBackend``: one write handle on a store, used by one run's writer (one thread at a time),
+  by ``tracker sync`` for run after run, and, opened for a single edit, by the read API's edits
+  (rename, tags, notes, times, delete);
 - a ``ReadBackend``: one read handle (never writes), used by ``tracker.read.Reader``.
 
 ``tracker.store.open_backend(location, mode="read"|"write")`` picks the module from the location

@@ -46,7 +46,8 @@ class SqliteWriter:
                                             cache_kib=EDIT_CACHE_KIB), path)
         self.conn: Any = conn  # sqlite3.Connection (a test stands a failing one in)
         self._identity = _identity(path)
-        self._series_ids: dict[tuple[str, str], int] = {}  # (kind, key) -> series id
+        self._series_ids: dict[tuple[str, str], int] = {}  # (kind, key) -> series id ...
+        self._series_run: str | None = None  # ... of this run's (a sync writes run after run)
         self._acquiring: float | None = None
 
     # -- runs ---------------------------------------------------------------------------------------
@@ -77,6 +78,9 @@ class SqliteWriter:
     def write(self, run_id: str, batch_: WriteBatch, *, patient: bool = True,
               final: FinalStatus | None = None, now: float | None) -> list[Dropped]:
         careful = False
+        if run_id != self._series_run:
+            self._series_ids.clear()
+            self._series_run = run_id
         while True:
             try:
                 with self._transaction(patient) as conn:
