@@ -5,10 +5,10 @@ doubles nothing, two syncs at once into one destination, a running run synced tw
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
