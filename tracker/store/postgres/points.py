@@ -19,25 +19,9 @@ from ..sqlite.chunks import CHUNK_POINTS, GROW_CAP, pack_floats, pack_steps, unp
 from ..sqlite.series_writes import SMALL_APPEND, Blocks, _block_rows, block_columns
 from .copy_rows import copy_columns, copy_rows
 
+# A batch's series take one statement per table, all series at once: their summaries (a record
+# series' update returns its count, to number the records it takes),
 _UPDATE_SERIES = """
-UPDATE series SET
-    count = count + %(n)s,
-    first_step = coalesce(first_step, %(first_step)s),
-    last_step = %(last_step)s,
-    last_value = %(last_value)s,
-    last_wall = %(last_wall)s,
-    min_step = LEAST(min_step, %(min_step)s),
-    max_step = GREATEST(max_step, %(max_step)s),
-    min = LEAST(min, %(vmin)s),
-    max = GREATEST(max, %(vmax)s),
-    monotone = CASE WHEN monotone = 1 AND %(monotone)s = 1
-                    AND (last_step IS NULL OR last_step <= %(first_step)s) THEN 1 ELSE 0 END
-WHERE id = %(sid)s
-RETURNING count
-"""
-
-# A batch's scalar series take one statement per table, all series at once: their summaries,
-_UPDATE_SCALAR_SERIES = """
 UPDATE series AS s SET
     count = s.count + u.n,
     first_step = coalesce(s.first_step, u.first_step),
@@ -55,6 +39,7 @@ FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::float8[]
      AS u(sid, n, first_step, last_step, last_value, last_wall, min_step, max_step, vmin, vmax,
           monotone)
 WHERE s.id = u.sid
+RETURNING s.count
 """
 
 # ... their ids, counts and last chunks when those will take more points (read under the run's
@@ -126,23 +111,15 @@ def series_id(conn: Any, run_id: str, kind: str, key: str) -> int:
     return int(row[0])
 
 
-def _reserve(conn: Any, sid: int, steps: np.ndarray, last_wall: float,
-             values: np.ndarray | None) -> int:
-    """Update the series summary for the new points; return the seq of the first."""
-    n = len(steps)
-    vmin = vmax = last_value = None
-    if values is not None and n:
-        kept = values[~np.isnan(values)]
-        if kept.size:
-            vmin, vmax = float(kept.min()), float(kept.max())
-        last_value = real(float(values[-1]))
-    count = conn.execute(_UPDATE_SERIES, {
-        "sid": sid, "n": n, "first_step": int(steps[0]), "last_step": int(steps[-1]),
-        "last_value": last_value, "last_wall": float(last_wall),
-        "min_step": int(steps.min()), "max_step": int(steps.max()), "vmin": vmin, "vmax": vmax,
-        "monotone": int(bool(np.all(steps[1:] >= steps[:-1]))),
-    }).fetchone()[0]
-    return int(count) - n
+def _reserve(conn: Any, sid: int, steps: np.ndarray, last_wall: float) -> int:
+    """Update a record series' summary for new records at ``steps``; return the seq of the first."""
+    count = conn.execute(_UPDATE_SERIES, _columns([_summary(sid, steps, last_wall, None)]))
+    return int(count.fetchone()[0]) - len(steps)
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as the columns ``unnest`` takes."""
+    return [list(column) for column in zip(*rows)]
 
 
 @dataclass
@@ -165,7 +142,7 @@ def append_scalar_series(conn: Any, run_id: str, batch: list[SeriesPoints]) -> N
     if missing:
         conn.execute(_NEW_SCALAR_SERIES, (run_id, missing))
         state.update(_scalar_state(conn, run_id, missing))
-    summary: list[list[Any]] = [[] for _ in range(11)]
+    summary: list[tuple[Any, ...]] = []
     upserts: list[tuple[Any, ...]] = []
     new_blocks: list[tuple[int, Blocks]] = []
     grown: list[tuple[Any, ...]] = []
@@ -175,8 +152,7 @@ def append_scalar_series(conn: Any, run_id: str, batch: list[SeriesPoints]) -> N
         steps = np.asarray(p.steps, dtype=np.int64)
         walls = np.asarray(p.walls, dtype=np.float64)
         values = np.asarray(p.values, dtype=np.float64)
-        for column, value in zip(summary, _summary(sid, steps, walls, values)):
-            column.append(value)
+        summary.append(_summary(sid, steps, float(walls[-1]), values))
         if len(steps) <= SMALL_APPEND:
             upserts += _block_rows(sid, seq0, steps, values)
         else:
@@ -190,7 +166,7 @@ def append_scalar_series(conn: Any, run_id: str, batch: list[SeriesPoints]) -> N
         taken, grow = _grow_tail(sid, tail, steps, walls, values)
         grown += grow
         chunks += _new_chunks(sid, seq0, taken, steps, walls, values)
-    conn.execute(_UPDATE_SCALAR_SERIES, summary)
+    conn.execute(_UPDATE_SERIES, _columns(summary))
     if upserts:
         conn.execute(_UPSERT_BLOCKS, [[real(v) if i >= 7 else v for v in column]
                                       for i, column in enumerate(zip(*upserts))])
@@ -217,15 +193,19 @@ def _scalar_state(conn: Any, run_id: str, keys: list[str]
     return out
 
 
-def _summary(sid: int, steps: np.ndarray, walls: np.ndarray, values: np.ndarray) -> tuple[Any, ...]:
-    """A series' summary update for new points (the columns of _UPDATE_SCALAR_SERIES)."""
-    kept = values[~np.isnan(values)]
-    vmin = vmax = None
-    if kept.size:
-        vmin, vmax = float(kept.min()), float(kept.max())
+def _summary(sid: int, steps: np.ndarray, last_wall: float,
+             values: np.ndarray | None) -> tuple[Any, ...]:
+    """A series' summary update for new points, or records (``values`` None): a row of the
+    columns _UPDATE_SERIES takes."""
+    vmin = vmax = last_value = None
+    if values is not None:
+        kept = values[~np.isnan(values)]
+        if kept.size:
+            vmin, vmax = float(kept.min()), float(kept.max())
+        last_value = real(float(values[-1]))
     monotone = int(bool(np.all(steps[1:] >= steps[:-1])))
-    return (sid, len(steps), int(steps[0]), int(steps[-1]), real(float(values[-1])),
-            float(walls[-1]), int(steps.min()), int(steps.max()), vmin, vmax, monotone)
+    return (sid, len(steps), int(steps[0]), int(steps[-1]), last_value, float(last_wall),
+            int(steps.min()), int(steps.max()), vmin, vmax, monotone)
 
 
 def _grow_tail(sid: int, tail: _Tail | None, steps: np.ndarray, walls: np.ndarray,
@@ -263,8 +243,7 @@ def _copy_blocks(conn: Any, parts: list[tuple[int, Blocks]]) -> None:
 
 
 def append_histograms(conn: Any, sid: int, items: list[tuple[int, float, Histogram]]) -> None:
-    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1],
-                    None)
+    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1])
     copy_rows(conn, "histograms", _HISTOGRAM_COLUMNS, [
         (sid, int(step), seq0 + i, float(wall), float(h.count), real(h.min), real(h.max),
          real(h.sum), real(h.sum_squares), json.dumps([float(x) for x in h.edges]),
@@ -273,16 +252,14 @@ def append_histograms(conn: Any, sid: int, items: list[tuple[int, float, Histogr
 
 
 def append_texts(conn: Any, sid: int, items: list[tuple[int, float, str]]) -> None:
-    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1],
-                    None)
+    seq0 = _reserve(conn, sid, np.array([s for s, _, _ in items], dtype=np.int64), items[-1][1])
     copy_rows(conn, "texts", _TEXT_COLUMNS, [
         (sid, int(step), seq0 + i, float(wall), text) for i, (step, wall, text) in enumerate(items)])
 
 
 def append_images(conn: Any, sid: int, items: list[Any]) -> None:
     """Append ``ImageItem``s (encoded bytes and their format, size and caption)."""
-    seq0 = _reserve(conn, sid, np.array([it.step for it in items], dtype=np.int64), items[-1].wall,
-                    None)
+    seq0 = _reserve(conn, sid, np.array([it.step for it in items], dtype=np.int64), items[-1].wall)
     copy_rows(conn, "images", _IMAGE_COLUMNS, [
         (sid, int(it.step), seq0 + i, float(it.wall), it.image.format, int(it.image.width),
          int(it.image.height), it.image.caption, bytes(it.image.data))

@@ -209,17 +209,18 @@ class PostgresWriteBackend:
                         if part.kind != "scalar":
                             _at_once(part.write, conn, run_id, sids)
                             written.append(part)
-                for part in parts if careful else ():
-                    try:
-                        with conn.transaction():  # a savepoint: only this part is lost
-                            part.write(conn, run_id, sids)
-                        written.append(part)
-                    except (psycopg.Error, UnicodeEncodeError) as exc:
-                        if not _is_data_fault(exc):
-                            raise
-                        sids.clear()
-                        reason = f"{type(exc).__name__}: {str(exc)[:160]}"
-                        dropped.append(Dropped(part.kind, part.key, part.count, reason))
+                else:
+                    for part in parts:
+                        try:
+                            with conn.transaction():  # a savepoint: only this part is lost
+                                part.write(conn, run_id, sids)
+                            written.append(part)
+                        except (psycopg.Error, UnicodeEncodeError) as exc:
+                            if not _is_data_fault(exc):
+                                raise
+                            sids.clear()
+                            reason = f"{type(exc).__name__}: {str(exc)[:160]}"
+                            dropped.append(Dropped(part.kind, part.key, part.count, reason))
                 if final is not None and final.only_if_running:
                     conn.execute("UPDATE runs SET status = %s, ended = %s WHERE id = %s"
                                  " AND status = 'running'", (final.status, final.ended, run_id))
