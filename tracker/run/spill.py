@@ -252,27 +252,18 @@ def _remove(path: Path) -> None:
 # -- records as JSON (the same documents since version 1) ----------------------------------------
 def _encode(record: Record) -> dict[str, Any]:
     kind = record_kind(record)
-    if isinstance(record, HistogramItem):
-        obj = {f.name: _plain(getattr(record.histogram, f.name))
-               for f in dataclasses.fields(record.histogram)}
+    if isinstance(record, (HistogramItem, TextItem, ImageItem)):
+        value = (record.histogram if isinstance(record, HistogramItem)
+                 else record.image if isinstance(record, ImageItem) else record.text)
         return {"kind": kind, "key": record.key, "step": int(record.step),
-                "wall": float(record.wall), "obj": obj}
-    if isinstance(record, TextItem):
-        return {"kind": kind, "key": record.key, "step": int(record.step),
-                "wall": float(record.wall), "obj": record.text}
-    if isinstance(record, ImageItem):
-        obj = {f.name: _plain(getattr(record.image, f.name))
-               for f in dataclasses.fields(record.image)}
-        return {"kind": kind, "key": record.key, "step": int(record.step),
-                "wall": float(record.wall), "obj": obj}
+                "wall": float(record.wall), "obj": _plain(value)}
     if isinstance(record, ConsoleLines):
         return {"kind": kind, "obj": [list(line) for line in record.lines]}
     if isinstance(record, SummaryPatch):
         return {"kind": kind, "obj": json.dumps(record.values)}
     if isinstance(record, ConfigSet):
         return {"kind": kind, "obj": json.dumps(record.config)}
-    obj = {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
-    return {"kind": kind, "obj": obj}  # graph, profile
+    return {"kind": kind, "obj": _plain(record)}  # graph, profile
 
 
 def _plain(value: Any) -> Any:
