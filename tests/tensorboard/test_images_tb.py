@@ -121,6 +121,17 @@ def test_event_accumulator_reads_exported_images_as_the_images_plugin(exported: 
 
 
 @pytest.mark.slow
+def _served_frames_are(tb: Any, run: str, frames: list[np.ndarray]) -> None:
+    """The server lists the "samples" tag's images at steps 0-2 with exactly these pixels."""
+    query = urllib.parse.urlencode({"run": run, "tag": "samples", "sample": 0})
+    entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
+                      lambda e: len(e) == 3)
+    assert [e["step"] for e in entries] == [0, 1, 2]
+    for entry, frame in zip(entries, frames):
+        png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
+        assert np.array_equal(_pixels(png), frame)
+
+
 def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, dict[str, Any]], tmp_path: Path,
                                                        tensorboard_server) -> None:
     root, expected = exported
@@ -129,13 +140,7 @@ def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, d
                      lambda t: len(t.get("run", {})) == 4)
         assert sorted(tags["run"]) == ["grid", "jpeg", "photo", "samples"]
         assert tags["run"]["samples"]["samples"] == 1
-        query = urllib.parse.urlencode({"run": "run", "tag": "samples", "sample": 0})
-        entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
-                        lambda e: len(e) == 3)
-        assert [e["step"] for e in entries] == [0, 1, 2]
-        for entry, frame_ in zip(entries, expected["frames"]):
-            png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
-            assert np.array_equal(_pixels(png), frame_)
+        _served_frames_are(tb, "run", expected["frames"])
         for tag in ("jpeg", "grid", "photo"):
             query = urllib.parse.urlencode({"run": "run", "tag": tag, "sample": 0})
             (entry,) = tb.get_json(f"/data/plugin/images/images?{query}")
@@ -434,13 +439,7 @@ def test_a_tensorboard_server_shows_the_images_of_a_store_export(
         tags = tb.poll(lambda: tb.get_json("/data/plugin/images/tags"),
                      lambda t: len(t.get(run, {})) == 3)
         assert sorted(tags[run]) == ["grid", "photo", "samples"]
-        query = urllib.parse.urlencode({"run": run, "tag": "samples", "sample": 0})
-        entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
-                        lambda e: len(e) == 3)
-        assert [e["step"] for e in entries] == [0, 1, 2]
-        for entry, frame_ in zip(entries, expected["frames"]):
-            png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
-            assert np.array_equal(_pixels(png), frame_)
+        _served_frames_are(tb, run, expected["frames"])
         query = urllib.parse.urlencode({"run": run, "tag": "photo", "sample": 0})
         (entry,) = tb.get_json(f"/data/plugin/images/images?{query}")
         assert tb.get(f"/data/plugin/images/individualImage?{entry['query']}") == expected["jpeg"]
