@@ -127,9 +127,9 @@ def _served_frames_are(tb: Any, run: str, frames: list[np.ndarray]) -> None:
     entries = tb.poll(lambda: tb.get_json(f"/data/plugin/images/images?{query}"),
                       lambda e: len(e) == 3)
     assert [e["step"] for e in entries] == [0, 1, 2]
-    for entry, frame in zip(entries, frames):
+    for entry, pixels in zip(entries, frames):
         png = tb.get(f"/data/plugin/images/individualImage?{entry['query']}")
-        assert np.array_equal(_pixels(png), frame)
+        assert np.array_equal(_pixels(png), pixels)
 
 
 def test_a_tensorboard_server_serves_the_exported_images(exported: tuple[Path, dict[str, Any]], tmp_path: Path,
